@@ -1,0 +1,18 @@
+"""Shared fixtures. Fixture texts are written for these tests; seed articles are read from
+../shared/seeds only where a test says so, and those tests skip when the folder is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO.parent / "shared" / "seeds"
+
+
+@pytest.fixture
+def seeds_dir() -> Path:
+    if not SEEDS.is_dir():
+        pytest.skip("../shared/seeds is not present (as on a user's machine)")
+    return SEEDS
