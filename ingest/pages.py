@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import lxml.html
 import trafilatura
-from htmldate.core import examine_header, extract_url_date, find_date, json_search
+from htmldate.core import examine_header, examine_time_elements, extract_url_date, find_date, json_search
 from htmldate.utils import Extractor
 
 from .article import Article, build_article
@@ -32,13 +32,15 @@ def _date_options() -> Extractor:
 
 
 def page_date(html: str, url: str | None) -> tuple[datetime | None, str]:
-    """(date, date_source) with date_source in html-meta | url | text | none."""
+    """(date, date_source) with date_source in html-meta | url | text | none. Day precision:
+    the calendar day the page states, not an instant."""
     try:
         tree = lxml.html.fromstring(html)
     except (ValueError, lxml.etree.ParserError):
         return None, "none"
     options = _date_options()
-    found = examine_header(tree, options) or json_search(tree, options)
+    # Machine-readable page metadata: meta tags, JSON-LD, <time datetime=...>.
+    found = examine_header(tree, options) or json_search(tree, options) or examine_time_elements(tree, options)
     if found:
         return _as_datetime(found), "html-meta"
     canonical = tree.find('.//link[@rel="canonical"]')

@@ -71,8 +71,14 @@ def ingest(
         for article in reader.read(sources):
             result.seen += 1
             verdict = dedup.check(article)
-            if verdict.status in ("same-id", "same-text"):
-                result.exact_duplicates += verdict.status == "same-text"
+            if verdict.status == "same-id":
+                # May upgrade a stored teaser to the full text (the rule lives in
+                # Store.add_articles); flush first so the first copy is stored before it.
+                if any(p.article_id == article.article_id for p in pending):
+                    flush()
+                pending.append(article)
+            elif verdict.status == "same-text":
+                result.exact_duplicates += 1
             else:
                 if verdict.status == "near":
                     article.duplicate_of = verdict.duplicate_of

@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS source_log (
 """
 
 
+UPGRADE_RATIO = 1.5
+
+
 class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -71,9 +74,12 @@ class Store:
 
     def add_articles(self, articles: list[Article], signatures: dict[str, bytes]) -> int:
         """Insert articles not stored yet (by article_id), in one transaction; returns how
-        many were new."""
+        many were new. A known id comes back only to upgrade a teaser to the full text."""
         if not articles:
             return 0
+        ids = [a.article_id for a in articles]
+        if len(set(ids)) != len(ids):
+            raise ValueError("add_articles takes each article_id once per call")
         frame = pd.DataFrame([a.to_row() for a in articles], columns=list(ARTICLE_COLUMNS))
         for column in ("published_at", "fetched_at"):
             frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -85,9 +91,16 @@ class Store:
         self.con.execute("BEGIN TRANSACTION")
         try:
             self.con.register("new_articles", frame)
+            # The same article seen again with a much longer text (a feed teaser, then the
+            # page behind it) keeps its id and date but takes the fuller text.
             self.con.execute(
-                f"INSERT OR IGNORE INTO articles ({', '.join(ARTICLE_COLUMNS)}) "
-                f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM new_articles"
+                f"INSERT INTO articles ({', '.join(ARTICLE_COLUMNS)}) "
+                f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM new_articles "
+                "ON CONFLICT (article_id) DO UPDATE SET text = excluded.text, "
+                "content_hash = excluded.content_hash, title = coalesce(nullif(articles.title, ''), excluded.title), "
+                "published_at = coalesce(articles.published_at, excluded.published_at), "
+                "date_source = CASE WHEN articles.published_at IS NULL THEN excluded.date_source ELSE articles.date_source END "
+                f"WHERE length(excluded.text) > {UPGRADE_RATIO} * length(articles.text)"
             )
             self.con.register("new_sigs", sigs)
             self.con.execute("INSERT OR IGNORE INTO minhashes SELECT article_id, hashvalues::BLOB FROM new_sigs")

@@ -168,3 +168,22 @@ def test_jsonl_and_csv_batches_through_the_cli(tmp_path):
 def test_bad_column_mapping_exits_2(tmp_path, spec):
     res = ingest(tmp_path, "--columns", spec, "--out", tmp_path / "out")
     assert res.exit_code == 2 and "FIELD=COLUMN" in res.output
+
+
+def test_feed_teaser_is_upgraded_by_the_page_with_the_same_url(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    url = "https://wire.example/2024/09/24/stimulus"
+    (src / "a_feed.xml").write_text(f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+    <item><title>Stimulus</title><link>{url}?utm_source=rss</link><pubDate>Tue, 24 Sep 2024 09:00:00 +0800</pubDate>
+    <description>Beijing acted.</description></item></channel></rss>""")
+    (src / "b_page.html").write_text(f"""<html><head><link rel="canonical" href="{url}"><title>Stimulus</title></head>
+    <body><article><h1>Stimulus</h1><p>{STORY}</p></article></body></html>""")
+    out = tmp_path / "out"
+    assert ingest(src, "--out", out).exit_code == 0
+    frame = table(out)
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert "swap facility" in row.text and row.date_source == "feed"
+    assert row.published_at == pd.Timestamp("2024-09-24 01:00", tz="UTC")
+    assert "stored 0 new" in ingest(src, "--out", out).output and len(table(out)) == 1

@@ -39,6 +39,7 @@ def test_main_text_without_boilerplate_and_title():
     [
         ('<meta property="article:published_time" content="2025-02-24T09:30:00+08:00">', None, "html-meta"),
         ('<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2025-02-24"}</script>', None, "html-meta"),
+        ('</head><body><time datetime="2025-02-24T21:10:00-05:00">Feb. 24</time><head>', None, "html-meta"),
         ('<link rel="canonical" href="https://ledger.example/2025/02/24/alibaba-ai">', None, "url"),
         ("", "https://ledger.example/2025/02/24/alibaba-ai", "url"),
     ],

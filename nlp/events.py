@@ -1,0 +1,259 @@
+"""Catalyst mentions from all articles → the dated catalyst timeline (events).
+
+A mention joins an event when it has the same catalyst type, shares entities with it (or
+either side names none) and its date lies within a few days of the event's. Mentions dated
+only roughly (a month, a quarter, "this year", or nothing but the publication date) do not
+found events of their own when a precisely dated event of the same type and entities lies in
+their interval: they are evidence for that event. Mentions whose stated year contradicts the
+rest of the corpus (`year_conflict`) join the nearest matching event regardless of date, so
+the timeline keeps the consensus date.
+
+Cost is linear in the number of mentions for a bounded number of events open at once: each
+type is swept in date order, and only events whose date is within the join window are
+candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+PRECISE = ("day", "week")
+EVENT_COLUMNS = (
+    "event_id", "catalyst_type", "title", "event_date", "first_seen", "n_mentions", "n_articles",
+    "n_sources", "sentiment", "entity_ids", "article_ids", "evidence",
+)
+
+
+@dataclass
+class TimelineConfig:
+    join_days: int = 3  # a mention within this many days of an event's date can join it
+    max_evidence: int = 3
+    # A mention dated only by its publication date refers to something up to this many days
+    # before it (news reports the recent past).
+    publication_lookback_days: int = 7
+
+
+@dataclass
+class _Event:
+    catalyst_type: str
+    mentions: list[dict] = field(default_factory=list)
+    entities: Counter = field(default_factory=Counter)
+    anchor: date | None = None  # running consensus date
+
+    def add(self, mention: dict) -> None:
+        self.mentions.append(mention)
+        self.entities.update(mention["entity_ids"])
+        self.anchor = _consensus(self.mentions) or self.anchor or mention["_start"]
+
+
+def build_timeline(
+    catalysts: pd.DataFrame,
+    articles: pd.DataFrame,
+    sentence_scores: pd.DataFrame | None = None,
+    config: TimelineConfig | None = None,
+) -> pd.DataFrame:
+    """catalysts: DESIGN catalysts rows (+ optional `flags`); articles: article_id, source,
+    title, url, published_at, duplicate_of; sentence_scores: article_id, sent_idx, score."""
+    config = config or TimelineConfig()
+    if catalysts.empty:
+        return pd.DataFrame(columns=list(EVENT_COLUMNS))
+    mentions = _prepare(catalysts, articles, sentence_scores)
+    events: list[_Event] = []
+    for ctype, group in _by_type(mentions):
+        precise = [m for m in group if m["_precise"] and not m["_conflict"]]
+        rough = [m for m in group if not m["_precise"] and not m["_conflict"]]
+        conflicted = [m for m in group if m["_conflict"]]
+        typed = _sweep(ctype, precise, config)
+        for mention in rough:
+            target = _containing_event(typed, mention, config)
+            if target is None:
+                target = _Event(ctype)
+                typed.append(target)
+            target.add(mention)
+        for mention in conflicted:
+            target = _nearest_matching_event(typed, mention)
+            if target is None:
+                target = _Event(ctype)
+                typed.append(target)
+            target.add(mention)
+        events.extend(typed)
+    rows = [_event_row(e, config) for e in events if e.mentions]
+    frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
+    return frame.sort_values(["event_date", "catalyst_type"], na_position="last").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ preparation
+
+
+def _prepare(catalysts: pd.DataFrame, articles: pd.DataFrame, scores: pd.DataFrame | None) -> list[dict]:
+    meta = articles.set_index("article_id")
+    root_of = {
+        aid: (dup if isinstance(dup, str) and dup else aid)
+        for aid, dup in zip(articles.article_id, articles.get("duplicate_of", pd.Series(dtype=object)), strict=False)
+    }
+    source_of = dict(zip(articles.article_id, articles.source, strict=False))
+    score_of = {}
+    if scores is not None and not scores.empty:
+        score_of = dict(zip(zip(scores.article_id, scores.sent_idx, strict=False), scores.score, strict=False))
+    records = []
+    for row in catalysts.to_dict("records"):
+        start, end = _as_date(row.get("event_start")), _as_date(row.get("event_end"))
+        aid = row["article_id"]
+        published = meta["published_at"].get(aid) if "published_at" in meta else None
+        if start is None and published is not None and not pd.isna(published):
+            start = end = pd.Timestamp(published).date()
+        flags = row.get("flags")
+        flags = list(flags) if flags is not None and not isinstance(flags, float) else []
+        entity_ids = row.get("entity_ids")
+        entity_ids = [e for e in (list(entity_ids) if entity_ids is not None else []) if e]
+        root = root_of.get(aid, aid)
+        records.append(
+            {
+                **row,
+                "entity_ids": entity_ids,
+                "_start": start,
+                "_end": end or start,
+                "_precise": row.get("date_precision") in PRECISE and row.get("date_source") != "publication",
+                "_conflict": "year_conflict" in flags,
+                "_root": root,
+                "_source": source_of.get(root, source_of.get(aid)),
+                "_published": published,
+                "_score": score_of.get((aid, row.get("sent_idx"))),
+                "_title": meta["title"].get(aid) if "title" in meta else None,
+                "_url": meta["url"].get(aid) if "url" in meta else None,
+            }
+        )
+    return [r for r in records if r["_start"] is not None or r["_conflict"]]
+
+
+def _by_type(mentions: list[dict]):
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for m in mentions:
+        grouped[m["catalyst_type"]].append(m)
+    for ctype in sorted(grouped):
+        yield ctype, sorted(grouped[ctype], key=lambda m: (m["_start"] or date.max, m["article_id"], m["sent_idx"]))
+
+
+def _sweep(ctype: str, mentions: list[dict], config: TimelineConfig) -> list[_Event]:
+    events: list[_Event] = []
+    open_events: list[_Event] = []
+    window = timedelta(days=config.join_days)
+    for m in mentions:
+        open_events = [e for e in open_events if m["_start"] - e.anchor <= window]
+        best, best_overlap = None, -1
+        for event in open_events:
+            overlap = _overlap(event, m)
+            if overlap is not None and overlap > best_overlap:
+                best, best_overlap = event, overlap
+        if best is None:
+            best = _Event(ctype)
+            events.append(best)
+            open_events.append(best)
+        best.add(m)
+    return events
+
+
+def _overlap(event: _Event, mention: dict) -> int | None:
+    """Shared entity count; 0 when either side names none; None when both name entities
+    and share none (different stories of the same type on the same days)."""
+    if not mention["entity_ids"] or not event.entities:
+        return 0
+    shared = sum(1 for e in set(mention["entity_ids"]) if e in event.entities)
+    return shared or None
+
+
+def _containing_event(events: list[_Event], mention: dict, config: TimelineConfig) -> _Event | None:
+    start, end = mention["_start"], mention["_end"]
+    if mention.get("date_source") == "publication":
+        start = start - timedelta(days=config.publication_lookback_days)
+    best, best_key = None, None
+    for event in events:
+        if event.anchor is None or not (start <= event.anchor <= end):
+            continue
+        overlap = _overlap(event, mention)
+        if overlap is None:
+            continue
+        key = (overlap, len(event.mentions), -abs((end - event.anchor).days))
+        if best_key is None or key > best_key:
+            best, best_key = event, key
+    return best
+
+
+def _nearest_matching_event(events: list[_Event], mention: dict) -> _Event | None:
+    candidates = [(e, _overlap(e, mention)) for e in events if e.anchor is not None]
+    candidates = [(e, o) for e, o in candidates if o]  # needs at least one shared entity
+    if not candidates:
+        return None
+    return max(candidates, key=lambda eo: (eo[1], len(eo[0].mentions)))[0]
+
+
+def _consensus(mentions: list[dict]) -> date | None:
+    """The most precise well-supported date: among day-precision explicit/relative mentions,
+    the date backed by the most independent sources, then by confidence; ties → earliest."""
+    votes: dict[date, set] = defaultdict(set)
+    weight: Counter = Counter()
+    for m in mentions:
+        if m.get("date_precision") == "day" and m.get("date_source") != "publication" and not m["_conflict"]:
+            votes[m["_start"]].add(m["_source"])
+            weight[m["_start"]] += float(m.get("confidence") or 0)
+    if not votes:
+        dated = [m["_start"] for m in mentions if m["_start"] is not None and not m["_conflict"]]
+        return min(dated) if dated else None
+    return min(votes, key=lambda d: (-len(votes[d]), -weight[d], d))
+
+
+# ------------------------------------------------------------------ rows
+
+
+def _event_row(event: _Event, config: TimelineConfig) -> dict:
+    ms = event.mentions
+    best = max(ms, key=lambda m: (float(m.get("confidence") or 0), m["_precise"]))
+    published = [pd.Timestamp(m["_published"]) for m in ms if m["_published"] is not None and not pd.isna(m["_published"])]
+    scored = [(m["_score"], float(m.get("confidence") or 0)) for m in ms if m["_score"] is not None]
+    sentiment = (
+        sum(s * w for s, w in scored) / sum(w for _, w in scored) if scored and sum(w for _, w in scored) > 0 else None
+    )
+    ranked = sorted(ms, key=lambda m: (-float(m.get("confidence") or 0), m["_start"] or date.max))
+    evidence, seen = [], set()
+    for m in ranked:
+        if m["evidence"] not in seen:
+            evidence.append(m["evidence"])
+            seen.add(m["evidence"])
+        if len(evidence) == config.max_evidence:
+            break
+    entity_ids = [e for e, _ in event.entities.most_common()]
+    article_ids = sorted({m["article_id"] for m in ms})
+    event_date = event.anchor
+    key = f"{event.catalyst_type}|{event_date}|{','.join(sorted(entity_ids[:3]))}"
+    return {
+        "event_id": hashlib.sha1(key.encode()).hexdigest()[:12],
+        "catalyst_type": event.catalyst_type,
+        "title": best["_title"] or best["evidence"][:120],
+        "event_date": event_date,
+        "first_seen": min(published) if published else None,
+        "n_mentions": len(ms),
+        "n_articles": len(article_ids),
+        "n_sources": len({m["_source"] for m in ms if m["_source"]}),
+        "sentiment": sentiment,
+        "entity_ids": entity_ids,
+        "article_ids": article_ids,
+        "evidence": evidence,
+    }
+
+
+def _as_date(value) -> date | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return pd.Timestamp(value).date()
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,100 @@
+"""Timeline clustering on hand-made catalyst rows (the arithmetic of the timeline, no model)."""
+
+from datetime import date
+
+import pandas as pd
+
+from nlp.events import EVENT_COLUMNS, build_timeline
+
+
+def mention(aid, ctype, start, *, end=None, precision="day", source="explicit", ents=("usa", "china"),
+            conf=0.9, sent=0, flags=(), evidence=None):
+    return {
+        "article_id": aid, "sent_idx": sent, "catalyst_type": ctype, "direction": -1, "trigger": "t",
+        "evidence": evidence or f"{aid} says {ctype}", "event_start": start, "event_end": end or start,
+        "date_precision": precision, "date_source": source, "entity_ids": list(ents), "confidence": conf,
+        "flags": list(flags),
+    }
+
+
+def articles(*rows):
+    return pd.DataFrame(
+        [{"article_id": a, "source": s, "title": f"title {a}", "url": f"https://x.example/{a}",
+          "published_at": pd.Timestamp(p, tz="UTC"), "duplicate_of": d} for a, s, p, d in rows]
+    )
+
+
+ARTS = articles(
+    ("a1", "Wire A", "2025-04-02 22:00", None),
+    ("a2", "Wire B", "2025-04-03 08:00", None),
+    ("a3", "Wire C", "2025-04-03 09:00", "a2"),  # syndicated copy of a2
+    ("a4", "Desk D", "2025-04-20 10:00", None),
+    ("a5", "Desk E", "2025-05-12 16:00", None),
+)
+
+
+def test_columns_and_empty_input():
+    empty = build_timeline(pd.DataFrame(columns=["article_id"]), ARTS)
+    assert tuple(empty.columns) == EVENT_COLUMNS and empty.empty
+
+
+def test_mentions_within_days_merge_and_syndicated_copies_count_as_one_source():
+    cats = pd.DataFrame([
+        mention("a1", "trade.tariffs", date(2025, 4, 2)),
+        mention("a2", "trade.tariffs", date(2025, 4, 2)),
+        mention("a3", "trade.tariffs", date(2025, 4, 3)),
+        mention("a5", "trade.tariffs", date(2025, 5, 12)),
+    ])
+    tl = build_timeline(cats, ARTS)
+    assert len(tl) == 2
+    first = tl.iloc[0]
+    assert first.event_date == date(2025, 4, 2)  # two sources say the 2nd, one copy says the 3rd
+    assert (first.n_mentions, first.n_articles, first.n_sources) == (3, 3, 2)
+    assert first.first_seen == pd.Timestamp("2025-04-02 22:00", tz="UTC")
+    assert tl.iloc[1].event_date == date(2025, 5, 12)
+
+
+def test_same_type_same_day_different_entities_stay_apart():
+    cats = pd.DataFrame([
+        mention("a1", "corporate.earnings", date(2025, 4, 2), ents=("alibaba",)),
+        mention("a2", "corporate.earnings", date(2025, 4, 2), ents=("nvidia",)),
+    ])
+    assert len(build_timeline(cats, ARTS)) == 2
+
+
+def test_month_precision_mention_supports_the_precise_event_inside_its_interval():
+    cats = pd.DataFrame([
+        mention("a1", "trade.tariffs", date(2025, 4, 2)),
+        mention("a4", "trade.tariffs", date(2025, 4, 1), end=date(2025, 4, 30), precision="month", source="relative"),
+    ])
+    tl = build_timeline(cats, ARTS)
+    assert len(tl) == 1 and tl.iloc[0].event_date == date(2025, 4, 2) and tl.iloc[0].n_mentions == 2
+
+
+def test_year_conflict_mention_joins_the_consensus_event_instead_of_moving_it():
+    cats = pd.DataFrame([
+        mention("a1", "technology.ai_model_release", date(2025, 1, 20), ents=("deepseek",)),
+        mention("a2", "technology.ai_model_release", date(2025, 1, 20), ents=("deepseek",)),
+        mention("a4", "technology.ai_model_release", date(2024, 1, 1), end=date(2024, 3, 31),
+                precision="quarter", ents=("deepseek",), flags=("year_conflict",)),
+    ])
+    tl = build_timeline(cats, ARTS)
+    assert len(tl) == 1
+    assert tl.iloc[0].event_date == date(2025, 1, 20) and tl.iloc[0].n_mentions == 3
+
+
+def test_sentiment_is_confidence_weighted_mean_of_mention_sentences_and_evidence_ranked():
+    cats = pd.DataFrame([
+        mention("a1", "trade.negotiations", date(2025, 5, 12), conf=0.9, evidence="best"),
+        mention("a2", "trade.negotiations", date(2025, 5, 12), conf=0.3, evidence="weaker"),
+    ])
+    scores = pd.DataFrame({"article_id": ["a1", "a2"], "sent_idx": [0, 0], "score": [0.8, -0.4]})
+    ev = build_timeline(cats, ARTS, scores).iloc[0]
+    assert abs(ev.sentiment - (0.8 * 0.9 - 0.4 * 0.3) / 1.2) < 1e-9
+    assert list(ev.evidence) == ["best", "weaker"]
+
+
+def test_publication_dated_mention_without_precise_event_forms_its_own():
+    cats = pd.DataFrame([mention("a4", "markets.fund_flows", date(2025, 4, 20), source="publication")])
+    tl = build_timeline(cats, ARTS)
+    assert len(tl) == 1 and tl.iloc[0].event_date == date(2025, 4, 20)
