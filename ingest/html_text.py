@@ -8,6 +8,7 @@ resolver later uses as paragraph boundaries.
 
 from __future__ import annotations
 
+import html
 import re
 
 import lxml.html
@@ -36,7 +37,8 @@ def html_to_text(fragment: str) -> str:
     if not fragment or not fragment.strip():
         return ""
     if not looks_like_html(fragment):
-        return _tidy(fragment)
+        # Feeds deliver plain-text bodies HTML-escaped ("S&amp;P 500"): decode entities too.
+        return _tidy(html.unescape(fragment))
     try:
         root = lxml.html.fragment_fromstring(fragment, create_parent="div")
         root = _CLEANER.clean_html(root)

@@ -30,7 +30,7 @@ RSS1 = """<?xml version="1.0"?>
 <channel rdf:about="https://ledger.example/"><title>Ledger</title><link>https://ledger.example/</link>
 <description>d</description><items><rdf:Seq><rdf:li resource="https://ledger.example/1"/></rdf:Seq></items></channel>
 <item rdf:about="https://ledger.example/1"><title>PBoC cuts RRR</title><link>https://ledger.example/1</link>
-<dc:date>2024-09-24T10:00:00+08:00</dc:date><description>The central bank cut the reserve requirement ratio.</description></item>
+<dc:date>2024-09-24T10:00:00+08:00</dc:date><description>The central bank cut the reserve requirement ratio; the S&amp;amp;P 500 rose.</description></item>
 </rdf:RDF>"""
 
 ATOM = """<?xml version="1.0" encoding="utf-8"?>
@@ -66,6 +66,7 @@ def test_rss1_rdf_dc_date_with_offset():
     item = parse_feed(RSS1.encode(), "ledger.rdf").items[0].article
     assert item.published_at == datetime(2024, 9, 24, 2, 0, tzinfo=UTC)
     assert item.source == "Ledger"
+    assert "the S&P 500 rose" in item.text  # escaped plain text is decoded
 
 
 def test_atom_uses_published_not_updated():
