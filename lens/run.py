@@ -7,6 +7,7 @@ over the same store only does what is new.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,9 +95,140 @@ def ingest(
         result.total = store.count()
         result.dated = store.con.execute(
             "SELECT count(*) FROM articles WHERE published_at IS NOT NULL"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         store.export_parquet(
             f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles ORDER BY published_at NULLS LAST, article_id",
             out / "articles.parquet",
         )
     return result
+
+
+# ---------------------------------------------------------------------------- analysis
+
+
+@dataclass
+class AnalyzeResult:
+    analysed: int = 0
+    sentences: int = 0
+    entities: int = 0
+    catalysts: int = 0
+    events: int = 0
+    truncated: int = 0
+    device: str | None = None
+
+
+def analyze_store(
+    out: Path,
+    config=None,
+    chunk_size: int = 128,
+    on_progress: Callable[[int, int], None] | None = None,
+    nlp=None,
+) -> AnalyzeResult:
+    """Run the language pipeline over every article of OUT's store not analysed yet (or whose
+    text changed), chunk by chunk in transactions; then rebuild the timeline and export the
+    tables. `nlp` may be passed in so that one process loads the models once."""
+    from nlp.events import build_timeline
+    from nlp.pipeline import PipelineConfig, analyze, build_pipeline
+
+    from .tables import PER_ARTICLE, to_arrow
+
+    config = config or PipelineConfig()
+    result = AnalyzeResult()
+    with Store(out / STORE_NAME) as store:
+        pending = store.pending_analysis()
+        total = len(pending)
+        if total:
+            nlp = nlp or build_pipeline(config)
+            component = nlp.get_pipe("lens_sentiment") if "lens_sentiment" in nlp.pipe_names else None
+            result.device = str(component.model.device) if component is not None else None
+            records = pending.to_dict("records")
+            for start in range(0, total, chunk_size):
+                chunk = records[start : start + chunk_size]
+                rows: dict[str, list[dict]] = {name: [] for name in PER_ARTICLE}
+                for doc_rows in analyze(nlp, chunk, batch_size=config.batch_size, n_process=config.n_process):
+                    rows["sentences"] += doc_rows.sentences
+                    rows["entities"] += doc_rows.entities
+                    rows["catalysts"] += doc_rows.catalysts
+                    rows["article_scores"].append(doc_rows.article)
+                    result.truncated += doc_rows.article["n_truncated"]
+                ids = [r["article_id"] for r in chunk]
+                hashes = {r["article_id"]: r["content_hash"] for r in chunk}
+                store.replace_analysis(ids, hashes, {n: to_arrow(n, rows[n]) for n in PER_ARTICLE})
+                result.analysed += len(chunk)
+                if on_progress:
+                    on_progress(result.analysed, total)
+        catalysts = store.frame("SELECT * FROM catalysts")
+        articles = store.frame("SELECT article_id, source, title, url, published_at, duplicate_of FROM articles")
+        scores = store.frame("SELECT article_id, sent_idx, score FROM sentences")
+        events = build_timeline(catalysts, articles, scores)
+        store.replace_table("events", to_arrow("events", events.to_dict("records")))
+        for name in ("sentences", "entities", "catalysts", "events"):
+            order = "event_date, event_id" if name == "events" else "article_id, sent_idx"
+            store.export_parquet(f"SELECT * FROM {name} ORDER BY {order}", out / f"{name}.parquet")
+        store.export_parquet(
+            f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles ORDER BY published_at NULLS LAST, article_id",
+            out / "articles.parquet",
+        )
+        counts = store.con.execute(
+            "SELECT (SELECT count(*) FROM sentences), (SELECT count(*) FROM entities), "
+            "(SELECT count(*) FROM catalysts), (SELECT count(*) FROM events)"
+        ).fetchall()[0]
+        result.sentences, result.entities, result.catalysts, result.events = counts
+    return result
+
+
+# ---------------------------------------------------------------------------- market
+
+
+@dataclass
+class MarketStageResult:
+    tickers: int = 0
+    moves: int = 0
+    explained: int = 0
+    study_pairs: int = 0
+    problems: list[str] = field(default_factory=list)
+    result: object = None
+    prices: object = None
+
+
+def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_config=None) -> MarketStageResult:
+    """Prices + the store's timeline → moves.parquet (annotated), event_study.parquet,
+    event_study_by_type.parquet and annotated_moves.csv in OUT."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from market.annotate import annotate_market
+    from market.prices import load_prices
+    from nlp.kb import load_kb
+
+    from .csv_safe import write_csv
+
+    prices = load_prices(prices_dir)
+    stage = MarketStageResult(problems=[p.line() for p in prices.problems], prices=prices)
+    with Store(out / STORE_NAME) as store:
+        events = store.frame("SELECT * FROM events")
+        urls = dict(store.con.execute("SELECT article_id, url FROM articles").fetchall())
+    result = annotate_market(prices, events, load_kb(), move_config, attribution_config, evidence_urls=urls)
+    stage.result = result
+    stage.tickers = len(prices.tickers)
+    stage.moves = len(result.moves)
+    stage.explained = int(result.moves["top_event_id"].notna().sum()) if not result.moves.empty else 0
+    stage.study_pairs = len(result.event_study)
+    stage.problems += result.skipped
+    moves = result.moves
+    _write_parquet(pa.Table.from_pandas(moves, preserve_index=False) if not moves.empty else pa.table({}),
+                   out / "moves.parquet", pq)
+    _write_parquet(pa.Table.from_pandas(result.event_study.drop(columns=["ar_path"]), preserve_index=False),
+                   out / "event_study.parquet", pq)
+    _write_parquet(pa.Table.from_pandas(result.by_type, preserve_index=False), out / "event_study_by_type.parquet", pq)
+    if not moves.empty:
+        flat = moves.drop(columns=["candidates"]).sort_values(["date", "ticker"])
+        write_csv(flat, out / "annotated_moves.csv")
+    (out / "market_problems.txt").write_text("\n".join(stage.problems) + ("\n" if stage.problems else ""))
+    return stage
+
+
+def _write_parquet(table, target: Path, pq) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, target)

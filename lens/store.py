@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from ingest.article import ARTICLE_COLUMNS, Article
 from ingest.fetch import CacheEntry
 from ingest.sources import SourceReport
+
+from .tables import PER_ARTICLE, SCHEMAS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -39,6 +43,9 @@ CREATE TABLE IF NOT EXISTS minhashes (article_id VARCHAR PRIMARY KEY, hashvalues
 CREATE TABLE IF NOT EXISTS http_cache (
     url VARCHAR PRIMARY KEY, etag VARCHAR, last_modified VARCHAR, updated_at TIMESTAMPTZ
 );
+CREATE TABLE IF NOT EXISTS analyzed (
+    article_id VARCHAR PRIMARY KEY, content_hash VARCHAR, analyzed_at TIMESTAMPTZ
+);
 CREATE TABLE IF NOT EXISTS source_log (
     source VARCHAR, status VARCHAR, reason VARCHAR, n_items INTEGER, logged_at TIMESTAMPTZ
 );
@@ -55,6 +62,9 @@ class Store:
         self.con = duckdb.connect(str(self.path))
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(SCHEMA)
+        for name, schema in SCHEMAS.items():
+            with self._registered(empty=pa.Table.from_pylist([], schema=schema)):
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty")
 
     def close(self) -> None:
         self.con.close()
@@ -88,9 +98,7 @@ class Store:
             columns=["article_id", "hashvalues"],
         )
         before = self.count()
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            self.con.register("new_articles", frame)
+        with self._registered(new_articles=frame, new_sigs=sigs), self._transaction():
             # The same article seen again with a much longer text (a feed teaser, then the
             # page behind it) keeps its id and date but takes the fuller text.
             self.con.execute(
@@ -102,29 +110,73 @@ class Store:
                 "date_source = CASE WHEN articles.published_at IS NULL THEN excluded.date_source ELSE articles.date_source END "
                 f"WHERE length(excluded.text) > {UPGRADE_RATIO} * length(articles.text)"
             )
-            self.con.register("new_sigs", sigs)
             self.con.execute("INSERT OR IGNORE INTO minhashes SELECT article_id, hashvalues::BLOB FROM new_sigs")
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
-        finally:
-            self.con.unregister("new_articles")
-            self.con.unregister("new_sigs")
         return self.count() - before
 
     def count(self) -> int:
-        return self.con.execute("SELECT count(*) FROM articles").fetchone()[0]
+        return self.con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
 
     def articles(self) -> pd.DataFrame:
         return self.con.execute(
             f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles ORDER BY published_at NULLS LAST, article_id"
         ).df()
 
+    # ------------------------------------------------------------ NLP tables
+    def pending_analysis(self) -> pd.DataFrame:
+        """Articles never analysed, or whose text changed since (a teaser upgraded)."""
+        return self.con.execute(
+            """SELECT a.article_id, a.title, a.text, a.published_at, a.content_hash FROM articles a
+               LEFT JOIN analyzed z USING (article_id)
+               WHERE z.content_hash IS DISTINCT FROM a.content_hash
+               ORDER BY a.published_at NULLS LAST, a.article_id"""
+        ).df()
+
+    def replace_analysis(self, article_ids: list[str], content_hashes: dict[str, str],
+                         tables: dict[str, pa.Table]) -> None:
+        """Swap in the rows of a chunk of analysed articles, all tables in one transaction, so
+        an interruption leaves each article either fully analysed or pending."""
+        ids = pa.table({
+            "article_id": pa.array(article_ids, pa.string()),
+            "content_hash": pa.array([content_hashes[a] for a in article_ids], pa.string()),
+        })
+        with self._registered(chunk_ids=ids, **{f"new_{n}": tables[n] for n in PER_ARTICLE}), self._transaction():
+            for name in PER_ARTICLE:
+                self.con.execute(f"DELETE FROM {name} WHERE article_id IN (SELECT article_id FROM chunk_ids)")
+                self.con.execute(f"INSERT INTO {name} SELECT * FROM new_{name}")
+            self.con.execute("INSERT OR REPLACE INTO analyzed SELECT article_id, content_hash, now() FROM chunk_ids")
+
+    def replace_table(self, name: str, rows: pa.Table) -> None:
+        with self._registered(new_rows=rows), self._transaction():
+            self.con.execute(f"DELETE FROM {name}")
+            self.con.execute(f"INSERT INTO {name} SELECT * FROM new_rows")
+
+    @contextmanager
+    def _transaction(self):
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    @contextmanager
+    def _registered(self, **relations):
+        for name, relation in relations.items():
+            self.con.register(name, relation)
+        try:
+            yield
+        finally:
+            for name in relations:
+                self.con.unregister(name)
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        return self.con.execute(sql).df()
+
     # ------------------------------------------------------------ HTTP validators
     def get_validators(self, url: str) -> CacheEntry | None:
-        row = self.con.execute("SELECT etag, last_modified FROM http_cache WHERE url = ?", [url]).fetchone()
-        return CacheEntry(*row) if row else None
+        rows = self.con.execute("SELECT etag, last_modified FROM http_cache WHERE url = ?", [url]).fetchall()
+        return CacheEntry(*rows[0]) if rows else None
 
     def put_validators(self, url: str, entry: CacheEntry) -> None:
         self.con.execute(

@@ -26,6 +26,8 @@ PRECISE = ("day", "week")
 EVENT_COLUMNS = (
     "event_id", "catalyst_type", "title", "event_date", "first_seen", "n_mentions", "n_articles",
     "n_sources", "sentiment", "entity_ids", "article_ids", "evidence",
+    # beyond DESIGN: what the market stage needs to place and sign an event
+    "direction", "date_basis", "event_time",
 )
 
 
@@ -229,6 +231,12 @@ def _event_row(event: _Event, config: TimelineConfig) -> dict:
     entity_ids = [e for e, _ in event.entities.most_common()]
     article_ids = sorted({m["article_id"] for m in ms})
     event_date = event.anchor
+    # Supported by a dated expression in some text, or only by when articles appeared? In the
+    # second case the publication instant is the best time we have (the market timing rule
+    # then knows whether it came before or after the close).
+    text_dated = any(m["_start"] == event_date and m["_precise"] for m in ms)
+    directions = [float(m["direction"]) for m in ms if m.get("direction") is not None and not pd.isna(m.get("direction"))]
+    direction = sum(directions) / len(directions) if directions else 0.0
     key = f"{event.catalyst_type}|{event_date}|{','.join(sorted(entity_ids[:3]))}"
     return {
         "event_id": hashlib.sha1(key.encode()).hexdigest()[:12],
@@ -243,6 +251,9 @@ def _event_row(event: _Event, config: TimelineConfig) -> dict:
         "entity_ids": entity_ids,
         "article_ids": article_ids,
         "evidence": evidence,
+        "direction": direction,
+        "date_basis": "text" if text_dated else "publication",
+        "event_time": None if text_dated or not published else min(published),
     }
 
 

@@ -1,0 +1,167 @@
+"""The market stage in one call: prices + timeline → moves annotated with their likely catalyst,
+and the event study. Records in, records out; the caller does the I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from nlp.kb import KnowledgeBase
+
+from .attribution import AttributionConfig, explain, score_candidates
+from .eventstudy import STUDY_COLUMNS, by_catalyst_type, event_study_one
+from .exposure import exposures
+from .moves import (
+    AbnormalReturns,
+    MoveConfig,
+    abnormal_returns,
+    compute_abnormal,
+    relative_returns,
+    significant_moves,
+)
+from .prices import PriceSet
+from .timing import SessionCalendar, calendar_for
+
+DEFAULT_PAIRS = (("CQQQ", "QQQM"), ("KWEB", "SPY"))
+
+
+@dataclass
+class MarketResult:
+    moves: pd.DataFrame
+    event_study: pd.DataFrame
+    by_type: pd.DataFrame
+    placements: pd.DataFrame  # event × ticker → session, relevance
+    skipped: list[str] = field(default_factory=list)  # one line per (event, ticker) or ticker left out
+    attribute_day: object = None  # (ticker, date) → annotated move dict, for any day (evaluation)
+
+
+@dataclass
+class TickerContext:
+    ticker: str
+    calendar: SessionCalendar
+    index: pd.DatetimeIndex  # the ticker's own price dates
+
+
+def place_events(events: pd.DataFrame, prices: PriceSet, kb: KnowledgeBase) -> tuple[pd.DataFrame, list[str], dict[str, TickerContext]]:
+    """Every (event, touched ticker) with the session it counts for, by the timing rule."""
+    priced = set(prices.tickers)
+    contexts = {
+        t: TickerContext(t, calendar_for(t, prices.frames[t].index, kb.calendar_for(t)), prices.frames[t].index)
+        for t in prices.tickers
+    }
+    rows, skipped = [], []
+    for ev in events.itertuples(index=False):
+        if ev.event_date is None or pd.isna(ev.event_date):
+            continue
+        precise = ev.date_basis == "publication" and ev.event_time is not None and not pd.isna(ev.event_time)
+        when = pd.Timestamp(ev.event_time).to_pydatetime() if precise else pd.Timestamp(ev.event_date).date()
+        for ticker, level in exposures(list(ev.entity_ids), kb, priced).items():
+            ctx = contexts[ticker]
+            session = ctx.calendar.place(when, precise)
+            if session is None:
+                skipped.append(f"{ev.event_id} on {ticker}: {ev.event_date} is past the ticker's calendar")
+                continue
+            pos = ctx.index.searchsorted(session)
+            if pos >= len(ctx.index):
+                skipped.append(f"{ev.event_id} on {ticker}: no prices on or after {session.date()}")
+                continue
+            rows.append({"event_id": ev.event_id, "ticker": ticker, "relevance": level,
+                         "session": ctx.index[pos], "session_idx": int(pos)})
+    return pd.DataFrame(rows, columns=["event_id", "ticker", "relevance", "session", "session_idx"]), skipped, contexts
+
+
+def annotate_market(
+    prices: PriceSet,
+    events: pd.DataFrame,
+    kb: KnowledgeBase,
+    move_config: MoveConfig | None = None,
+    attribution_config: AttributionConfig | None = None,
+    pairs: tuple[tuple[str, str], ...] = DEFAULT_PAIRS,
+    evidence_urls: dict[str, str] | None = None,
+) -> MarketResult:
+    move_config = move_config or MoveConfig()
+    attribution_config = attribution_config or AttributionConfig()
+    benchmark_of = {t: move_config.benchmarks.get(t, kb.benchmark_for(t)) for t in prices.tickers}
+    abnormal = compute_abnormal(prices, benchmark_of, move_config)
+    placements, skipped, contexts = place_events(events, prices, kb)
+    skipped += [f"{t}: {reason}" for t, reason in prices.skipped().items()]
+
+    # ---- moves of each ticker (and relative-performance views) + attribution
+    ev_by_id = events.set_index("event_id") if not events.empty else events
+    move_frames = [significant_moves(ar, move_config) for ar in abnormal.values()]
+    for a, b in pairs:
+        if a in prices.frames and b in prices.frames:
+            rel = AbnormalReturns(f"{a}-{b}", None, abnormal_returns(relative_returns(prices, (a, b)), None, move_config))
+            move_frames.append(significant_moves(rel, move_config))
+    moves = pd.concat([m for m in move_frames if not m.empty], ignore_index=True) if move_frames else pd.DataFrame()
+    annotated = [attribute_move(m, placements, ev_by_id, contexts, attribution_config, evidence_urls)
+                 for m in moves.to_dict("records")]
+    moves = pd.DataFrame(annotated)
+
+    # ---- event study over every placement
+    study_rows = []
+    for p in placements.itertuples(index=False):
+        ar = abnormal[p.ticker]
+        bench = prices.returns(ar.benchmark) if ar.benchmark else None
+        row, reason = event_study_one(prices.returns(p.ticker), bench, p.session, move_config)
+        if row is None:
+            skipped.append(f"event study {p.event_id} on {p.ticker}: {reason}")
+            continue
+        study_rows.append({"event_id": p.event_id, "ticker": p.ticker, "relevance": p.relevance,
+                           "catalyst_type": ev_by_id.loc[p.event_id, "catalyst_type"], **row})
+    study = pd.DataFrame(study_rows, columns=STUDY_COLUMNS)
+
+    def attribute_day(ticker: str, day) -> dict | None:
+        frame = abnormal[ticker].frame if ticker in abnormal else None
+        stamp = pd.Timestamp(day)
+        if frame is None or stamp not in frame.index or pd.isna(frame.loc[stamp, "z"]):
+            return None
+        r = frame.loc[stamp]
+        move = {"ticker": ticker, "date": stamp.date(), "start_date": stamp.date(), "n_sessions": 1, "kind": "day",
+                "ret": float(np.expm1(r["ret"])), "abnormal_ret": float(r["ar"]), "zscore": float(r["z"]),
+                "benchmark": abnormal[ticker].benchmark, "beta": None, "n_est": int(r["n_est"])}
+        return attribute_move(move, placements, ev_by_id, contexts, attribution_config, evidence_urls)
+
+    by_type = by_catalyst_type(study) if not study.empty else pd.DataFrame()
+    return MarketResult(moves, study, by_type, placements, skipped, attribute_day)
+
+
+def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, contexts: dict[str, TickerContext],
+                   config: AttributionConfig, evidence_urls: dict[str, str] | None = None) -> dict:
+    ticker = move["ticker"].split("-")[0]  # a relative view is explained through its first leg
+    ctx = contexts.get(ticker)
+    candidates = []
+    if ctx is not None and not placements.empty:
+        start_idx = int(ctx.index.searchsorted(pd.Timestamp(move["start_date"])))
+        end_idx = int(ctx.index.searchsorted(pd.Timestamp(move["date"])))
+        near = placements[(placements.ticker == ticker) & (placements.session_idx >= start_idx - config.window)
+                          & (placements.session_idx <= end_idx)]
+        for p in near.itertuples(index=False):
+            ev = events.loc[p.event_id]
+            candidates.append({
+                "event_id": p.event_id, "catalyst_type": ev.catalyst_type, "title": ev.title,
+                "event_date": ev.event_date, "session_idx": p.session_idx, "relevance": p.relevance,
+                "n_articles": int(ev.n_articles), "n_sources": int(ev.n_sources),
+                "direction": ev.direction, "sentiment": ev.sentiment,
+                "evidence_text": list(ev.evidence)[0] if ev.evidence is not None and len(ev.evidence) else "",
+                "url": (evidence_urls or {}).get(list(ev.article_ids)[0]) if ev.article_ids is not None and len(ev.article_ids) else None,
+            })
+        move_ctx = {**move, "start_idx": start_idx, "end_idx": end_idx}
+    else:
+        move_ctx = {**move, "start_idx": 0, "end_idx": 0}
+    ranked = score_candidates(move_ctx, candidates, config)[: config.top_n]
+    best = ranked[0] if ranked and ranked[0]["score"] >= config.threshold else None
+    return {
+        **move,
+        "top_event_id": best["event_id"] if best else None,
+        "top_catalyst_type": best["catalyst_type"] if best else None,
+        "attribution_score": float(ranked[0]["score"]) if ranked else None,
+        "explanation": explain(move, ranked[0] if ranked else None, config.threshold),
+        "candidates": [
+            {k: (float(c[k]) if isinstance(c[k], float | np.floating) else c[k])
+             for k in ("event_id", "catalyst_type", "score", "proximity", "relevance", "intensity", "agreement")}
+            for c in ranked
+        ],
+    }

@@ -1,0 +1,87 @@
+"""Move → ranked candidate catalysts, with every part of the score kept.
+
+For a significant move of a ticker ending on session t, the candidates are the timeline events
+placed (by the timing rule, in the ticker's own market) on a session in [start − window, t],
+where start is the first session of the move (t for a one-day move). Each candidate gets
+
+    proximity   1 on the move's first session (or inside a multi-day move), decaying by half per
+                session before it
+    relevance   direct 1.0 · holding 0.8 · country 0.5 — how the event's entities touch the ticker
+    intensity   log(1 + articles) and independent sources, relative to the busiest candidate
+    agreement   does the event's direction/tone have the move's sign? 1 agree, 0.5 unclear, 0 not
+
+score = relevance × (w_p·proximity + w_i·intensity + w_a·agreement), so an event that does not
+touch the ticker cannot win on volume alone. Below `threshold` a move stays "unexplained"
+rather than being pinned on a weak catalyst.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+RELEVANCE = {"direct": 1.0, "holding": 0.8, "country": 0.5}
+
+
+@dataclass
+class AttributionConfig:
+    window: int = 3  # sessions before the move's first session
+    w_proximity: float = 0.35
+    w_intensity: float = 0.3
+    w_agreement: float = 0.35
+    threshold: float = 0.35
+    top_n: int = 5
+
+
+def event_sign(direction: float | None, sentiment: float | None) -> int:
+    """+1 / −1 / 0: the taxonomy's direction cue first, the tone of the evidence second."""
+    if direction is not None and not pd.isna(direction) and abs(direction) >= 0.25:
+        return 1 if direction > 0 else -1
+    if sentiment is not None and not pd.isna(sentiment) and abs(sentiment) >= 0.15:
+        return 1 if sentiment > 0 else -1
+    return 0
+
+
+def score_candidates(move: dict, candidates: list[dict], config: AttributionConfig) -> list[dict]:
+    """`move`: ticker, ret, abnormal_ret, start_idx, end_idx (session positions).
+    `candidates`: events with session_idx, relevance (level), n_articles, n_sources,
+    direction, sentiment. Returns the candidates with score parts, best first."""
+    if not candidates:
+        return []
+    max_articles = max(c["n_articles"] for c in candidates)
+    max_sources = max(c["n_sources"] for c in candidates)
+    move_sign = 1 if move["abnormal_ret"] > 0 else -1
+    scored = []
+    for c in candidates:
+        lag = move["start_idx"] - c["session_idx"]  # sessions before the move's first day
+        proximity = 1.0 if lag <= 0 else 0.5 ** lag
+        relevance = RELEVANCE[c["relevance"]]
+        intensity = 0.5 * math.log1p(c["n_articles"]) / math.log1p(max_articles) + 0.5 * (
+            c["n_sources"] / max_sources if max_sources else 0.0)
+        sign = event_sign(c.get("direction"), c.get("sentiment"))
+        agreement = 0.5 if sign == 0 else (1.0 if sign == move_sign else 0.0)
+        score = relevance * (config.w_proximity * proximity + config.w_intensity * intensity
+                             + config.w_agreement * agreement)
+        scored.append({**c, "proximity": proximity, "relevance_weight": relevance, "intensity": intensity,
+                       "agreement": agreement, "score": score})
+    return sorted(scored, key=lambda c: (-c["score"], -c["n_articles"], c["event_id"]))
+
+
+def explain(move: dict, best: dict | None, threshold: float) -> str:
+    verb = "rose" if move["ret"] > 0 else "fell"
+    span = (f"on {move['date']}" if move["n_sessions"] == 1
+            else f"over {move['n_sessions']} sessions to {move['date']}")
+    head = (f"{move['ticker']} {verb} {abs(move['ret']):.1%} {span} "
+            f"(abnormal {move['abnormal_ret']:+.1%}, z {move['zscore']:+.1f})")
+    if best is None or best["score"] < threshold:
+        return f"{head}: unexplained — no catalyst in the corpus scores above {threshold:.2f}."
+    tone = best.get("sentiment")
+    tone_word = "" if tone is None or pd.isna(tone) else (
+        ", positive" if tone > 0.15 else ", negative" if tone < -0.15 else ", neutral")
+    evidence = best.get("evidence_text") or ""
+    link = f" [{best['url']}]" if best.get("url") else ""
+    return (f"{head} — most likely {best['catalyst_type']}: {best['title']} ({best['event_date']}; "
+            f"{best['n_articles']} articles, {best['n_sources']} sources{tone_word}; {best['relevance']} link). "
+            f"Evidence: \u201c{evidence}\u201d{link}")

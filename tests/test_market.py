@@ -1,0 +1,192 @@
+"""Market arithmetic on constructed price series where the right answer is known."""
+
+from datetime import UTC, date, datetime
+
+import exchange_calendars as xcals
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from market.annotate import annotate_market
+from market.attribution import AttributionConfig
+from market.eventstudy import event_study_one, fit_market_model
+from market.moves import MoveConfig, abnormal_returns
+from market.prices import load_prices, read_price_file
+from market.timing import calendar_for
+from nlp.kb import load_kb
+
+SESSIONS = xcals.get_calendar("XNYS", start="2024-01-02", end="2025-06-30").sessions.tz_localize(None)
+
+
+def write_prices(folder, ticker, log_returns, dates=SESSIONS):
+    price = 100 * np.exp(np.concatenate([[0.0], np.cumsum(log_returns)]))
+    frame = pd.DataFrame({"date": dates[: len(price)].strftime("%Y-%m-%d"), "open": price, "high": price,
+                          "low": price, "close": price, "adj_close": price, "volume": 1000})
+    frame.to_csv(folder / f"{ticker}.csv", index=False)
+    return pd.Series(price, index=dates[: len(price)])
+
+
+def market(seed=0, n=len(SESSIONS) - 1):
+    rng = np.random.default_rng(seed)
+    bench = rng.normal(0.0003, 0.01, n)
+    stock = 0.0001 + 1.2 * bench + rng.normal(0, 0.008, n)
+    return bench, stock
+
+
+def event(event_id, day, entities, ctype="trade.negotiations", direction=1.0, sentiment=0.5,
+          basis="text", when=None, n_articles=5):
+    return {"event_id": event_id, "catalyst_type": ctype, "title": f"event {event_id}", "event_date": day,
+            "first_seen": None, "n_mentions": n_articles, "n_articles": n_articles, "n_sources": 3,
+            "sentiment": sentiment, "entity_ids": entities, "article_ids": [f"a-{event_id}"],
+            "evidence": [f"evidence of {event_id}"], "direction": direction, "date_basis": basis,
+            "event_time": when}
+
+
+@pytest.fixture
+def kb():
+    return load_kb()
+
+
+def test_abnormal_returns_match_statsmodels_ols_on_the_estimation_window():
+    bench, stock = market(1)
+    idx = SESSIONS[1 : len(bench) + 1]
+    cfg = MoveConfig()
+    frame = abnormal_returns(pd.Series(stock, idx), pd.Series(bench, idx), cfg)
+    t = 300
+    window = slice(t - cfg.gap - cfg.est_window, t - cfg.gap)  # the 120 sessions ending 11 before t
+    fit = sm.OLS(stock[window], sm.add_constant(bench[window])).fit()
+    assert frame["alpha"].iloc[t] == pytest.approx(fit.params[0], rel=1e-9, abs=1e-12)
+    assert frame["beta"].iloc[t] == pytest.approx(fit.params[1], rel=1e-9)
+    assert frame["sigma"].iloc[t] == pytest.approx(np.sqrt(fit.mse_resid), rel=1e-9)
+    expected_ar = stock[t] - fit.params[0] - fit.params[1] * bench[t]
+    assert frame["ar"].iloc[t] == pytest.approx(expected_ar, rel=1e-9)
+
+
+def test_event_study_model_matches_statsmodels():
+    bench, stock = market(2)
+    model = fit_market_model(stock[:120], bench[:120])
+    fit = sm.OLS(stock[:120], sm.add_constant(bench[:120])).fit()
+    assert (model.alpha, model.beta) == pytest.approx(tuple(fit.params), rel=1e-9)
+    assert model.sigma == pytest.approx(np.sqrt(fit.mse_resid), rel=1e-9)
+
+
+def test_jump_the_day_after_a_catalyst_is_flagged_and_attributed(tmp_path, kb):
+    bench, stock = market(3)
+    jump_day = 250  # return index: the move happens on SESSIONS[jump_day + 1]
+    stock[jump_day] += np.log(1.10)
+    write_prices(tmp_path, "QQQM", bench)
+    write_prices(tmp_path, "KWEB", stock)
+    move_day = SESSIONS[jump_day + 1].date()
+    catalyst_day = SESSIONS[jump_day].date()  # the day before the move
+    events = pd.DataFrame([
+        event("truce", catalyst_day, ["kweb"]),
+        event("faraway", SESSIONS[150].date(), ["kweb"]),
+    ])
+    result = annotate_market(load_prices(tmp_path), events, kb, pairs=())
+    kweb = result.moves[(result.moves.ticker == "KWEB") & (result.moves.kind == "day")]
+    hit = kweb[kweb.date == move_day].iloc[0]
+    assert hit.ret == pytest.approx(0.10, abs=0.04) and hit.zscore > 2.5
+    assert hit.top_event_id == "truce" and "truce" in hit.explanation
+    assert [c["event_id"] for c in hit.candidates] == ["truce"]  # the far event is out of the window
+
+
+def test_move_without_news_stays_unexplained(tmp_path, kb):
+    bench, stock = market(4)
+    stock[260] -= np.log(1.12)
+    write_prices(tmp_path, "QQQM", bench)
+    write_prices(tmp_path, "KWEB", stock)
+    events = pd.DataFrame([event("old", SESSIONS[100].date(), ["kweb"])])
+    result = annotate_market(load_prices(tmp_path), events, kb, pairs=())
+    move = result.moves[(result.moves.ticker == "KWEB") & (result.moves.date == SESSIONS[261].date())].iloc[0]
+    assert pd.isna(move.top_event_id) and "unexplained" in move.explanation
+
+
+def test_weak_unrelated_sign_event_does_not_win_over_threshold(tmp_path, kb):
+    bench, stock = market(5)
+    stock[270] += np.log(1.10)
+    write_prices(tmp_path, "QQQM", bench)
+    write_prices(tmp_path, "KWEB", stock)
+    # three sessions earlier, a negative-toned event: far and of the wrong sign
+    events = pd.DataFrame([event("bad", SESSIONS[268].date(), ["kweb"], direction=-1.0, sentiment=-0.8)])
+    result = annotate_market(load_prices(tmp_path), events, kb, pairs=(),
+                             attribution_config=AttributionConfig(threshold=0.5))
+    move = result.moves[(result.moves.ticker == "KWEB") & (result.moves.date == SESSIONS[271].date())].iloc[0]
+    assert pd.isna(move.top_event_id) and move.attribution_score < 0.5
+
+
+def test_saturday_event_counts_for_monday():
+    cal = calendar_for("KWEB", pd.DatetimeIndex(SESSIONS), "XNYS")
+    assert cal.place(date(2025, 5, 10), precise=False) == pd.Timestamp("2025-05-12")  # Sat → Mon
+    assert cal.place(date(2025, 5, 12), precise=False) == pd.Timestamp("2025-05-12")
+
+
+def test_us_article_after_close_counts_for_next_session_and_hong_kong_gets_its_own_day():
+    us = calendar_for("KWEB", pd.DatetimeIndex(SESSIONS), "XNYS")
+    hk_dates = pd.DatetimeIndex(xcals.get_calendar("XHKG", start="2025-01-02", end="2025-06-30").sessions.tz_localize(None))
+    hk = calendar_for("9988.HK", hk_dates, "XHKG")
+    during_us = datetime(2025, 5, 12, 18, 0, tzinfo=UTC)  # 14:00 New York, 02:00 next day in Hong Kong
+    after_us_close = datetime(2025, 5, 12, 21, 30, tzinfo=UTC)  # 17:30 New York
+    assert us.place(during_us, precise=True) == pd.Timestamp("2025-05-12")
+    assert hk.place(during_us, precise=True) == pd.Timestamp("2025-05-13")
+    assert us.place(after_us_close, precise=True) == pd.Timestamp("2025-05-13")
+    morning_hk = datetime(2025, 4, 7, 1, 0, tzinfo=UTC)  # 09:00 Hong Kong, Sunday night in New York
+    assert hk.place(morning_hk, precise=True) == pd.Timestamp("2025-04-07")
+    assert us.place(morning_hk, precise=True) == pd.Timestamp("2025-04-07")
+
+
+def test_twenty_day_gap_is_reported_and_event_study_uses_available_sessions(tmp_path):
+    bench, stock = market(6)
+    dates = SESSIONS.delete(range(200, 220))  # 20 sessions missing
+    write_prices(tmp_path, "KWEB", stock[: len(dates) - 1], dates)
+    frame, problems = read_price_file(tmp_path / "KWEB.csv")
+    assert any("gap" in p.reason for p in problems)
+    prices = load_prices(tmp_path)
+    row, reason = event_study_one(prices.returns("KWEB"), None, prices.frames["KWEB"].index[205], MoveConfig())
+    assert reason is None and row["n_est"] >= MoveConfig().min_est
+
+
+def test_event_too_early_in_history_is_reported_not_dropped(tmp_path):
+    bench, stock = market(7)
+    write_prices(tmp_path, "KWEB", stock)
+    prices = load_prices(tmp_path)
+    row, reason = event_study_one(prices.returns("KWEB"), None, prices.frames["KWEB"].index[20], MoveConfig())
+    assert row is None and "history" in reason
+
+
+def test_car_is_the_sum_of_abnormal_returns_with_t_from_estimation_variance(tmp_path):
+    bench, stock = market(8)
+    t0 = 300
+    stock[t0 - 1] += 0.05  # return index t0-1 lands on price date t0
+    idx = SESSIONS[1 : len(stock) + 1]
+    row, _ = event_study_one(pd.Series(stock, idx), pd.Series(bench, idx), idx[t0 - 1], MoveConfig())
+    ar = row["ar_path"]
+    assert row["car_0_1"] == pytest.approx(ar[0] + ar[1])
+    assert row["car_m1_1"] == pytest.approx(ar[-1] + ar[0] + ar[1])
+    assert row["t_stat"] == pytest.approx(row["car_0_1"] / (row["sigma"] * np.sqrt(2)))
+    assert row["car_0_1"] > 0.04 and row["p_value"] < 0.01
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ("date,close\n2025-01-02,10\n2025-01-03,-1\n2025-01-06,11\n", "zero or negative"),
+        ("date,close\n2025-01-02,10\n2025-01-02,10.5\n2025-01-03,11\n", "duplicated dates"),
+        ("date,close\n2025-01-03,10\n2025-01-02,10.5\n2025-01-06,11\n", "ascending"),
+        ("date,close\n2025-01-02,10\n2025-01-03,31\n2025-01-06,31.2\n", "split-like"),
+    ],
+)
+def test_bad_price_rows_are_explained_per_file(tmp_path, content, reason):
+    (tmp_path / "X.csv").write_text(content)
+    frame, problems = read_price_file(tmp_path / "X.csv")
+    assert frame is not None and any(reason in p.reason for p in problems)
+    assert all(str(tmp_path / "X.csv") in p.line() for p in problems)
+
+
+def test_unusable_price_files_are_skipped_with_reason_others_kept(tmp_path):
+    (tmp_path / "GOOD.csv").write_text("Date,Adj Close\n2025-01-02,10\n2025-01-03,10.2\n")
+    (tmp_path / "NOCLOSE.csv").write_text("date,volume\n2025-01-02,1\n")
+    (tmp_path / "EMPTY.csv").write_text("")
+    prices = load_prices(tmp_path)
+    assert prices.tickers == ["GOOD"]
+    assert set(prices.skipped()) == {"NOCLOSE", "EMPTY"}

@@ -1,0 +1,328 @@
+"""Date expressions → intervals (nlp/timex.py): fast, pure, fixed publication dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import spacy
+
+from nlp.timex import (
+    DateInterval,
+    NamedDaysError,
+    SentenceDate,
+    Timex,
+    citation_spans,
+    date_sentence,
+    is_anchor,
+    is_year_conflict,
+    load_named_days,
+    paragraph_spans,
+    pick_timex,
+    resolve_date_expression,
+    sentence_paragraphs,
+    to_utc_date,
+    usable_for_dating,
+)
+
+D = dt.date
+FRI_2025_03_07 = D(2025, 3, 7)  # a Friday
+
+
+def resolve(text: str, published: dt.date | None = FRI_2025_03_07, prefer: str = "past"):
+    return resolve_date_expression(text, published, prefer=prefer)
+
+
+def span(r: DateInterval | None) -> tuple:
+    assert r is not None
+    return r.start, r.end, r.precision, r.source
+
+
+# --- explicit dates ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("January 27", D(2025, 1, 27)),
+        ("Feb. 28", D(2025, 2, 28)),
+        ("2025-04-02", D(2025, 4, 2)),
+        ("March 3, 2025", D(2025, 3, 3)),
+        ("on Jan. 20", D(2025, 1, 20)),
+    ],
+)
+def test_explicit_calendar_days_resolve_to_that_day(text, expected):
+    assert span(resolve(text)) == (expected, expected, "day", "explicit")
+
+
+def test_missing_year_puts_the_date_on_or_before_publication():
+    assert resolve("24 September").start == D(2024, 9, 24)
+    assert resolve("December 12").start == D(2024, 12, 12)
+    assert resolve("March 7").start == D(2025, 3, 7)  # the publication day itself
+    assert resolve("March 8").start == D(2024, 3, 8)  # one day later would be the future
+
+
+def test_a_sentence_about_the_future_looks_forward_for_the_missing_year():
+    assert resolve("April 10", prefer="future").start == D(2025, 4, 10)
+    assert resolve("February 1", prefer="future").start == D(2026, 2, 1)
+    assert resolve("on Wednesday", prefer="future").start == D(2025, 3, 12)
+    assert resolve("next Monday").start == D(2025, 3, 10)
+
+
+def test_a_stated_year_is_kept_and_recorded():
+    r = resolve("November 2022")
+    assert span(r) == (D(2022, 11, 1), D(2022, 11, 30), "month", "explicit")
+    assert r.stated_year == 2022
+    assert resolve("January 27").stated_year is None
+
+
+def test_months_quarters_and_years():
+    assert span(resolve("April")) == (D(2024, 4, 1), D(2024, 4, 30), "month", "explicit")
+    assert span(resolve("Q3 2025")) == (D(2025, 7, 1), D(2025, 9, 30), "quarter", "explicit")
+    assert span(resolve("3Q24")) == (D(2024, 7, 1), D(2024, 9, 30), "quarter", "explicit")
+    # "the December quarter" is the last one that has started by publication
+    assert span(resolve("the December quarter", D(2025, 1, 20))) == (
+        D(2024, 10, 1), D(2024, 12, 31), "quarter", "explicit"
+    )  # fmt: skip
+    assert span(resolve("the first half of 2025"))[:2] == (D(2025, 1, 1), D(2025, 6, 30))
+    assert span(resolve("2024")) == (D(2024, 1, 1), D(2024, 12, 31), "year", "explicit")
+    assert span(resolve("2022-2023"))[:2] == (D(2022, 1, 1), D(2023, 12, 31))
+
+
+# --- relative dates ---------------------------------------------------------------------------
+
+
+def test_last_week_is_the_previous_monday_to_sunday():
+    assert span(resolve("last week")) == (D(2025, 2, 24), D(2025, 3, 2), "week", "relative")
+
+
+def test_weekday_is_the_latest_one_on_or_before_publication():
+    assert resolve("on Monday").start == D(2025, 3, 3)
+    assert resolve("Friday").start == FRI_2025_03_07  # published on a Friday
+    assert resolve("last Friday").start == D(2025, 2, 28)  # "last" excludes today
+    assert resolve("on Monday").source == "relative"
+
+
+def test_parts_of_periods():
+    assert span(resolve("in late January")) == (D(2025, 1, 21), D(2025, 1, 31), "week", "relative")
+    # published early in January: late January is last year's
+    assert resolve("in late January", D(2025, 1, 10)).start == D(2024, 1, 21)
+    assert span(resolve("early February 2025"))[:2] == (D(2025, 2, 1), D(2025, 2, 10))
+    assert span(resolve("mid-March"))[:2] == (D(2024, 3, 11), D(2024, 3, 20))
+    assert span(resolve("early 2025"))[:3] == (D(2025, 1, 1), D(2025, 4, 30), "quarter")
+    assert resolve("late 2021").stated_year == 2021
+
+
+def test_spans_anchored_to_publication():
+    assert span(resolve("earlier this year")) == (D(2025, 1, 1), D(2025, 3, 6), "year", "relative")
+    assert span(resolve("the past 60 days"))[:2] == (D(2025, 1, 6), FRI_2025_03_07)
+    assert span(resolve("over the past 60 days"))[3] == "relative"
+    assert span(resolve("year-to-date"))[:2] == (D(2025, 1, 1), FRI_2025_03_07)
+    assert span(resolve("last year"))[:2] == (D(2024, 1, 1), D(2024, 12, 31))
+    assert resolve("yesterday").start == D(2025, 3, 6)
+    assert span(resolve("later this week"))[:2] == (FRI_2025_03_07, D(2025, 3, 9))
+
+
+def test_durations_and_noise_do_not_resolve():
+    for text in ("five years", "a few weeks", "years", "Two-Month", "the next five years", ""):
+        assert resolve(text) is None, text
+
+
+def test_relative_expressions_need_a_publication_date():
+    assert resolve("last week", None) is None
+    assert resolve("on Monday", None) is None
+    assert resolve("January 27", None) is None  # which year?
+    assert resolve("January 27, 2025", None).start == D(2025, 1, 27)
+    assert resolve("2024", None).start == D(2024, 1, 1)
+
+
+# --- named days -------------------------------------------------------------------------------
+
+
+def test_named_days_from_the_gazetteer():
+    assert span(resolve("Liberation Day")) == (D(2025, 4, 2), D(2025, 4, 2), "day", "explicit")
+    assert resolve("Inauguration Day").start == D(2025, 1, 20)
+    assert resolve("Singles' Day").start == D(2024, 11, 11)
+    assert resolve("Singles Day", D(2025, 11, 20)).start == D(2025, 11, 11)
+    assert span(resolve("Golden Week", D(2025, 10, 20)))[:2] == (D(2025, 10, 1), D(2025, 10, 7))
+    assert resolve("Lunar New Year").start == D(2025, 1, 29)
+    assert resolve("Chinese New Year", D(2025, 1, 10)).start == D(2024, 2, 10)
+    assert resolve("Chinese New Year 2026").start == D(2026, 2, 17)
+    assert resolve("Thanksgiving", D(2025, 12, 1)).start == D(2025, 11, 27)  # 4th Thursday
+    assert resolve("Black Friday", D(2025, 12, 1)).start == D(2025, 11, 28)
+    assert resolve("the Two Sessions").precision == "week"
+
+
+def test_lower_case_phrases_are_not_named_days():
+    # "the past two sessions" of trading is not China's Two Sessions
+    assert resolve("two sessions") is None
+
+
+def test_gazetteer_errors_name_the_file_and_the_entry(tmp_path):
+    bad = tmp_path / "days.yaml"
+    bad.write_text("named_days:\n  - id: x\n    names: [X Day]\n    dates: [{start: 2025-13-01}]\n")
+    with pytest.raises(NamedDaysError, match=r"days\.yaml: not valid YAML"):
+        load_named_days(str(bad))
+    bad_day = tmp_path / "bad_day.yaml"
+    bad_day.write_text("named_days:\n  - id: x\n    names: [X Day]\n    annual: {start: 'Nov 11'}\n")
+    with pytest.raises(NamedDaysError, match=r"bad_day\.yaml: named_days\[0\] \(x\): expected MM-DD"):
+        load_named_days(str(bad_day))
+    both = tmp_path / "both.yaml"
+    both.write_text("named_days:\n  - id: y\n    names: [Y]\n    annual: {start: 01-01}\n    rule: {month: 1, weekday: monday, nth: 1}\n")
+    with pytest.raises(NamedDaysError, match="exactly one"):
+        load_named_days(str(both))
+
+
+# --- anchors, citations, paragraphs ------------------------------------------------------------
+
+
+def test_reference_points_are_anchors_not_event_dates():
+    text = "The gauge is trading at its highest since late 2021, below its 2021 peak."
+    assert is_anchor(text, text.index("late 2021"), text.index("late 2021") + 9)
+    start = text.index("2021 peak")
+    assert is_anchor(text, start, start + 4)
+    text = "Tariffs rose on Monday."
+    assert not is_anchor(text, text.index("Monday"), text.index("Monday") + 6)
+    text = "Tariffs will apply from April 10."
+    assert is_anchor(text, text.index("April"), len(text) - 1)
+    assert not is_anchor(text, text.index("April"), len(text) - 1, future=True)
+
+
+def test_source_citations_are_found():
+    text = (
+        "Stocks rose (Chip Stocks Surge As Investors Cheer New Rules) and fell "
+        "(Markets wrap - February 19, 2025 - Example.com) but (KWEB) is not a citation."
+    )
+    found = [text[s:e] for s, e in citation_spans(text)]
+    assert found == ["(Chip Stocks Surge As Investors Cheer New Rules)", "(Markets wrap - February 19, 2025 - Example.com)"]
+
+
+def test_paragraphs_are_separated_by_blank_lines_or_else_by_lines():
+    assert paragraph_spans("A b.\nC d.\n\nE f.") == [(0, 9), (11, 15)]
+    assert paragraph_spans("A b.\nC d.") == [(0, 4), (5, 9)]
+    assert paragraph_spans("  \n\n ") == []
+    # a heading glued to a sentence across a blank line belongs where most of it is
+    assert sentence_paragraphs([(0, 30)], [(0, 5), (7, 30)]) == [1]
+
+
+# --- which date a sentence gets -----------------------------------------------------------------
+
+
+def tx(sent_idx: int, start: dt.date, end: dt.date | None = None, precision="day", source="explicit",
+       start_char=0, stated_year=None, **kw) -> Timex:  # fmt: skip
+    end = end or start
+    return Timex("x", start_char, start_char + 1, sent_idx, start, end, precision, source, stated_year, **kw)
+
+
+def test_a_sentence_with_a_date_uses_it():
+    got = date_sentence(0, {0: [tx(0, D(2025, 1, 27))]}, [0], FRI_2025_03_07)
+    assert (got.start, got.source, got.inherited_from) == (D(2025, 1, 27), "explicit", None)
+
+
+def test_an_undated_sentence_inherits_the_nearest_date_of_its_paragraph():
+    timexes = {0: [tx(0, D(2025, 1, 21), D(2025, 1, 31), "week", "relative")], 3: [tx(3, D(2025, 2, 3))]}
+    paragraphs = [0, 0, 0, 0, 1]
+    got = date_sentence(1, timexes, paragraphs, FRI_2025_03_07)
+    assert (got.start, got.end, got.source, got.inherited_from) == (D(2025, 1, 21), D(2025, 1, 31), "relative", 0)
+    # narrative reads forward: a later sentence counts one farther, so ties go to the earlier
+    assert date_sentence(2, timexes, paragraphs, FRI_2025_03_07).inherited_from == 0
+    later = {0: timexes[0], 4: [tx(4, D(2025, 2, 3))]}
+    assert date_sentence(3, later, [0] * 5, FRI_2025_03_07).inherited_from == 4
+
+
+def test_no_inheritance_across_paragraphs_or_from_far_away():
+    timexes = {0: [tx(0, D(2025, 1, 27))]}
+    got = date_sentence(1, timexes, [0, 1], FRI_2025_03_07)
+    assert (got.start, got.end, got.precision, got.source) == (FRI_2025_03_07, FRI_2025_03_07, "day", "publication")
+    far = date_sentence(5, timexes, [0] * 6, FRI_2025_03_07, max_distance=3)
+    assert far.source == "publication"
+
+
+def test_announced_dates_are_not_inherited():
+    timexes = {0: [tx(0, D(2025, 4, 10))]}  # "takes effect on April 10"
+    assert date_sentence(1, timexes, [0, 0], FRI_2025_03_07).source == "publication"
+
+
+def test_undated_article_without_publication_date_has_no_event_dates():
+    assert date_sentence(0, {}, [0], None) is None
+
+
+def test_the_timex_nearest_the_trigger_dates_it():
+    early = tx(0, D(2022, 11, 1), D(2022, 11, 30), "month", start_char=10)
+    late = tx(0, D(2025, 1, 1), D(2025, 1, 31), "month", start_char=60)
+    assert pick_timex([early, late], near=(40, 58)) is late
+    assert pick_timex([early, late], near=(0, 8)) is early
+    assert pick_timex([late, tx(0, D(2025, 1, 20), start_char=90)]).precision == "day"
+
+
+def test_citation_anchor_and_far_future_dates_cannot_date_events():
+    assert usable_for_dating(tx(0, D(2025, 3, 1)), FRI_2025_03_07)
+    assert not usable_for_dating(tx(0, D(2025, 3, 1), citation=True), FRI_2025_03_07)
+    assert not usable_for_dating(tx(0, D(2021, 9, 1), anchor=True), FRI_2025_03_07)
+    assert not usable_for_dating(tx(0, D(2030, 1, 1), D(2030, 12, 31), "year"), FRI_2025_03_07)
+    assert not usable_for_dating(tx(0, D(2025, 4, 1), D(2025, 4, 30), "month"), FRI_2025_03_07)
+    assert usable_for_dating(tx(0, D(2025, 4, 10)), FRI_2025_03_07)  # a scheduled day
+
+
+def test_year_conflict_when_a_stated_year_is_stale_or_ahead():
+    published = D(2025, 9, 15)
+    early_2024 = SentenceDate(D(2024, 1, 1), D(2024, 4, 30), "quarter", "relative", stated_year=2024)
+    assert is_year_conflict(early_2024, published)
+    recent = SentenceDate(D(2025, 1, 20), D(2025, 1, 20), "day", "explicit", stated_year=2025)
+    assert not is_year_conflict(recent, published)
+    assert is_year_conflict(SentenceDate(D(2026, 1, 1), D(2026, 12, 31), "year", "explicit", 2026), published)
+    no_year = SentenceDate(D(2024, 1, 27), D(2024, 1, 27), "day", "explicit")
+    assert not is_year_conflict(no_year, published)  # the year was inferred, not stated
+    assert not is_year_conflict(early_2024, None)
+
+
+def test_publication_dates_are_taken_in_utc():
+    late_new_york = dt.datetime(2025, 3, 7, 22, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert to_utc_date(late_new_york) == D(2025, 3, 8)
+    assert to_utc_date(dt.datetime(2025, 3, 7, 23, 0)) == D(2025, 3, 7)
+    assert to_utc_date(None) is None
+
+
+# --- the component on a small pipeline (no statistical model) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def blank_nlp():
+    import nlp.timex  # noqa: F401  (registers lens_dates)
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("lens_dates")
+    return nlp
+
+
+def run(nlp, text: str, published: dt.datetime | None):
+    doc = nlp.make_doc(text)
+    doc._.published_at = published
+    return nlp(doc)
+
+
+def test_component_dates_every_sentence(blank_nlp):
+    text = (
+        "In late January, DeepSeek released its R1 model. The model was cheap to train.\n\n"
+        "Hong Kong stocks rose on Friday. Tariffs on Liberation Day hit Asian markets."
+    )
+    doc = run(blank_nlp, text, dt.datetime(2025, 3, 7, 9, tzinfo=dt.UTC))
+    found = {t.text: (t.start, t.end, t.sent_idx) for t in doc._.timexes}
+    assert found["late January"] == (D(2025, 1, 21), D(2025, 1, 31), 0)
+    assert found["Friday"] == (D(2025, 3, 7), D(2025, 3, 7), 2)
+    assert found["Liberation Day"] == (D(2025, 4, 2), D(2025, 4, 2), 3)
+    dates = doc._.sent_dates
+    assert (dates[1].start, dates[1].inherited_from) == (D(2025, 1, 21), 0)  # same paragraph
+    assert dates[2].source == "relative" and dates[2].inherited_from is None
+
+
+def test_component_on_an_undated_article(blank_nlp):
+    doc = run(blank_nlp, "Stocks rose on Monday. Nothing else happened.", None)
+    assert doc._.timexes == []  # "Monday" needs a publication date
+    assert doc._.sent_dates == [None, None]
+
+
+def test_component_on_an_empty_doc(blank_nlp):
+    doc = run(blank_nlp, "", dt.datetime(2025, 3, 7, tzinfo=dt.UTC))
+    assert doc._.timexes == [] and doc._.sent_dates == []
