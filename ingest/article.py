@@ -11,7 +11,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters that identify a click, not a document; they are dropped so that the
@@ -25,6 +25,16 @@ TRACKING_PARAMS = frozenset(
 TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_")
 
 DATE_SOURCES = ("feed", "html-meta", "url", "text", "none")
+
+# A publication date outside [EARLIEST_PUBLISHED, now + FUTURE_SLACK] is a broken or hostile
+# value (year 0, the Unix epoch placeholder, 2999), not a date: the item is stored undated
+# (published_at null, date_source 'none'), never clamped, so no false date reaches the timeline.
+# The slack tolerates clock skew and time-zone slips in honest feeds.
+EARLIEST_PUBLISHED = datetime(1971, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=2)
+# Links stored with an article; anything else (javascript:, data:, vbscript:...) is dropped so
+# that no output can turn a stored URL into script.
+URL_SCHEMES = ("http", "https", "file")
 
 
 @dataclass(slots=True)
@@ -61,12 +71,15 @@ def canonical_url(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a non-numeric or out-of-range port
+    except ValueError:  # "http://[::1", "http://a:99999/": keep the text, it still identifies
+        return url
     if parts.scheme.lower() not in ("http", "https", "file"):
         return url
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    port = parts.port
     netloc = host
     if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
         netloc = f"{host}:{port}"
@@ -108,7 +121,52 @@ def to_utc(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 with a positive offset, 9999-12-31 with a negative one
+        return None
+
+
+def implausible_date(value: datetime | None, now: datetime | None = None) -> str | None:
+    """Why `value` cannot be a publication date (far future, before 1971), or None if it can."""
+    if value is None:
+        return None
+    when = to_utc(value)
+    if when is None:
+        return f"date {value.isoformat()} is out of range"
+    now = now or datetime.now(UTC)
+    if when > now + FUTURE_SLACK:
+        return f"date {when.date().isoformat()} is in the future"
+    if when < EARLIEST_PUBLISHED:
+        return f"date {when.date().isoformat()} is before {EARLIEST_PUBLISHED.year}"
+    return None
+
+
+# C0/C1 control characters (tab and newline kept) and lone surrogates: the first can drive a
+# terminal that prints a title (ANSI escapes), the second cannot be encoded as UTF-8 and would
+# fail the store's write for the whole batch.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def plain_text(value: str | None) -> str:
+    """Text as it is stored: line breaks unified, control characters and lone surrogates
+    removed. Markup is NOT escaped here: stored text is the author's text, and every output
+    (HTML report, CSV, terminal) escapes for its own medium."""
+    if not value:
+        return ""
+    return _UNPRINTABLE.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is http(s), file or relative; None for javascript:, data: and the like."""
+    url = plain_text(url).strip()
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    return url if not scheme or scheme in URL_SCHEMES else None
 
 
 def build_article(
@@ -131,11 +189,15 @@ def build_article(
     URL as `url` keeps its web identity)."""
     if date_source not in DATE_SOURCES:
         raise ValueError(f"date_source {date_source!r} is not one of {DATE_SOURCES}")
-    published_at = to_utc(published_at)
+    # Readers that can report (feeds, batches, text files) check implausible_date first and
+    # say so in one line; this is the guarantee for every reader.
+    published_at = None if implausible_date(published_at) else to_utc(published_at)
     if published_at is None:
         date_source, published_precision = "none", None
-    title = _WS.sub(" ", title or "").strip()
-    text = (text or "").strip()
+    url, id_url = safe_url(url), safe_url(id_url)
+    title = _WS.sub(" ", plain_text(title)).strip()
+    text = plain_text(text).strip()
+    source = _WS.sub(" ", plain_text(source)).strip()
     return Article(
         article_id=make_article_id(id_url or url, text, title),
         url=canonical_url(url) if url and not url.startswith("file:") else url,

@@ -16,7 +16,7 @@ from pathlib import Path
 import dateparser
 import yaml
 
-from .article import Article, build_article
+from .article import Article, build_article, implausible_date
 from .errors import IngestError, UnsupportedSource
 
 SIDECAR_SUFFIX = ".meta.json"
@@ -153,9 +153,12 @@ _DATE_LINE = re.compile(r"^\s*(?:\*\*)?date(?:\*\*)?\s*[:=]?\s*(\d{4}-\d{2}-\d{2
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n(?:---|\.\.\.)\s*(?:\n|\Z)", re.S)
 
 
-def parse_text_file(path: Path, raw: bytes, fetched_at: datetime | None = None) -> Article:
+def parse_text_file(
+    path: Path, raw: bytes, fetched_at: datetime | None = None, problems: list[str] | None = None
+) -> Article:
     """Title = front-matter title, else the first heading or line; date = front matter or
-    sidecar NAME.meta.json (declared metadata), else a `date YYYY-MM-DD` line (text)."""
+    sidecar NAME.meta.json (declared metadata), else a `date YYYY-MM-DD` line (text).
+    A date that cannot be a publication date is dropped, with a line in `problems`."""
     text = decode_text(raw, str(path)).replace("\r\n", "\n")
     meta: dict = {}
     match = _FRONT_MATTER.match(text)
@@ -206,6 +209,11 @@ def parse_text_file(path: Path, raw: bytes, fetched_at: datetime | None = None) 
     if published is None and date_line_value:
         published, precision = parse_when(date_line_value)
         date_source = "text" if published else "none"
+    problem = implausible_date(published)
+    if problem:
+        if problems is not None:
+            problems.append(f"{path}: {problem}, stored undated")
+        published, precision, date_source = None, None, "none"
     url = meta.get("url") or meta.get("link")
     return build_article(
         url=str(url) if url else path.resolve().as_uri(),
@@ -286,8 +294,11 @@ def parse_batch(
         rows = [(n, obj) for n, obj in enumerate(items, 1) if isinstance(obj, dict)]
     else:
         dialect = "excel-tab" if path.lower().endswith(".tsv") else "excel"
-        reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-        rows = [(n, row) for n, row in enumerate(reader, 2)]
+        reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+        try:
+            rows = [(n, row) for n, row in enumerate(reader, 2)]
+        except csv.Error as exc:
+            raise IngestError(path, f"not a readable CSV (line {reader.line_num}: {exc})") from None
     if not rows:
         raise IngestError(path, "batch has no rows")
     columns = list({key for _, row in rows for key in row if key})
@@ -312,7 +323,10 @@ def parse_batch(
             continue
         published, precision = parse_when(get("published_at")) if get("published_at") else (None, None)
         if get("published_at") and published is None:
-            problems.append(f"{path}:{n}: unreadable date {get('published_at')!r}, stored undated")
+            problems.append(f"{path}:{n}: unreadable date {get('published_at')[:40]!r}, stored undated")
+        elif problem := implausible_date(published):
+            problems.append(f"{path}:{n}: {problem}, stored undated")
+            published, precision = None, None
         articles.append(
             build_article(
                 url=get("url") or None,

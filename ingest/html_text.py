@@ -24,6 +24,8 @@ _CLEANER = Cleaner(
     links=True, meta=True, page_structure=False, processing_instructions=True,
     embedded=True, frames=True, forms=True, annoying_tags=True, remove_unknown_tags=False,
     safe_attrs_only=True,
+    # The cleaner unwraps embedded elements and keeps their fallback text; it is not the article.
+    kill_tags=["iframe", "frame", "object", "embed", "applet", "noscript", "template"],
 )
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BREAKS = re.compile(r"\n\s*\n+")

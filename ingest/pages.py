@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 
 import lxml.html
 import trafilatura
-from htmldate.core import examine_header, examine_time_elements, extract_url_date, find_date, json_search
+from htmldate.core import (
+    examine_header,
+    examine_time_elements,
+    extract_url_date,
+    find_date,
+    json_search,
+)
 from htmldate.utils import Extractor
 
 from .article import Article, build_article

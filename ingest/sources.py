@@ -76,7 +76,10 @@ class SourceReader:
                 count += 1
                 yield article
         except IngestError as exc:
-            self._report(name, "error", exc.reason if exc.source == name else str(exc), count)
+            reason = exc.reason if exc.source == name else str(exc)
+            if exc.hint and exc.source == name:
+                reason = f"{reason} ({exc.hint})"
+            self._report(name, "error", reason, count)
             return
         except OSError as exc:
             self._report(name, "error", f"cannot read ({exc.strerror or exc})", count)
@@ -127,7 +130,11 @@ class SourceReader:
                 self._report(name, "warning", problem.removeprefix(f"{name}:").lstrip())
             yield from articles
         elif path is not None:
-            yield parse_text_file(path, raw, fetched_at)
+            problems: list[str] = []
+            article = parse_text_file(path, raw, fetched_at, problems)
+            for problem in problems:
+                self._report(name, "warning", problem.removeprefix(f"{name}:").lstrip())
+            yield article
         else:
             raise IngestError(name, "plain text from a URL is not an article page or feed")
 

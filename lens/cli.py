@@ -21,11 +21,14 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
+from ingest.fetch import FetchPolicy
 from ingest.files import BatchMapping
 from ingest.sources import ReadOptions
 
 from . import run as stages
+from .terminal import plain
 
 app = typer.Typer(
     name="lens",
@@ -71,7 +74,15 @@ def _progress() -> Progress:
     )
 
 
-def _run_ingest(sources: list[str], out: Path, fetch_articles: bool, columns: str | None) -> stages.IngestResult:
+ALLOW_PRIVATE = typer.Option(
+    False, "--allow-private-hosts",
+    help="Let URLs (and redirects) reach loopback, private and link-local addresses (your own network).",
+)
+
+
+def _run_ingest(
+    sources: list[str], out: Path, fetch_articles: bool, columns: str | None, allow_private_hosts: bool = False
+) -> stages.IngestResult:
     try:
         mapping = BatchMapping.parse(columns)
     except ValueError as exc:
@@ -87,10 +98,14 @@ def _run_ingest(sources: list[str], out: Path, fetch_articles: bool, columns: st
                 progress.update(task, rate=f"{progress.tasks[0].completed / elapsed:.0f} items/s")
 
         result = stages.ingest(
-            sources, out, ReadOptions(fetch_articles=fetch_articles, mapping=mapping), on_article=tick
+            sources,
+            out,
+            ReadOptions(fetch_articles=fetch_articles, mapping=mapping),
+            policy=FetchPolicy(allow_private_hosts=allow_private_hosts),
+            on_article=tick,
         )
     for report in result.problems:
-        console.print(f"[yellow]{report.status}:[/] {report.line()}", highlight=False, soft_wrap=True)
+        console.print(Text(f"{report.status}: ", style="yellow") + plain(report.line()), highlight=False, soft_wrap=True)
     console.print(
         f"ingest: read {result.seen} items, stored {result.new} new "
         f"({result.near_duplicates} near-duplicates flagged, {result.exact_duplicates} exact copies skipped); "
@@ -110,14 +125,121 @@ def ingest(
     columns: str = typer.Option(
         None, "--columns", help="Batch column mapping, e.g. 'title=headline,text=body,published_at=date'."
     ),
+    allow_private_hosts: bool = ALLOW_PRIVATE,
 ) -> None:
     """Read feeds, pages, text files and batches into OUT/articles.parquet and OUT/lens.duckdb.
 
     Example: lens ingest corpus/ https://example.com/feed.xml --out reports/news
     """
-    result = _run_ingest(sources, out, fetch_articles, columns)
+    result = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _run_analyze(out: Path, sentiment_model: str, device: str, batch_size: int, n_process: int) -> stages.AnalyzeResult:
+    from nlp.pipeline import PipelineConfig
+
+    config = PipelineConfig(sentiment_model=sentiment_model, device=device, batch_size=batch_size, n_process=n_process)
+    with _progress() as progress:
+        task = progress.add_task("analyse", total=None, rate="")
+
+        def tick(done: int, total: int) -> None:
+            elapsed = progress.tasks[0].elapsed or 0
+            rate = f"{done / elapsed:.1f} articles/s" if elapsed else ""
+            progress.update(task, completed=done, total=total, rate=rate)
+
+        result = stages.analyze_store(out, config, on_progress=tick)
+    console.print(
+        f"analyse: {result.analysed} new articles"
+        + (f" on {result.device}" if result.device else "")
+        + f"; tables hold {result.sentences} sentences, {result.entities} entity mentions, "
+        f"{result.catalysts} catalyst mentions, {result.events} timeline events"
+        + (f"; {result.truncated} over-long sentences truncated" if result.truncated else ""),
+        highlight=False,
+    )
+    return result
+
+
+SENTIMENT_MODEL = typer.Option("finance-minilm", "--sentiment-model", help="Bundled name, local HF folder or cached id.")
+DEVICE = typer.Option("auto", "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu.")
+BATCH = typer.Option(64, "--batch-size", help="Documents per nlp.pipe batch.")
+N_PROCESS = typer.Option(1, "--n-process", help="spaCy worker processes.")
+
+
+@app.command()
+def analyze(
+    sources: list[str] = typer.Argument(None, help="Folders, files and URLs to ingest first (optional)."),
+    out: Path = typer.Option(Path("reports/analyze"), "--out", "-o", help="Output folder (store + tables)."),
+    fetch_articles: bool = typer.Option(False, "--fetch-articles", help="Fetch full pages of summary-only items."),
+    columns: str = typer.Option(None, "--columns", help="Batch column mapping."),
+    sentiment_model: str = SENTIMENT_MODEL,
+    device: str = DEVICE,
+    batch_size: int = BATCH,
+    n_process: int = N_PROCESS,
+    allow_private_hosts: bool = ALLOW_PRIVATE,
+) -> None:
+    """Ingest SOURCES (if given) and run the language pipeline on every article not analysed yet;
+    writes articles, sentences, entities, catalysts and events as Parquet into OUT.
+
+    Example: lens analyze corpus/ --out reports/news   (later: lens analyze --out reports/news)
+    """
+    if sources:
+        ingested = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
+        if ingested.failed:
+            raise typer.Exit(1)
+    elif not (out / stages.STORE_NAME).exists():
+        console.print(f"[red]error:[/] {out / stages.STORE_NAME}: no store here; name SOURCES to ingest first")
+        raise typer.Exit(2)
+    _run_analyze(out, sentiment_model, device, batch_size, n_process)
+    out_console.print(f"Tables written to {out.resolve()}")
+
+
+@app.command()
+def timeline(
+    out: Path = typer.Option(Path("reports/analyze"), "--out", "-o", help="Folder of an analysed store."),
+    limit: int = typer.Option(40, "--limit", help="Rows to print (all rows go to the files)."),
+    catalyst_type: str = typer.Option(None, "--type", help="Only this catalyst type or family (e.g. trade)."),
+) -> None:
+    """Print the catalyst timeline and write OUT/timeline.csv and OUT/timeline.md.
+
+    Example: lens timeline --out reports/demo --type trade
+    """
+    from .timeline_view import load_events, render_table, write_files
+
+    events = load_events(out)
+    if events is None:
+        console.print(f"[red]error:[/] {out / 'events.parquet'}: no timeline here (run `lens analyze ... --out {out}` first)")
+        raise typer.Exit(2)
+    if catalyst_type:
+        events = events[(events.catalyst_type == catalyst_type) | events.catalyst_type.str.startswith(catalyst_type + ".")]
+    csv_path, md_path = write_files(events, out)
+    out_console.print(render_table(events.head(limit)))
+    console.print(f"{len(events)} events → {csv_path}, {md_path}", highlight=False)
+
+
+@app.command("eval-nlp")
+def eval_nlp(
+    gold: Path = typer.Option(Path("corpus/gold/nlp_gold.jsonl"), "--gold", help="Gold annotation file."),
+    out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of an analysed run of the corpus."),
+    analyse_first: bool = typer.Option(True, "--analyse/--no-analyse", help="Analyse corpus/ into OUT first."),
+    corpus: Path = typer.Option(Path("corpus"), "--corpus", help="Corpus the gold file annotates."),
+) -> None:
+    """Precision, recall and F1 of entity linking and catalyst typing, and date accuracy,
+    against the gold annotation of the bundled corpus.
+
+    Example: lens eval-nlp --out reports/eval
+    """
+    from nlp.evaluate import evaluate_run
+
+    if not gold.exists():
+        console.print(f"[red]error:[/] {gold}: no such gold file")
+        raise typer.Exit(2)
+    if analyse_first:
+        _run_ingest([str(corpus)], out, False, None)
+        _run_analyze(out, "finance-minilm", "auto", 64, 1)
+    scores = evaluate_run(gold, out)
+    for line in scores.lines():
+        out_console.print(line, highlight=False)
 
 
 @app.command()
@@ -127,15 +249,151 @@ def run(
     out: Path = typer.Option(Path("reports/run"), "--out", "-o", help="Output folder."),
     fetch_articles: bool = typer.Option(False, "--fetch-articles", help="Fetch full pages of summary-only items."),
     columns: str = typer.Option(None, "--columns", help="Batch column mapping."),
+    sentiment_model: str = SENTIMENT_MODEL,
+    device: str = DEVICE,
+    batch_size: int = BATCH,
+    n_process: int = N_PROCESS,
+    allow_private_hosts: bool = ALLOW_PRIVATE,
 ) -> None:
-    """Run every stage that exists on SOURCES and write all tables into OUT.
+    """Run every stage that exists on SOURCES (ingest → analyse → timeline) and write all tables
+    into OUT. A second run over the same OUT only processes what is new.
 
     Example: lens run corpus --prices corpus/prices --out reports/demo
     """
-    result = _run_ingest(sources, out, fetch_articles, columns)
+    import time
+
+    started = time.monotonic()
+    result = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
     if result.failed:
         raise typer.Exit(1)
+    analysed = _run_analyze(out, sentiment_model, device, batch_size, n_process)
+    from .timeline_view import load_events, write_files
+
+    events = load_events(out)
+    if events is not None:
+        write_files(events, out)
+    stage = _run_market(out, prices)
+    report_result = _build_report(out, stage, {
+        "run_name": out.name, "models": f"spaCy en_core_web_sm 3.8 + {sentiment_model}",
+        "device": analysed.device or _previous_device(out), "run_seconds": time.monotonic() - started,
+    })
     out_console.print(f"Tables written to {out.resolve()}")
+    out_console.print(f"Report: {report_result.html.resolve()}  (open it in a browser)")
+
+
+def _previous_device(out: Path) -> str:
+    from .report.build import read_meta
+
+    return read_meta(out).get("device", "—")
+
+
+def _build_report(out: Path, stage: stages.MarketStageResult, meta: dict):
+    from .report.build import build_report, write_meta
+
+    with console.status("report: charts and tables"):
+        result = build_report(out, stage.prices, stage.result.placements, meta)
+    write_meta(out, meta)
+    console.print(f"report: {result.html} ({result.size_bytes / 1e6:.1f} MB) and {len(result.pngs)} PNG charts",
+                  highlight=False)
+    return result
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of a `lens run`."),
+    prices: Path = typer.Option(Path("corpus/prices"), "--prices", help="Price folder of that run."),
+) -> None:
+    """Rebuild OUT/report.html, its PNG charts and the Markdown tables from a run's tables.
+
+    Example: lens report --out reports/demo
+    """
+    from .report.build import read_meta
+
+    if not (out / stages.STORE_NAME).exists():
+        console.print(f"[red]error:[/] {out}: no run here (run `lens run ... --out {out}` first)")
+        raise typer.Exit(2)
+    stage = _run_market(out, prices)
+    result = _build_report(out, stage, read_meta(out) or {"run_name": out.name})
+    out_console.print(f"Report: {result.html.resolve()}")
+
+
+def _run_market(out: Path, prices: Path) -> stages.MarketStageResult:
+    with console.status("market: abnormal returns, event study, attribution"):
+        stage = stages.market_stage(out, prices)
+    for line in stage.problems[:20]:
+        console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+    if len(stage.problems) > 20:
+        console.print(f"... {len(stage.problems) - 20} more in {out / 'market_problems.txt'}", highlight=False)
+    console.print(
+        f"market: {stage.tickers} tickers, {stage.moves} significant moves ({stage.explained} attributed), "
+        f"{stage.study_pairs} event × ticker studies → {out / 'annotated_moves.csv'}",
+        highlight=False,
+    )
+    return stage
+
+
+@app.command()
+def annotate(
+    ticker: str = typer.Option(..., "--ticker", "-t", help="Ticker (or a pair such as CQQQ-QQQM)."),
+    out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of a `lens run`."),
+    all_moves: bool = typer.Option(False, "--all", help="Include unexplained moves."),
+) -> None:
+    """Print the significant moves of one ticker with their most likely catalyst.
+
+    Example: lens annotate --ticker CQQQ --out reports/demo
+    """
+    import pandas as pd
+    from rich.table import Table
+
+    path = out / "moves.parquet"
+    if not path.exists():
+        console.print(f"[red]error:[/] {path}: no moves here (run `lens run ... --out {out}` first)")
+        raise typer.Exit(2)
+    moves = pd.read_parquet(path)
+    mine = moves[moves.ticker.str.upper() == ticker.upper()]
+    if mine.empty:
+        known = ", ".join(sorted(moves.ticker.unique()))
+        console.print(f"[red]error:[/] no moves for {ticker} (tickers with moves: {known})")
+        raise typer.Exit(2)
+    if not all_moves:
+        mine = mine[mine.top_event_id.notna()]
+    table = Table("date", "kind", "ret", "AR", "z", "catalyst", "score", "explanation", title=f"{ticker.upper()} moves")
+    for m in mine.sort_values("date").itertuples(index=False):
+        table.add_row(str(m.date), m.kind if m.n_sessions == 1 else f"{m.n_sessions}d", f"{m.ret:+.1%}",
+                      f"{m.abnormal_ret:+.1%}", f"{m.zscore:+.1f}", m.top_catalyst_type or "—",
+                      "" if pd.isna(m.attribution_score) else f"{m.attribution_score:.2f}", plain(m.explanation))
+    out_console.print(table)
+
+
+@app.command("eval-attribution")
+def eval_attribution(
+    gold: Path = typer.Option(Path("corpus/gold/attribution_gold.csv"), "--gold", help="Gold moves file."),
+    out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of a `lens run` of the corpus."),
+    prices: Path = typer.Option(Path("corpus/prices"), "--prices", help="Price folder of that run."),
+    details: bool = typer.Option(False, "--details", help="Print every gold move with the prediction."),
+) -> None:
+    """Top-1 and top-3 attribution accuracy on gold moves, beside the naive baseline.
+
+    Example: lens eval-attribution --out reports/demo --details
+    """
+    import pandas as pd
+
+    from market.evaluate import evaluate_attribution, load_gold
+
+    if not (out / stages.STORE_NAME).exists():
+        console.print(f"[red]error:[/] {out}: no analysed store (run `lens run corpus --out {out}` first)")
+        raise typer.Exit(2)
+    stage = stages.market_stage(out, prices)
+    catalysts = pd.read_parquet(out / "catalysts.parquet")
+    articles = pd.read_parquet(out / "articles.parquet")
+    scores = evaluate_attribution(load_gold(gold), stage.result.attribute_day, stage.result.moves, catalysts, articles)
+    for line in scores.lines():
+        out_console.print(line, highlight=False)
+    if details:
+        for r in scores.rows:
+            mark = "ok " if r["top1_ok"] else "MISS"
+            out_console.print(f"{mark} {r['ticker']:5s} {r['date']} gold={r['gold']} top={r['predicted']} "
+                              f"top3={r['top3']} naive={r['naive']}", highlight=False)
 
 
 @app.command()
@@ -161,7 +419,8 @@ def sources(
         log_frame = log_frame[log_frame.status.isin(["error", "warning"])]
     table = Table("at (UTC)", "status", "items", "source", "reason")
     for row in log_frame.itertuples():
-        table.add_row(f"{row.logged_at:%Y-%m-%d %H:%M:%S}", row.status, str(row.n_items), row.source, row.reason or "")
+        table.add_row(f"{row.logged_at:%Y-%m-%d %H:%M:%S}", row.status, str(row.n_items),
+                      plain(row.source), plain(row.reason or ""))
     out_console.print(table)
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 from rich.table import Table
 
 from .csv_safe import write_csv
+from .terminal import plain
 
 COLUMNS = ["event_date", "catalyst_type", "title", "n_articles", "n_sources", "sentiment", "entities", "evidence"]
 
@@ -50,6 +51,6 @@ def render_table(events: pd.DataFrame) -> Table:
     table = Table("date", "type", "title", "art.", "src.", "tone", "entities", title="Catalyst timeline")
     for row in _flat(events).itertuples(index=False):
         tone = "" if pd.isna(row.sentiment) else f"{row.sentiment:+.2f}"
-        table.add_row(str(row.event_date), row.catalyst_type, row.title[:70], str(row.n_articles),
+        table.add_row(str(row.event_date), row.catalyst_type, plain(row.title[:70]), str(row.n_articles),
                       str(row.n_sources), tone, row.entities)
     return table

@@ -67,9 +67,12 @@ def place_events(events: pd.DataFrame, prices: PriceSet, kb: KnowledgeBase) -> t
             if pos >= len(ctx.index):
                 skipped.append(f"{ev.event_id} on {ticker}: no prices on or after {session.date()}")
                 continue
+            reported = ctx.calendar.reported_session(when) if precise else None
+            reported_idx = int(ctx.index.searchsorted(reported)) if reported is not None else int(pos)
             rows.append({"event_id": ev.event_id, "ticker": ticker, "relevance": level,
-                         "session": ctx.index[pos], "session_idx": int(pos)})
-    return pd.DataFrame(rows, columns=["event_id", "ticker", "relevance", "session", "session_idx"]), skipped, contexts
+                         "session": ctx.index[pos], "session_idx": int(pos), "reported_idx": min(reported_idx, int(pos))})
+    columns = ["event_id", "ticker", "relevance", "session", "session_idx", "reported_idx"]
+    return pd.DataFrame(rows, columns=columns), skipped, contexts
 
 
 def annotate_market(
@@ -137,12 +140,14 @@ def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, c
         start_idx = int(ctx.index.searchsorted(pd.Timestamp(move["start_date"])))
         end_idx = int(ctx.index.searchsorted(pd.Timestamp(move["date"])))
         near = placements[(placements.ticker == ticker) & (placements.session_idx >= start_idx - config.window)
-                          & (placements.session_idx <= end_idx)]
+                          & (placements.reported_idx <= end_idx)]
         for p in near.itertuples(index=False):
             ev = events.loc[p.event_id]
+            # An after-close report of the move's own day counts as of that day.
+            session_idx = p.reported_idx if p.session_idx > end_idx else p.session_idx
             candidates.append({
                 "event_id": p.event_id, "catalyst_type": ev.catalyst_type, "title": ev.title,
-                "event_date": ev.event_date, "session_idx": p.session_idx, "relevance": p.relevance,
+                "event_date": ev.event_date, "session_idx": session_idx, "relevance": p.relevance,
                 "n_articles": int(ev.n_articles), "n_sources": int(ev.n_sources),
                 "direction": ev.direction, "sentiment": ev.sentiment,
                 "evidence_text": list(ev.evidence)[0] if ev.evidence is not None and len(ev.evidence) else "",
@@ -161,7 +166,8 @@ def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, c
         "explanation": explain(move, ranked[0] if ranked else None, config.threshold),
         "candidates": [
             {k: (float(c[k]) if isinstance(c[k], float | np.floating) else c[k])
-             for k in ("event_id", "catalyst_type", "score", "proximity", "relevance", "intensity", "agreement")}
+             for k in ("event_id", "catalyst_type", "score", "proximity", "relevance", "type_weight", "intensity",
+                      "agreement")}
             for c in ranked
         ],
     }

@@ -10,15 +10,19 @@ where start is the first session of the move (t for a one-day move). Each candid
     intensity   log(1 + articles) and independent sources, relative to the busiest candidate
     agreement   does the event's direction/tone have the move's sign? 1 agree, 0.5 unclear, 0 not
 
-score = relevance × (w_p·proximity + w_i·intensity + w_a·agreement), so an event that does not
-touch the ticker cannot win on volume alone. Below `threshold` a move stays "unexplained"
+score = relevance × type weight × (w_p·proximity + w_i·intensity + w_a·agreement), so an event
+that does not touch the ticker cannot win on volume alone. The type weight encodes that some
+catalyst types describe the market's behaviour rather than cause it: "stocks posted their best
+day since 2008" (markets.momentum) or "investors poured money into KWEB" (markets.fund_flows)
+are reports of the move, so they rank below a policy, trade, technology or corporate event of
+the same days. Below `threshold` a move stays "unexplained"
 rather than being pinned on a weak catalyst.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -33,14 +37,21 @@ class AttributionConfig:
     w_agreement: float = 0.35
     threshold: float = 0.35
     top_n: int = 5
+    type_weights: dict[str, float] = field(default_factory=lambda: {
+        "markets.momentum": 0.35, "markets.fund_flows": 0.5, "markets.valuation": 0.6,
+    })
 
 
 def event_sign(direction: float | None, sentiment: float | None) -> int:
-    """+1 / −1 / 0: the taxonomy's direction cue first, the tone of the evidence second."""
+    """+1 / −1 / 0: the tone of the evidence sentences first, the taxonomy's direction cue second.
+
+    The sentiment model reads the whole sentence, so it catches what keyword cues miss: a rate
+    cut that came with a hawkish outlook, a stimulus briefing that disappointed. Where the tone
+    is mild the cue decides."""
+    if sentiment is not None and not pd.isna(sentiment) and abs(sentiment) >= 0.25:
+        return 1 if sentiment > 0 else -1
     if direction is not None and not pd.isna(direction) and abs(direction) >= 0.25:
         return 1 if direction > 0 else -1
-    if sentiment is not None and not pd.isna(sentiment) and abs(sentiment) >= 0.15:
-        return 1 if sentiment > 0 else -1
     return 0
 
 
@@ -62,10 +73,11 @@ def score_candidates(move: dict, candidates: list[dict], config: AttributionConf
             c["n_sources"] / max_sources if max_sources else 0.0)
         sign = event_sign(c.get("direction"), c.get("sentiment"))
         agreement = 0.5 if sign == 0 else (1.0 if sign == move_sign else 0.0)
-        score = relevance * (config.w_proximity * proximity + config.w_intensity * intensity
-                             + config.w_agreement * agreement)
-        scored.append({**c, "proximity": proximity, "relevance_weight": relevance, "intensity": intensity,
-                       "agreement": agreement, "score": score})
+        type_weight = config.type_weights.get(c["catalyst_type"], 1.0)
+        score = relevance * type_weight * (config.w_proximity * proximity + config.w_intensity * intensity
+                                           + config.w_agreement * agreement)
+        scored.append({**c, "proximity": proximity, "relevance_weight": relevance, "type_weight": type_weight,
+                       "intensity": intensity, "agreement": agreement, "score": score})
     return sorted(scored, key=lambda c: (-c["score"], -c["n_articles"], c["event_id"]))
 
 

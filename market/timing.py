@@ -6,6 +6,8 @@
   already the next morning in Hong Kong, so Hong Kong-listed instruments get their own day.
 - A catalyst known only to the day counts for that day's session if the market trades that day,
   else for the next session (an event on a Saturday counts for Monday).
+- For attribution only, an undated catalyst from an article published after the close may also
+  explain that day's move: after-close articles usually report what moved the market that day.
 Calendars come from exchange_calendars; a ticker whose market is unknown uses its own price
 dates as its calendar.
 """
@@ -45,6 +47,18 @@ class SessionCalendar:
         if session is not None and session.date() == local.date() and local.time() >= self.close:
             return self.offset(session, 1)
         return session
+
+    def reported_session(self, when: datetime) -> pd.Timestamp | None:
+        """For an article published after the close on a trading day: that day's session.
+        Such an article usually reports what moved the market that day, so attribution may
+        look back to it even though, as a catalyst, it counts for the next session."""
+        if self.timezone is None or self.close is None or when.tzinfo is None:
+            return None
+        local = when.astimezone(ZoneInfo(self.timezone))
+        session = self.session_on_or_after(local.date())
+        if session is not None and session.date() == local.date() and local.time() >= self.close:
+            return session
+        return None
 
     def offset(self, session: pd.Timestamp, n: int) -> pd.Timestamp | None:
         i = self.sessions.get_loc(session) + n

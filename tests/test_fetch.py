@@ -1,4 +1,7 @@
-"""The HTTP client against a local pytest-httpserver (loopback only)."""
+"""The HTTP client against a local pytest-httpserver (loopback only).
+
+The server listens on 127.0.0.1, which the client refuses by default (see
+test_network_faults.py), so these tests opt in with allow_private_hosts=True."""
 
 import gzip
 
@@ -21,7 +24,7 @@ class MemoryCache:
 
 
 def fast(**kw):
-    return FetchPolicy(backoff=0.01, deadline=10, **kw)
+    return FetchPolicy(backoff=0.01, deadline=10, allow_private_hosts=True, **kw)
 
 
 def test_sends_honest_user_agent(httpserver):
@@ -87,7 +90,7 @@ def test_only_http_and_https(tmp_path):
 
 
 def test_unreachable_host_is_one_clear_error():
-    with Fetcher(FetchPolicy(retries=1, backoff=0.01, connect_timeout=1)) as f:
+    with Fetcher(FetchPolicy(retries=1, backoff=0.01, connect_timeout=1, allow_private_hosts=True)) as f:
         with pytest.raises(FetchError) as err:
             f.get("http://127.0.0.1:9/feed.xml")  # discard port: connection refused
     assert "127.0.0.1:9/feed.xml" in str(err.value) and "network error" in str(err.value)

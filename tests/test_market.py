@@ -190,3 +190,12 @@ def test_unusable_price_files_are_skipped_with_reason_others_kept(tmp_path):
     prices = load_prices(tmp_path)
     assert prices.tickers == ["GOOD"]
     assert set(prices.skipped()) == {"NOCLOSE", "EMPTY"}
+
+
+def test_event_sign_prefers_a_clear_tone_over_the_keyword_cue():
+    from market.attribution import event_sign
+
+    assert event_sign(direction=1.0, sentiment=-0.7) == -1  # "stimulus" that disappointed
+    assert event_sign(direction=-1.0, sentiment=0.1) == -1  # mild tone: the cue decides
+    assert event_sign(direction=0.0, sentiment=0.0) == 0
+    assert event_sign(direction=None, sentiment=None) == 0
