@@ -27,7 +27,10 @@ def write_prices(folder, ticker, log_returns, dates=SESSIONS):
     return pd.Series(price, index=dates[: len(price)])
 
 
-def market(seed=0, n=len(SESSIONS) - 1):
+N_RETURNS = len(SESSIONS) - 1
+
+
+def market(seed=0, n=N_RETURNS):
     rng = np.random.default_rng(seed)
     bench = rng.normal(0.0003, 0.01, n)
     stock = 0.0001 + 1.2 * bench + rng.normal(0, 0.008, n)

@@ -15,8 +15,17 @@ FAMILY_COLOURS = {
     "technology": "#7b3fe4", "trade": "#d62728", "policy": "#1f77b4", "geopolitics": "#8c564b",
     "corporate": "#2ca02c", "markets": "#ff7f0e",
 }
+OTHER_COLOUR = "#777"
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
-              font=dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=12))
+              font=dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=12),
+              hoverlabel=dict(align="left", font_size=12))
+
+
+def legend_below(height: int) -> dict:
+    """A horizontal legend under the x-axis tick labels, so it never covers data (plotly places
+    legends in fractions of the plot area; this converts a fixed 30 px gap)."""
+    plot_px = height - LAYOUT["margin"]["t"] - LAYOUT["margin"]["b"]
+    return dict(orientation="h", yanchor="top", y=-30 / plot_px, x=0, font_size=11)
 
 
 def esc(value, limit: int | None = None) -> str:
@@ -30,6 +39,10 @@ def family(catalyst_type: str) -> str:
     return catalyst_type.split(".", 1)[0]
 
 
+def family_colour(catalyst_type: str) -> str:
+    return FAMILY_COLOURS.get(family(catalyst_type), OTHER_COLOUR)
+
+
 def _wrap(text: str, width: int = 90) -> str:
     words, lines, line = text.split(), [], ""
     for w in words:
@@ -40,6 +53,14 @@ def _wrap(text: str, width: int = 90) -> str:
             line = f"{line} {w}".strip()
     lines.append(line)
     return "<br>".join(lines)
+
+
+def event_lanes(norm: pd.Series, families: list[str]) -> dict[str, float]:
+    """One horizontal lane per catalyst family under the price line, so diamonds of different
+    families do not sit on top of each other."""
+    lo, hi = float(norm.min()), float(norm.max())
+    step = max(hi - lo, 1.0) * 0.045
+    return {fam: lo - step * (i + 1) for i, fam in enumerate(sorted(families))}
 
 
 def price_chart(ticker: str, price: pd.Series, moves: pd.DataFrame, events: pd.DataFrame) -> go.Figure:
@@ -64,38 +85,67 @@ def price_chart(ticker: str, price: pd.Series, moves: pd.DataFrame, events: pd.D
                                      text=texts, hovertemplate="%{text}<extra></extra>", customdata=sub.ticker,
                                      meta="move"))
     if not events.empty:
-        lo = float(norm.min())
-        for fam, sub in events.groupby(events.catalyst_type.map(family)):
+        families = events.catalyst_type.map(family)
+        lanes = event_lanes(norm, list(families.unique()))
+        for fam, sub in events.groupby(families):
             days = pd.to_datetime(sub.session)
             texts = [
-                f"<b>{esc(r.catalyst_type)}</b> · {esc(r.event_date)}<br>{esc(r.title, 110)}<br>"
+                f"<b>{esc(r.catalyst_type)}</b> · {esc(r.event_date)}<br>{_wrap(esc(r.title, 110))}<br>"
                 f"{int(r.n_articles)} articles, {int(r.n_sources)} sources<br><i>{_wrap(esc(r.evidence_text, 260))}</i>"
                 for r in sub.itertuples()
             ]
-            fig.add_trace(go.Scatter(x=days, y=np.full(len(sub), lo * 0.96), mode="markers", name=f"{fam} events",
-                                     marker=dict(symbol="diamond", size=9, color=FAMILY_COLOURS.get(fam, "#777"), opacity=0.85),
+            fig.add_trace(go.Scatter(x=days, y=np.full(len(sub), lanes[fam]), mode="markers", name=f"{fam} events",
+                                     marker=dict(symbol="diamond", size=9, color=FAMILY_COLOURS.get(fam, OTHER_COLOUR),
+                                                 opacity=0.85, line=dict(width=0.5, color="white")),
                                      text=texts, hovertemplate="%{text}<extra></extra>", meta="event"))
-    fig.update_layout(title=f"{ticker} (normalised to 100) — moves and catalysts", height=420,
-                      legend=dict(orientation="h", y=-0.15), **LAYOUT)
+    fig.update_layout(title=dict(text=f"<b>{esc(ticker)}</b> — price normalised to 100, significant moves and catalysts",
+                                 font_size=15),
+                      height=430, legend=legend_below(430), **LAYOUT)
+    fig.update_yaxes(title_text="index (first day = 100)")
     return fig
 
 
-def timeline_chart(events: pd.DataFrame) -> go.Figure:
+def timeline_chart(events: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
+    """Events by catalyst type over time, sized by article count; coloured by tone when the run
+    scored sentiment, else by catalyst family (a colour scale of empty tones would be a lie).
+    `window` sets the initial x-range (the news period); events outside it stay in the figure,
+    reachable with plotly's autoscale button."""
     ev = events.dropna(subset=["event_date"]).copy()
+    ev["when"] = pd.to_datetime(ev.event_date)
     ev["size"] = 8 + 6 * np.sqrt(ev.n_articles.astype(float))
+    has_tone = ev.sentiment.notna().any()
     texts = [
-        f"<b>{esc(r.title, 110)}</b><br>{esc(r.event_date)} · {int(r.n_articles)} articles, {int(r.n_sources)} sources"
-        f"<br>tone {'' if pd.isna(r.sentiment) else f'{r.sentiment:+.2f}'}"
+        f"<b>{_wrap(esc(r.title, 110), 70)}</b><br>{esc(r.catalyst_type)} · {esc(r.event_date)}"
+        f"<br>{int(r.n_articles)} articles, {int(r.n_sources)} sources"
+        + ("" if pd.isna(r.sentiment) else f"<br>tone {r.sentiment:+.2f}")
         for r in ev.itertuples()
     ]
-    fig = go.Figure(go.Scatter(
-        x=pd.to_datetime(ev.event_date), y=ev.catalyst_type, mode="markers", text=texts,
-        hovertemplate="%{text}<extra></extra>",
-        marker=dict(size=ev["size"], color=ev.sentiment.fillna(0), colorscale="RdYlGn", cmin=-1, cmax=1,
-                    line=dict(width=0.5, color="#444"), colorbar=dict(title="tone")),
-    ))
-    fig.update_layout(title="Catalyst timeline (size: articles, colour: tone)", height=120 + 28 * ev.catalyst_type.nunique(),
-                      **LAYOUT)
+    ev["text"] = texts
+    # Types grouped by family, first type at the top.
+    types = sorted(ev.catalyst_type.unique(), key=lambda t: (family(t), t), reverse=True)
+    fig = go.Figure()
+    if has_tone:
+        fig.add_trace(go.Scatter(
+            x=ev.when, y=ev.catalyst_type, mode="markers", text=ev.text, hovertemplate="%{text}<extra></extra>",
+            showlegend=False,
+            marker=dict(size=ev["size"], color=ev.sentiment.fillna(0), colorscale="RdYlGn", cmin=-1, cmax=1,
+                        line=dict(width=0.5, color="#444"), colorbar=dict(title="tone", thickness=12)),
+        ))
+        title = "Catalyst timeline — size: articles, colour: tone"
+    else:
+        for fam, sub in ev.groupby(ev.catalyst_type.map(family)):
+            fig.add_trace(go.Scatter(
+                x=sub.when, y=sub.catalyst_type, mode="markers", name=fam, text=sub.text,
+                hovertemplate="%{text}<extra></extra>",
+                marker=dict(size=sub["size"], color=FAMILY_COLOURS.get(fam, OTHER_COLOUR), opacity=0.75,
+                            line=dict(width=0.5, color="#444")),
+            ))
+        title = "Catalyst timeline — size: articles, colour: catalyst family (no tone scored in this run)"
+    height = 150 + 26 * len(types)
+    fig.update_layout(title=dict(text=title, font_size=15), height=height, legend=legend_below(height), **LAYOUT)
+    fig.update_yaxes(categoryorder="array", categoryarray=types, automargin=True)
+    if window is not None:
+        fig.update_xaxes(range=[window[0], window[1]])
     return fig
 
 
@@ -107,7 +157,17 @@ def sentiment_index_chart(daily: pd.DataFrame, volume: pd.Series) -> go.Figure:
     for column in daily.columns:
         fig.add_trace(go.Scatter(x=daily.index, y=daily[column], mode="lines", name=esc(column), connectgaps=True,
                                  hovertemplate=f"{esc(column)} %{{x|%Y-%m-%d}}: %{{y:+.2f}}<extra></extra>"))
-    fig.update_layout(title="Sentiment index by entity (7-day mean tone) and article volume", height=380, **LAYOUT)
+    fig.update_layout(title=dict(text="Sentiment index by entity (7-day mean tone) and article volume", font_size=15),
+                      height=400, legend=legend_below(400), **LAYOUT)
     fig.update_yaxes(title_text="tone", range=[-1, 1], secondary_y=False)
     fig.update_yaxes(title_text="articles", secondary_y=True, showgrid=False)
+    return fig
+
+
+def volume_chart(volume: pd.Series) -> go.Figure:
+    """Articles per day, for runs without sentiment scores."""
+    fig = go.Figure(go.Bar(x=volume.index, y=volume.values, name="articles / day", marker_color="#8c959f",
+                           hovertemplate="%{x|%Y-%m-%d}: %{y} articles<extra></extra>"))
+    fig.update_layout(title=dict(text="Article volume per day", font_size=15), height=260, **LAYOUT)
+    fig.update_yaxes(title_text="articles")
     return fig
