@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -23,7 +24,6 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ingest.fetch import FetchPolicy
 from ingest.files import BatchMapping
 from ingest.sources import ReadOptions
 
@@ -45,6 +45,7 @@ out_console = Console(soft_wrap=True)
 def main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors and results only."),
+    config: Path = typer.Option(None, "--config", "-c", help="Configuration file (default: ./lens.toml if present)."),
 ) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(
@@ -53,11 +54,25 @@ def main(
     # Third-party chatter (htmldate/trafilatura warn about every odd page) stays at WARNING.
     for noisy in ("htmldate", "trafilatura", "httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.INFO)
-    app.state = {"quiet": quiet}  # type: ignore[attr-defined]
+    app.state = {"quiet": quiet, "config_path": config}  # type: ignore[attr-defined]
 
 
 def _quiet() -> bool:
     return getattr(app, "state", {}).get("quiet", False)
+
+
+def _config():
+    """The effective LensConfig, loaded on first use (it imports the model stack)."""
+    from .config import ConfigError, load_config
+
+    state = getattr(app, "state", {})
+    if "config" not in state:
+        try:
+            state["config"] = load_config(state.get("config_path"))
+        except ConfigError as exc:
+            console.print(Text("error: ", style="red") + plain(str(exc)))
+            raise typer.Exit(2) from None
+    return state["config"]
 
 
 def _progress() -> Progress:
@@ -97,11 +112,13 @@ def _run_ingest(
             if elapsed:
                 progress.update(task, rate=f"{progress.tasks[0].completed / elapsed:.0f} items/s")
 
+        settings = _config().ingest
         result = stages.ingest(
             sources,
             out,
             ReadOptions(fetch_articles=fetch_articles, mapping=mapping),
-            policy=FetchPolicy(allow_private_hosts=allow_private_hosts),
+            policy=replace(settings.fetch, allow_private_hosts=allow_private_hosts or settings.fetch.allow_private_hosts),
+            near_duplicate_threshold=settings.near_duplicate_threshold,
             on_article=tick,
         )
     for report in result.problems:
@@ -136,10 +153,14 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _run_analyze(out: Path, sentiment_model: str, device: str, batch_size: int, n_process: int) -> stages.AnalyzeResult:
-    from nlp.pipeline import PipelineConfig
-
-    config = PipelineConfig(sentiment_model=sentiment_model, device=device, batch_size=batch_size, n_process=n_process)
+def _run_analyze(out: Path, sentiment_model: str | None, device: str | None, batch_size: int | None,
+                 n_process: int | None) -> stages.AnalyzeResult:
+    base = _config().nlp  # command-line options override lens.toml
+    config = replace(
+        base,
+        sentiment_model=sentiment_model or base.sentiment_model, device=device or base.device,
+        batch_size=batch_size or base.batch_size, n_process=n_process or base.n_process,
+    )
     with _progress() as progress:
         task = progress.add_task("analyse", total=None, rate="")
 
@@ -148,7 +169,7 @@ def _run_analyze(out: Path, sentiment_model: str, device: str, batch_size: int, 
             rate = f"{done / elapsed:.1f} articles/s" if elapsed else ""
             progress.update(task, completed=done, total=total, rate=rate)
 
-        result = stages.analyze_store(out, config, on_progress=tick)
+        result = stages.analyze_store(out, config, on_progress=tick, timeline_config=_config().timeline)
     console.print(
         f"analyse: {result.analysed} new articles"
         + (f" on {result.device}" if result.device else "")
@@ -160,10 +181,10 @@ def _run_analyze(out: Path, sentiment_model: str, device: str, batch_size: int, 
     return result
 
 
-SENTIMENT_MODEL = typer.Option("finance-minilm", "--sentiment-model", help="Bundled name, local HF folder or cached id.")
-DEVICE = typer.Option("auto", "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu.")
-BATCH = typer.Option(64, "--batch-size", help="Documents per nlp.pipe batch.")
-N_PROCESS = typer.Option(1, "--n-process", help="spaCy worker processes.")
+SENTIMENT_MODEL = typer.Option(None, "--sentiment-model", help="Bundled name (finance-minilm), local HF folder or cached id. [default: from config]")
+DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
+BATCH = typer.Option(None, "--batch-size", help="Documents per nlp.pipe batch. [default: 64]")
+N_PROCESS = typer.Option(None, "--n-process", help="spaCy worker processes. [default: 1]")
 
 
 @app.command()
@@ -274,7 +295,7 @@ def run(
         write_files(events, out)
     stage = _run_market(out, prices)
     report_result = _build_report(out, stage, {
-        "run_name": out.name, "models": f"spaCy en_core_web_sm 3.8 + {sentiment_model}",
+        "run_name": out.name, "models": f"spaCy en_core_web_sm 3.8 + {sentiment_model or _config().nlp.sentiment_model}",
         "device": analysed.device or _previous_device(out), "run_seconds": time.monotonic() - started,
     })
     out_console.print(f"Tables written to {out.resolve()}")
@@ -319,7 +340,7 @@ def report(
 
 def _run_market(out: Path, prices: Path) -> stages.MarketStageResult:
     with console.status("market: abnormal returns, event study, attribution"):
-        stage = stages.market_stage(out, prices)
+        stage = stages.market_stage(out, prices, _config().market, _config().attribution)
     for line in stage.problems[:20]:
         console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
     if len(stage.problems) > 20:
@@ -383,7 +404,7 @@ def eval_attribution(
     if not (out / stages.STORE_NAME).exists():
         console.print(f"[red]error:[/] {out}: no analysed store (run `lens run corpus --out {out}` first)")
         raise typer.Exit(2)
-    stage = stages.market_stage(out, prices)
+    stage = stages.market_stage(out, prices, _config().market, _config().attribution)
     catalysts = pd.read_parquet(out / "catalysts.parquet")
     articles = pd.read_parquet(out / "articles.parquet")
     scores = evaluate_attribution(load_gold(gold), stage.result.attribute_day, stage.result.moves, catalysts, articles)
@@ -422,6 +443,21 @@ def sources(
         table.add_row(f"{row.logged_at:%Y-%m-%d %H:%M:%S}", row.status, str(row.n_items),
                       plain(row.source), plain(row.reason or ""))
     out_console.print(table)
+
+
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration as TOML (defaults, overridden by lens.toml / --config).
+
+    Example: lens config show > lens.toml
+    """
+    from .config import to_toml
+
+    out_console.print(plain(to_toml(_config())))
 
 
 def _register_optional() -> None:

