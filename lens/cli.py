@@ -267,6 +267,9 @@ def eval_nlp(
 def run(
     sources: list[str] = typer.Argument(..., help="Folders, files and URLs to read."),
     prices: Path = typer.Option(Path("corpus/prices"), "--prices", help="Folder of per-ticker price CSVs."),
+    prices_from: str = typer.Option(
+        "folder", "--prices-from", help="'folder' (--prices) or 'yfinance' (online extra; downloads into OUT/prices)."
+    ),
     out: Path = typer.Option(Path("reports/run"), "--out", "-o", help="Output folder."),
     fetch_articles: bool = typer.Option(False, "--fetch-articles", help="Fetch full pages of summary-only items."),
     columns: str = typer.Option(None, "--columns", help="Batch column mapping."),
@@ -283,6 +286,9 @@ def run(
     """
     import time
 
+    if prices_from not in ("folder", "yfinance"):
+        console.print(Text("error: ", style="red") + plain(f"--prices-from {prices_from!r}: use 'folder' or 'yfinance'"))
+        raise typer.Exit(2)
     started = time.monotonic()
     result = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
     if result.failed:
@@ -293,6 +299,16 @@ def run(
     events = load_events(out)
     if events is not None:
         write_files(events, out)
+    if prices_from == "yfinance":
+        from market.online import OnlinePricesError
+
+        try:
+            prices, problems = stages.online_prices(out)
+        except OnlinePricesError as exc:
+            console.print(Text("error: ", style="red") + plain(str(exc)))
+            raise typer.Exit(2) from None
+        for line in problems:
+            console.print(Text("warning: ", style="yellow") + plain(line))
     stage = _run_market(out, prices)
     report_result = _build_report(out, stage, {
         "run_name": out.name, "models": f"spaCy en_core_web_sm 3.8 + {sentiment_model or _config().nlp.sentiment_model}",
@@ -312,7 +328,7 @@ def _build_report(out: Path, stage: stages.MarketStageResult, meta: dict):
     from .report.build import build_report, write_meta
 
     with console.status("report: charts and tables"):
-        result = build_report(out, stage.prices, stage.result.placements, meta)
+        result = build_report(out, stage.prices, stage.result.placements, meta, k=_config().market.k)
     write_meta(out, meta)
     console.print(f"report: {result.html} ({result.size_bytes / 1e6:.1f} MB) and {len(result.pngs)} PNG charts",
                   highlight=False)
@@ -341,10 +357,10 @@ def report(
 def _run_market(out: Path, prices: Path) -> stages.MarketStageResult:
     with console.status("market: abnormal returns, event study, attribution"):
         stage = stages.market_stage(out, prices, _config().market, _config().attribution)
-    for line in stage.problems[:20]:
-        console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
-    if len(stage.problems) > 20:
-        console.print(f"... {len(stage.problems) - 20} more in {out / 'market_problems.txt'}", highlight=False)
+    for line in stage.problems[:10]:
+        console.print(Text("warning: ", style="yellow") + plain(line), highlight=False, soft_wrap=True)
+    if len(stage.problems) > 10:
+        console.print(f"... {len(stage.problems) - 10} more in {out / 'market_problems.txt'}", highlight=False)
     console.print(
         f"market: {stage.tickers} tickers, {stage.moves} significant moves ({stage.explained} attributed), "
         f"{stage.study_pairs} event × ticker studies → {out / 'annotated_moves.csv'}",

@@ -233,3 +233,25 @@ def _write_parquet(table, target: Path, pq) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, target)
+
+
+def online_prices(out: Path) -> tuple[Path, list[str]]:
+    """Download (yfinance) the prices a run needs: the tickers of every linked entity and their
+    benchmarks, from 200 days before the first article (the estimation window) to 30 after the
+    last. Written to OUT/prices/, which the market stage then reads."""
+    from datetime import timedelta
+
+    from market.online import download_prices
+    from nlp.kb import load_kb
+
+    kb = load_kb()
+    with Store(out / STORE_NAME) as store:
+        ids = [r[0] for r in store.con.execute("SELECT DISTINCT entity_id FROM entities WHERE entity_id IS NOT NULL").fetchall()]
+        first, last = store.con.execute("SELECT min(published_at), max(published_at) FROM articles").fetchall()[0]
+    tickers = {t for i in ids if kb.get(i) for t in kb.get(i).tickers}
+    tickers |= {b for t in list(tickers) if (b := kb.benchmark_for(t))}
+    folder = out / "prices"
+    if first is None:
+        return folder, ["no dated articles: nothing to download prices for"]
+    problems = download_prices(sorted(tickers), (first - timedelta(days=200)).date(), (last + timedelta(days=30)).date(), folder)
+    return folder, problems

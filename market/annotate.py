@@ -52,8 +52,13 @@ def place_events(events: pd.DataFrame, prices: PriceSet, kb: KnowledgeBase) -> t
         for t in prices.tickers
     }
     rows, skipped = [], []
+    first_price = min((ctx.index[0] for ctx in contexts.values() if len(ctx.index)), default=None)
     for ev in events.itertuples(index=False):
         if ev.event_date is None or pd.isna(ev.event_date):
+            continue
+        if first_price is not None and pd.Timestamp(ev.event_date) < first_price:
+            skipped.append(f"event {ev.event_id} ({ev.catalyst_type}, {pd.Timestamp(ev.event_date).date()}): "
+                           f"before the price history, which starts {first_price.date()}")
             continue
         precise = ev.date_basis == "publication" and ev.event_time is not None and not pd.isna(ev.event_time)
         when = pd.Timestamp(ev.event_time).to_pydatetime() if precise else pd.Timestamp(ev.event_date).date()

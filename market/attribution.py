@@ -81,6 +81,10 @@ def score_candidates(move: dict, candidates: list[dict], config: AttributionConf
     return sorted(scored, key=lambda c: (-c["score"], -c["n_articles"], c["event_id"]))
 
 
+def _day(value) -> str:
+    return str(pd.Timestamp(value).date()) if value is not None and not pd.isna(value) else "undated"
+
+
 def explain(move: dict, best: dict | None, threshold: float) -> str:
     verb = "rose" if move["ret"] > 0 else "fell"
     span = (f"on {move['date']}" if move["n_sessions"] == 1
@@ -93,7 +97,8 @@ def explain(move: dict, best: dict | None, threshold: float) -> str:
     tone_word = "" if tone is None or pd.isna(tone) else (
         ", positive" if tone > 0.15 else ", negative" if tone < -0.15 else ", neutral")
     evidence = best.get("evidence_text") or ""
-    link = f" [{best['url']}]" if best.get("url") else ""
-    return (f"{head} — most likely {best['catalyst_type']}: {best['title']} ({best['event_date']}; "
+    url = best.get("url") or ""
+    link = f" [{url}]" if url.startswith(("http://", "https://")) else ""  # local files have no public link
+    return (f"{head} — most likely {best['catalyst_type']}: {best['title']} ({_day(best['event_date'])}; "
             f"{best['n_articles']} articles, {best['n_sources']} sources{tone_word}; {best['relevance']} link). "
             f"Evidence: \u201c{evidence}\u201d{link}")

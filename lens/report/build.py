@@ -118,6 +118,8 @@ def build_report(out: Path, prices: PriceSet, placements: pd.DataFrame, meta: di
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(target)
     write_moves_markdown(moves, out / "annotated_moves.md")
+    for stale in set(out.glob("chart_*.png")) - set(pngs):  # a ticker charted by an earlier build
+        stale.unlink()
     return ReportResult(target, pngs, target.stat().st_size)
 
 
@@ -194,6 +196,8 @@ def _move_rows(moves: pd.DataFrame, events: pd.DataFrame, urls: dict) -> list[di
 
 
 def _event_rows(events: pd.DataFrame) -> list[dict]:
+    if events.empty:
+        return []
     rows = []
     for e in events.sort_values("event_date", ascending=False).itertuples():
         rows.append({

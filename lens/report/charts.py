@@ -16,6 +16,8 @@ FAMILY_COLOURS = {
     "corporate": "#2ca02c", "markets": "#ff7f0e",
 }
 OTHER_COLOUR = "#777"
+ONE_DAY_MS = 86_400_000  # bar width on a date axis, so daily bars touch
+LEGEND_GAP_PX = 44  # room for two-line date tick labels ("Jan 12" over "2025")
 PRICE_PANEL_PX = 340  # height of a price panel; the event strip under it adds 22 px per family
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
               font=dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=12),
@@ -24,9 +26,9 @@ LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40), hove
 
 def legend_below(height: int) -> dict:
     """A horizontal legend under the x-axis tick labels, so it never covers data (plotly places
-    legends in fractions of the plot area; this converts a fixed 30 px gap)."""
+    legends in fractions of the plot area; this converts a fixed gap in pixels)."""
     plot_px = height - LAYOUT["margin"]["t"] - LAYOUT["margin"]["b"]
-    return dict(orientation="h", yanchor="top", y=-30 / plot_px, x=0, font_size=11)
+    return dict(orientation="h", yanchor="top", y=-LEGEND_GAP_PX / plot_px, x=0, font_size=11)
 
 
 def esc(value, limit: int | None = None) -> str:
@@ -67,9 +69,10 @@ def price_chart(ticker: str, price: pd.Series, moves: pd.DataFrame, events: pd.D
     height = PRICE_PANEL_PX + strip_px
     fig = make_subplots(rows=2 if families else 1, cols=1, shared_xaxes=True, vertical_spacing=0.03,
                         row_heights=[PRICE_PANEL_PX, strip_px] if families else None)
+    # The line takes no hover: in "closest" mode plotly ranks a line point at the cursor ahead of
+    # a marker drawn over it, so a hoverable line would hide the attribution of the move beneath.
     fig.add_trace(go.Scatter(x=norm.index, y=norm.values, mode="lines", name=ticker,
-                             line=dict(color="#333", width=1.6),
-                             hovertemplate="%{x|%Y-%m-%d}<br>%{y:.1f}<extra></extra>"), row=1, col=1)
+                             line=dict(color="#333", width=1.6), hoverinfo="skip"), row=1, col=1)
     if not moves.empty:
         for sign, symbol, colour, label in ((1, "triangle-up", "#2ca02c", "up move"), (-1, "triangle-down", "#d62728", "down move")):
             sub = moves[np.sign(moves.abnormal_ret) == sign]
@@ -77,7 +80,8 @@ def price_chart(ticker: str, price: pd.Series, moves: pd.DataFrame, events: pd.D
                 continue
             days = pd.to_datetime(sub.date)
             y = norm.reindex(days, method="nearest").to_numpy()
-            texts = [_wrap(esc(e)) for e in sub.explanation]
+            texts = [f"<b>{esc(ticker)} {day:%Y-%m-%d}</b> · index {level:.1f}<br>{_wrap(esc(e))}"
+                     for day, level, e in zip(days, y, sub.explanation, strict=True)]
             fig.add_trace(go.Scatter(x=days, y=y, mode="markers", name=label,
                                      marker=dict(symbol=symbol, size=12, color=colour, line=dict(width=1, color="white")),
                                      text=texts, hovertemplate="%{text}<extra></extra>", customdata=sub.ticker,
@@ -144,7 +148,7 @@ def timeline_chart(events: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestam
         title = "Catalyst timeline — size: articles, colour: catalyst family (no tone scored in this run)"
     height = 150 + 26 * len(types)
     fig.update_layout(title=dict(text=title, font_size=15), height=height, legend=legend_below(height), **LAYOUT)
-    fig.update_yaxes(categoryorder="array", categoryarray=types, automargin=True)
+    fig.update_yaxes(categoryorder="array", categoryarray=types, automargin=True, ticksuffix="  ")
     if window is not None:
         fig.update_xaxes(range=[window[0], window[1]])
     return fig
@@ -154,26 +158,32 @@ def sentiment_index_chart(daily: pd.DataFrame, volume: pd.Series,
                           window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
     """`daily`: date × entity mean tone (7-day smoothed); `volume`: articles per day."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Bar(x=volume.index, y=volume.values, name="articles / day", marker_color="#d0d7de",
+    fig.add_trace(go.Bar(x=volume.index, y=volume.values, name="articles / day", marker_color="#d0d7de", width=ONE_DAY_MS,
                          hovertemplate="%{x|%Y-%m-%d}: %{y} articles<extra></extra>"), secondary_y=True)
     for column in daily.columns:
         fig.add_trace(go.Scatter(x=daily.index, y=daily[column], mode="lines", name=esc(column), connectgaps=True,
                                  hovertemplate=f"{esc(column)} %{{x|%Y-%m-%d}}: %{{y:+.2f}}<extra></extra>"))
     fig.update_layout(title=dict(text="Sentiment index by entity (7-day mean tone) and article volume", font_size=15),
                       height=400, legend=legend_below(400), **LAYOUT)
-    fig.update_yaxes(title_text="tone", range=[-1, 1], secondary_y=False)
-    fig.update_yaxes(title_text="articles", secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="tone", range=[-1.05, 1.05], secondary_y=False)
+    fig.update_yaxes(title_text="articles", secondary_y=True, showgrid=False, rangemode="tozero",
+                     dtick=_count_tick(volume), tickformat="d")
     if window is not None:
         fig.update_xaxes(range=[window[0], window[1]])
     return fig
 
 
+def _count_tick(counts: pd.Series) -> int:
+    """A whole-number tick step giving about four ticks, so article counts never read 0.263."""
+    return max(1, int(np.ceil(float(counts.max() if len(counts) else 1) / 4)))
+
+
 def volume_chart(volume: pd.Series, window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
     """Articles per day, for runs without sentiment scores."""
-    fig = go.Figure(go.Bar(x=volume.index, y=volume.values, name="articles / day", marker_color="#8c959f",
+    fig = go.Figure(go.Bar(x=volume.index, y=volume.values, name="articles / day", marker_color="#8c959f", width=ONE_DAY_MS,
                            hovertemplate="%{x|%Y-%m-%d}: %{y} articles<extra></extra>"))
     fig.update_layout(title=dict(text="Article volume per day", font_size=15), height=260, **LAYOUT)
-    fig.update_yaxes(title_text="articles")
+    fig.update_yaxes(title_text="articles", rangemode="tozero", dtick=_count_tick(volume), tickformat="d")
     if window is not None:
         fig.update_xaxes(range=[window[0], window[1]])
     return fig
