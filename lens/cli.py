@@ -93,6 +93,12 @@ ALLOW_PRIVATE = typer.Option(
     False, "--allow-private-hosts",
     help="Let URLs (and redirects) reach loopback, private and link-local addresses (your own network).",
 )
+FETCH_ARTICLES = typer.Option(False, "--fetch-articles", help="Fetch the linked page of feed items that only carry a summary.")
+COLUMNS = typer.Option(None, "--columns", help="Batch column mapping, e.g. 'title=headline,text=body,published_at=date'.")
+SENTIMENT_MODEL = typer.Option(None, "--sentiment-model", help="Bundled name (finance-minilm), local HF folder or cached id. [default: from config]")
+DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
+BATCH = typer.Option(None, "--batch-size", help="Documents per nlp.pipe batch. [default: 64]")
+N_PROCESS = typer.Option(None, "--n-process", help="spaCy worker processes. [default: 1]")
 
 
 def _run_ingest(
@@ -136,12 +142,8 @@ def _run_ingest(
 def ingest(
     sources: list[str] = typer.Argument(..., help="Folders (recursive), files and http(s) URLs."),
     out: Path = typer.Option(Path("reports/ingest"), "--out", "-o", help="Output folder (store + tables)."),
-    fetch_articles: bool = typer.Option(
-        False, "--fetch-articles", help="Fetch the linked page of feed items that only carry a summary."
-    ),
-    columns: str = typer.Option(
-        None, "--columns", help="Batch column mapping, e.g. 'title=headline,text=body,published_at=date'."
-    ),
+    fetch_articles: bool = FETCH_ARTICLES,
+    columns: str = COLUMNS,
     allow_private_hosts: bool = ALLOW_PRIVATE,
 ) -> None:
     """Read feeds, pages, text files and batches into OUT/articles.parquet and OUT/lens.duckdb.
@@ -181,18 +183,13 @@ def _run_analyze(out: Path, sentiment_model: str | None, device: str | None, bat
     return result
 
 
-SENTIMENT_MODEL = typer.Option(None, "--sentiment-model", help="Bundled name (finance-minilm), local HF folder or cached id. [default: from config]")
-DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
-BATCH = typer.Option(None, "--batch-size", help="Documents per nlp.pipe batch. [default: 64]")
-N_PROCESS = typer.Option(None, "--n-process", help="spaCy worker processes. [default: 1]")
-
 
 @app.command()
 def analyze(
     sources: list[str] = typer.Argument(None, help="Folders, files and URLs to ingest first (optional)."),
     out: Path = typer.Option(Path("reports/analyze"), "--out", "-o", help="Output folder (store + tables)."),
-    fetch_articles: bool = typer.Option(False, "--fetch-articles", help="Fetch full pages of summary-only items."),
-    columns: str = typer.Option(None, "--columns", help="Batch column mapping."),
+    fetch_articles: bool = FETCH_ARTICLES,
+    columns: str = COLUMNS,
     sentiment_model: str = SENTIMENT_MODEL,
     device: str = DEVICE,
     batch_size: int = BATCH,
@@ -271,16 +268,16 @@ def run(
         "folder", "--prices-from", help="'folder' (--prices) or 'yfinance' (online extra; downloads into OUT/prices)."
     ),
     out: Path = typer.Option(Path("reports/run"), "--out", "-o", help="Output folder."),
-    fetch_articles: bool = typer.Option(False, "--fetch-articles", help="Fetch full pages of summary-only items."),
-    columns: str = typer.Option(None, "--columns", help="Batch column mapping."),
+    fetch_articles: bool = FETCH_ARTICLES,
+    columns: str = COLUMNS,
     sentiment_model: str = SENTIMENT_MODEL,
     device: str = DEVICE,
     batch_size: int = BATCH,
     n_process: int = N_PROCESS,
     allow_private_hosts: bool = ALLOW_PRIVATE,
 ) -> None:
-    """Run every stage that exists on SOURCES (ingest → analyse → timeline) and write all tables
-    into OUT. A second run over the same OUT only processes what is new.
+    """Everything on SOURCES: ingest → analyse → timeline → moves → event study → attribution →
+    report, all tables into OUT. A second run over the same OUT only processes what is new.
 
     Example: lens run corpus --prices corpus/prices --out reports/demo
     """
@@ -355,8 +352,14 @@ def report(
 
 
 def _run_market(out: Path, prices: Path) -> stages.MarketStageResult:
-    with console.status("market: abnormal returns, event study, attribution"):
-        stage = stages.market_stage(out, prices, _config().market, _config().attribution)
+    with _progress() as progress:
+        task = progress.add_task("market: event study", total=None, rate="")
+
+        def tick(done: int, total: int) -> None:
+            elapsed = progress.tasks[0].elapsed or 0
+            progress.update(task, completed=done, total=total, rate=f"{done / elapsed:.0f} pairs/s" if elapsed else "")
+
+        stage = stages.market_stage(out, prices, _config().market, _config().attribution, on_progress=tick)
     for line in stage.problems[:10]:
         console.print(Text("warning: ", style="yellow") + plain(line), highlight=False, soft_wrap=True)
     if len(stage.problems) > 10:

@@ -192,7 +192,8 @@ class MarketStageResult:
     prices: object = None
 
 
-def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_config=None) -> MarketStageResult:
+def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_config=None,
+                 on_progress: Callable[[int, int], None] | None = None) -> MarketStageResult:
     """Prices + the store's timeline → moves.parquet (annotated), event_study.parquet,
     event_study_by_type.parquet and annotated_moves.csv in OUT."""
     import pyarrow as pa
@@ -209,7 +210,8 @@ def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_conf
     with Store(out / STORE_NAME) as store:
         events = store.frame("SELECT * FROM events")
         urls = dict(store.con.execute("SELECT article_id, url FROM articles").fetchall())
-    result = annotate_market(prices, events, load_kb(), move_config, attribution_config, evidence_urls=urls)
+    result = annotate_market(prices, events, load_kb(), move_config, attribution_config, evidence_urls=urls,
+                             on_progress=on_progress)
     stage.result = result
     stage.tickers = len(prices.tickers)
     stage.moves = len(result.moves)

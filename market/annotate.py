@@ -88,7 +88,9 @@ def annotate_market(
     attribution_config: AttributionConfig | None = None,
     pairs: tuple[tuple[str, str], ...] = DEFAULT_PAIRS,
     evidence_urls: dict[str, str] | None = None,
+    on_progress=None,
 ) -> MarketResult:
+    """`on_progress(done, total)` is called as the event study advances (its longest step)."""
     move_config = move_config or MoveConfig()
     attribution_config = attribution_config or AttributionConfig()
     benchmark_of = {t: move_config.benchmarks.get(t, kb.benchmark_for(t)) for t in prices.tickers}
@@ -110,7 +112,9 @@ def annotate_market(
 
     # ---- event study over every placement
     study_rows = []
-    for p in placements.itertuples(index=False):
+    for n, p in enumerate(placements.itertuples(index=False), 1):
+        if on_progress is not None and (n % 50 == 0 or n == len(placements)):
+            on_progress(n, len(placements))
         ar = abnormal[p.ticker]
         bench = prices.returns(ar.benchmark) if ar.benchmark else None
         row, reason = event_study_one(prices.returns(p.ticker), bench, p.session, move_config)
