@@ -31,6 +31,9 @@ ModelOption = Annotated[
 ]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (cuda → mps → cpu), cpu, cuda, mps")]
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="sentences per model batch")]
+PrecisionOption = Annotated[
+    str, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on AMX/AVX512-BF16 CPUs), fp32, bf16, fp16, int8")
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -38,12 +41,12 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _load(model: str, device: str, batch_size: int):
+def _load(model: str, device: str, batch_size: int, precision: str = "auto"):
     from models.registry import SentimentModelError
     from nlp.sentiment import SentimentModel
 
     try:
-        return SentimentModel(model, device=device, batch_size=batch_size)
+        return SentimentModel(model, device=device, batch_size=batch_size, precision=precision)
     except SentimentModelError as exc:
         raise _fail(str(exc)) from None
 
@@ -175,13 +178,14 @@ def register(app: typer.Typer) -> None:
         sentiment_model: ModelOption = "finance-minilm",
         device: DeviceOption = "auto",
         batch_size: BatchOption = 64,
+        precision: PrecisionOption = "auto",
     ) -> None:
         """Score one text, or a JSONL file of {"id", "text"} lines, for financial sentiment."""
         if (text is None) == (input_path is None):
             raise _fail('give either one TEXT or --input FILE.jsonl (not both)')
         if input_path is not None and not input_path.is_file():
             raise _fail(f"{input_path}: no such file")
-        scorer = _load(sentiment_model, device, batch_size)
+        scorer = _load(sentiment_model, device, batch_size, precision)
         if text is not None:
             result = scorer.score([text])
             if 0 in result.errors:
@@ -213,6 +217,7 @@ def register(app: typer.Typer) -> None:
         sentiment_model: ModelOption = "finance-minilm",
         device: DeviceOption = "auto",
         batch_size: BatchOption = 64,
+        precision: PrecisionOption = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
     ) -> None:
         """Accuracy, macro-F1, weighted-F1 and the confusion matrix on a labelled CSV."""
@@ -221,12 +226,12 @@ def register(app: typer.Typer) -> None:
         texts, labels = read_labelled_csv(data, sys.stderr)
         if not texts:
             raise _fail(f"{data}: no rows with a label in {LABELS}")
-        scorer = _load(sentiment_model, device, batch_size)
+        scorer = _load(sentiment_model, device, batch_size, precision)
         result = scorer.score(texts)
         kept = [i for i in range(len(texts)) if i not in result.errors]
         for index, message in result.errors.items():
             typer.echo(f"{data}: row {index + 2}: {message}; left out", err=True)
         predicted = result.probs[kept].argmax(axis=1).tolist()
         report = evaluation_report([labels[i] for i in kept], predicted)
-        report.update(model=scorer.name, truncated=result.n_truncated)
+        report.update(model=scorer.name, precision=getattr(scorer, "precision", None), truncated=result.n_truncated)
         typer.echo(json.dumps(report) if as_json else format_report(report, f"{data} · {scorer.name}"))

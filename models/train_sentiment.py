@@ -262,7 +262,7 @@ def model_card(meta: dict, artefact_bytes: int) -> str:
             "dense layer) plus the new classification head; `models/registry.py` merges it into the "
             "base weights at load time."
             if meta["format"] == "peft-lora"
-            else "the fine-tuned encoder layers, pooler and head in fp16 (embeddings are the base's)."
+            else "the fine-tuned encoder layers and the head in fp16 (the embeddings are the base's)."
         ),
         "- Sentence vector: "
         + ("the mean of the token vectors (how the base was trained)" if meta.get("pooling") == "mean"

@@ -341,7 +341,7 @@ def cli(monkeypatch, tokenizer):
     cli_sentiment.register(app)
     loaded: list[tuple] = []
 
-    def fake_load(model, device, batch_size):
+    def fake_load(model, device, batch_size, precision="auto"):
         loaded.append((model, device, batch_size))
         return SentimentModel(tiny_loaded(tokenizer), device="cpu", precision="fp32", batch_size=batch_size)
 

@@ -71,15 +71,17 @@ def test_odd_inputs_get_results_not_a_crashed_batch(model):
     assert result.truncated.tolist() == [False] * 3 + [True, False, False, True, False]
 
 
-def test_local_folder_of_the_same_weights_loads_like_the_bundled_name(tmp_path, model):
+def test_adapter_is_merged_into_plain_weights_at_load_time():
     loaded = load_sentiment_model("finance-minilm")
-    loaded.model.save_pretrained(tmp_path)
-    loaded.tokenizer.save_pretrained(tmp_path)
-    other = SentimentModel(str(tmp_path), device="cpu", precision="fp32")
-    texts = NEGATIVE + POSITIVE
-    np.testing.assert_allclose(
-        other.predict(texts), SentimentModel(loaded, device="cpu", precision="fp32").predict(texts), atol=1e-5
-    )
+    names = [name for name, _ in loaded.model.named_modules()]
+    assert not any("lora" in name for name in names)  # no adapter indirection left at inference
+    assert loaded.strip_urls and loaded.label_columns == (0, 1, 2) and loaded.max_length == 128
+
+
+def test_links_are_removed_before_scoring(model):
+    plain = "Operating profit rose to EUR 31.5 mn from EUR 22.1 mn."
+    with_links = plain + " https://t.co/bd0xbFGjkT www.example.com/report"
+    np.testing.assert_allclose(model.predict([with_links]), model.predict([plain]), atol=1e-6)
 
 
 def test_spacy_pipeline_scores_sentences_entities_and_articles():
