@@ -43,6 +43,8 @@ from spacy.util import minibatch
 
 from nlp import timex
 
+from .sentiment import select_device
+
 log = logging.getLogger(__name__)
 
 # The catalyst types the rest of the system (gold annotations, attribution) relies on.
@@ -273,18 +275,6 @@ def taxonomy_matchers(nlp: Language, taxonomy: Taxonomy) -> TaxonomyMatchers:
 # --------------------------------------------------------------------------------------------
 
 
-def _pick_device(device: str) -> str:
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 class SentenceEncoder:
     """all-MiniLM-L6-v2 sentence embeddings: mean pooling over tokens, then L2 norm."""
 
@@ -297,7 +287,7 @@ class SentenceEncoder:
         hf_logging.disable_progress_bar()
         self._torch = torch
         self.model_path = str(model_path)
-        self.device = _pick_device(device)
+        self.device = str(select_device(device))  # one device rule for every model (nlp/sentiment.py)
         self.max_length = max_length
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self.model = AutoModel.from_pretrained(self.model_path).to(self.device).eval()

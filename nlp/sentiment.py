@@ -62,7 +62,7 @@ def select_device(requested: str | None = "auto") -> torch.device:
             device, why = torch.device("mps"), "Apple MPS available"
         else:
             device, why = torch.device("cpu"), "no CUDA or MPS device"
-        log.info("sentiment device: %s (auto: %s)", device, why)
+        log.info("device: %s (auto: %s)", device, why)
         return device
     if kind == "cuda" and not torch.cuda.is_available():
         raise SentimentModelError(
@@ -71,7 +71,7 @@ def select_device(requested: str | None = "auto") -> torch.device:
     if kind == "mps" and not _mps_available():
         raise SentimentModelError(f"device {requested!r}: Apple MPS is not available; use --device auto or cpu")
     device = torch.device(choice)
-    log.info("sentiment device: %s (forced)", device)
+    log.info("device: %s (forced)", device)
     return device
 
 
