@@ -4,10 +4,11 @@ holding line breaks are quoted so that none can start a row of its own."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
+
+from .atomic import replacing
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -29,9 +30,8 @@ def write_csv(frame: pd.DataFrame, target: Path) -> None:
         # pandas 3 stores text as the "str" dtype, not object: both are text to neutralise.
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column].dtype):
             safe[column] = safe[column].map(neutralise)
-    tmp = target.with_name(f".{target.name}.tmp")
     # RFC 4180 line ends: the csv writer then quotes every cell holding a CR or LF. With "\n"
     # alone a bare CR went out unquoted, and "x\r=cmd|..." opened as a new row whose first
     # cell is a formula.
-    safe.to_csv(tmp, index=False, lineterminator="\r\n")
-    os.replace(tmp, target)
+    with replacing(target) as tmp:
+        safe.to_csv(tmp, index=False, lineterminator="\r\n")

@@ -7,16 +7,15 @@ over the same store only does what is new.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.article import ARTICLE_COLUMNS
 from ingest.dedup import Deduplicator
 from ingest.fetch import Fetcher, FetchPolicy
 from ingest.sources import ReadOptions, SourceReader, SourceReport
 
+from .atomic import replacing
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -96,10 +95,7 @@ def ingest(
         result.dated = store.con.execute(
             "SELECT count(*) FROM articles WHERE published_at IS NOT NULL"
         ).fetchall()[0][0]
-        store.export_parquet(
-            f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles ORDER BY published_at NULLS LAST, article_id",
-            out / "articles.parquet",
-        )
+        store.export_articles(out / "articles.parquet")
     return result
 
 
@@ -166,10 +162,7 @@ def analyze_store(
         for name in ("sentences", "entities", "catalysts", "events"):
             order = "event_date, event_id" if name == "events" else "article_id, sent_idx"
             store.export_parquet(f"SELECT * FROM {name} ORDER BY {order}", out / f"{name}.parquet")
-        store.export_parquet(
-            f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles ORDER BY published_at NULLS LAST, article_id",
-            out / "articles.parquet",
-        )
+        store.export_articles(out / "articles.parquet")
         counts = store.con.execute(
             "SELECT (SELECT count(*) FROM sentences), (SELECT count(*) FROM entities), "
             "(SELECT count(*) FROM catalysts), (SELECT count(*) FROM events)"
@@ -232,9 +225,8 @@ def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_conf
 
 
 def _write_parquet(table, target: Path, pq) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, target)
+    with replacing(target) as tmp:
+        pq.write_table(table, tmp)
 
 
 def online_prices(out: Path) -> tuple[Path, list[str]]:

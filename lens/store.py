@@ -7,7 +7,6 @@ rename, so an interrupted run never leaves a half-written table behind.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from ingest.article import ARTICLE_COLUMNS, Article
 from ingest.fetch import CacheEntry
 from ingest.sources import SourceReport
 
+from .atomic import replacing
 from .tables import PER_ARTICLE, SCHEMAS
 
 SCHEMA = """
@@ -116,10 +116,10 @@ class Store:
     def count(self) -> int:
         return self.con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
 
-    def articles(self) -> pd.DataFrame:
-        return self.con.execute(
-            f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles ORDER BY published_at NULLS LAST, article_id"
-        ).df()
+    def export_articles(self, target: Path) -> None:
+        self.export_parquet(
+            f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles ORDER BY published_at NULLS LAST, article_id", target
+        )
 
     # ------------------------------------------------------------ NLP tables
     def pending_analysis(self) -> pd.DataFrame:
@@ -199,7 +199,5 @@ class Store:
     def export_parquet(self, table_sql: str, target: Path) -> None:
         """COPY a query to Parquet via a temp file in the same folder, then rename: readers
         see the old file or the new one, never a torn one."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        self.con.execute(f"COPY ({table_sql}) TO '{tmp.as_posix()}' (FORMAT parquet)")
-        os.replace(tmp, target)
+        with replacing(target) as tmp:
+            self.con.execute(f"COPY ({table_sql}) TO '{tmp.as_posix()}' (FORMAT parquet)")

@@ -18,6 +18,7 @@ from .moves import (
     MoveConfig,
     abnormal_returns,
     compute_abnormal,
+    move_row,
     relative_returns,
     significant_moves,
 )
@@ -131,9 +132,7 @@ def annotate_market(
         if frame is None or stamp not in frame.index or pd.isna(frame.loc[stamp, "z"]):
             return None
         r = frame.loc[stamp]
-        move = {"ticker": ticker, "date": stamp.date(), "start_date": stamp.date(), "n_sessions": 1, "kind": "day",
-                "ret": float(np.expm1(r["ret"])), "abnormal_ret": float(r["ar"]), "zscore": float(r["z"]),
-                "benchmark": abnormal[ticker].benchmark, "beta": None, "n_est": int(r["n_est"])}
+        move = move_row(abnormal[ticker], stamp, stamp, 1, "day", r["ret"], r["ar"], r["z"], r)
         return attribute_move(move, placements, ev_by_id, contexts, attribution_config, evidence_urls)
 
     by_type = by_catalyst_type(study) if not study.empty else pd.DataFrame()

@@ -99,7 +99,7 @@ def significant_moves(ar: AbnormalReturns, config: MoveConfig) -> pd.DataFrame:
     rows = []
     day_hits = f[f["z"].abs() >= config.k]
     for day, r in day_hits.iterrows():
-        rows.append(_row(ar, day, day, 1, "day", r["ret"], r["ar"], r["z"], r))
+        rows.append(move_row(ar, day, day, 1, "day", r["ret"], r["ar"], r["z"], r))
     rows += _runs(ar, f, set(day_hits.index), config)
     return pd.DataFrame(rows, columns=MOVE_COLUMNS).sort_values(["date", "kind"]).reset_index(drop=True)
 
@@ -128,11 +128,12 @@ def _runs(ar: AbnormalReturns, f: pd.DataFrame, day_moves: set, config: MoveConf
             continue
         taken[i : i + length] = True
         end = index[i + length - 1]
-        rows.append(_row(ar, index[i], end, length, "run", ret, car, z, f.loc[end]))
+        rows.append(move_row(ar, index[i], end, length, "run", ret, car, z, f.loc[end]))
     return rows
 
 
-def _row(ar: AbnormalReturns, start, end, n, kind, ret, abnormal, z, params) -> dict:
+def move_row(ar: AbnormalReturns, start, end, n, kind, ret, abnormal, z, params) -> dict:
+    """One row of the moves table; `ret` is the summed log return, reported as a simple return."""
     return {
         "ticker": ar.ticker, "date": end.date(), "start_date": start.date(), "n_sessions": n, "kind": kind,
         "ret": float(np.expm1(ret)), "abnormal_ret": float(abnormal), "zscore": float(z),

@@ -15,6 +15,7 @@ from plotly.offline import get_plotlyjs
 
 from market.prices import PriceSet
 
+from ..atomic import replacing
 from ..timeline_view import md_cell
 from . import charts, static
 
@@ -114,9 +115,8 @@ def build_report(out: Path, prices: PriceSet, placements: pd.DataFrame, meta: di
         study=_study_rows(by_type),
     )
     target = out / "report.html"
-    tmp = target.with_name(".report.html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(target)
+    with replacing(target) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     write_moves_markdown(moves, out / "annotated_moves.md")
     for stale in set(out.glob("chart_*.png")) - set(pngs):  # a ticker charted by an earlier build
         stale.unlink()
