@@ -307,6 +307,9 @@ def run(
         for line in problems:
             console.print(Text("warning: ", style="yellow") + plain(line))
     stage = _run_market(out, prices)
+    from .cli_narratives import run_stage as run_narratives
+
+    run_narratives(out, stage.prices)
     report_result = _build_report(out, stage, {
         "run_name": out.name, "models": f"spaCy en_core_web_sm 3.8 + {sentiment_model or _config().nlp.sentiment_model}",
         "device": analysed.device or _previous_device(out), "run_seconds": time.monotonic() - started,
@@ -486,6 +489,9 @@ def _register_optional() -> None:
     except ImportError:
         return
     register_sentiment(app)
+    from .cli_narratives import register as register_narratives
+
+    register_narratives(app)
 
 
 _register_optional()

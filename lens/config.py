@@ -8,6 +8,8 @@ keys are an error naming the key and the file, so a typo never silently falls ba
     [timeline]   event clustering
     [market]     abnormal returns, significant moves, event study
     [attribution] candidate window, score weights, threshold
+    [narratives] theme discovery, relevant sentences, smoothing, change points
+    [leadlag]    narrative vs relative-return pairs, frequency, lags
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pathlib import Path
 
 from ingest.fetch import FetchPolicy
 from market.attribution import AttributionConfig
+from market.leadlag import LeadLagConfig
 from market.moves import MoveConfig
 from nlp.events import TimelineConfig
+from nlp.narratives import NarrativeConfig
 from nlp.pipeline import PipelineConfig
 
 
@@ -36,6 +40,8 @@ class LensConfig:
     timeline: TimelineConfig = field(default_factory=TimelineConfig)
     market: MoveConfig = field(default_factory=MoveConfig)
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
+    narratives: NarrativeConfig = field(default_factory=NarrativeConfig)
+    leadlag: LeadLagConfig = field(default_factory=LeadLagConfig)
 
 
 class ConfigError(ValueError):

@@ -146,6 +146,7 @@ def analyze_store(
                     rows["sentences"] += doc_rows.sentences
                     rows["entities"] += doc_rows.entities
                     rows["catalysts"] += doc_rows.catalysts
+                    rows["sentence_vectors"] += doc_rows.sentence_vectors
                     rows["article_scores"].append(doc_rows.article)
                     result.truncated += doc_rows.article["n_truncated"]
                 ids = [r["article_id"] for r in chunk]

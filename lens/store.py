@@ -145,6 +145,21 @@ class Store:
                 self.con.execute(f"INSERT INTO {name} SELECT * FROM new_{name}")
             self.con.execute("INSERT OR REPLACE INTO analyzed SELECT article_id, content_hash, now() FROM chunk_ids")
 
+    def sentence_vectors(self, keys: pd.DataFrame) -> pd.DataFrame:
+        """Stored vectors (float16 bytes) of the (article_id, sent_idx) pairs in `keys`, with
+        any other columns of `keys` carried along; pairs without a vector are left out."""
+        with self._registered(wanted=keys):
+            return self.con.execute(
+                "SELECT w.*, v.vector FROM wanted w JOIN sentence_vectors v USING (article_id, sent_idx)"
+            ).df()
+
+    def add_sentence_vectors(self, rows: pa.Table) -> None:
+        """Vectors encoded after the fact (articles analysed before vectors were stored)."""
+        with self._registered(new_vectors=rows), self._transaction():
+            self.con.execute("DELETE FROM sentence_vectors WHERE (article_id, sent_idx) IN "
+                             "(SELECT article_id, sent_idx FROM new_vectors)")
+            self.con.execute("INSERT INTO sentence_vectors SELECT * FROM new_vectors")
+
     def replace_table(self, name: str, rows: pa.Table) -> None:
         with self._registered(new_rows=rows), self._transaction():
             self.con.execute(f"DELETE FROM {name}")

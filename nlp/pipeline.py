@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import spacy
 from spacy.language import Language
@@ -111,6 +112,7 @@ class DocRows:
     entities: list[dict]
     catalysts: list[dict]
     article: dict
+    sentence_vectors: list[dict] = field(default_factory=list)  # MiniLM vectors as float16 bytes
 
 
 def doc_rows(doc: Doc) -> DocRows:
@@ -151,7 +153,21 @@ def doc_rows(doc: Doc) -> DocRows:
         "n_catalysts": len(catalysts),
         "n_truncated": int(sum(bool(t) for t in (doc._.sent_truncated if doc._.sent_truncated is not None else []))),
     }
-    return DocRows(aid, sentences, entities, catalysts, article)
+    return DocRows(aid, sentences, entities, catalysts, article, sentence_vector_rows(doc))
+
+
+def sentence_vector_rows(doc: Doc) -> list[dict]:
+    """`Doc._.sent_vectors` as rows (vector: 384 little-endian float16 bytes), so narrative
+    discovery reads the embeddings the catalyst component computed instead of re-encoding.
+    No rows when the catalyst component did not run or its vectors do not match the sentences."""
+    vectors = doc._.sent_vectors if Doc.has_extension("sent_vectors") else None
+    if vectors is None or not len(doc):
+        return []
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or len(vectors) != sum(1 for _ in doc.sents):
+        return []
+    half = vectors.astype("<f2")
+    return [{"article_id": doc._.article_id, "sent_idx": i, "vector": half[i].tobytes()} for i in range(len(half))]
 
 
 def analyze(nlp: Language, articles: Iterable[dict], batch_size: int = 64, n_process: int = 1) -> Iterator[DocRows]:
