@@ -103,12 +103,10 @@ def relevant_sentences(
         return pd.DataFrame(columns=columns)
     keys = ["article_id", "sent_idx"]
     frame = sentences[[*keys, "text", "score"]].copy() if "score" in sentences else sentences[[*keys, "text"]].assign(score=np.nan)
-    ents = entities.dropna(subset=["entity_id"]) if not entities.empty else entities
-    ent_lists = ents.groupby(keys).entity_id.agg(lambda s: sorted(set(s))) if not ents.empty else pd.Series(dtype=object)
-    cat_lists = catalysts.groupby(keys).catalyst_type.agg(lambda s: sorted(set(s))) if not catalysts.empty else pd.Series(dtype=object)
-    frame = frame.join(ent_lists.rename("entity_ids"), on=keys).join(cat_lists.rename("catalyst_types"), on=keys)
-    for column in ("entity_ids", "catalyst_types"):
-        frame[column] = frame[column].map(lambda v: v if isinstance(v, list) else [])
+    for column, source, name in (("entity_ids", entities, "entity_id"), ("catalyst_types", catalysts, "catalyst_type")):
+        found = source.dropna(subset=[name]) if not source.empty else source
+        lists = found.groupby(keys)[name].agg(lambda s: sorted(set(s))).to_dict() if not found.empty else {}
+        frame[column] = [lists.get(key, []) for key in zip(frame.article_id, frame.sent_idx, strict=True)]
     normalised = frame.text.fillna("").str.lower().str.replace(r"\W+", " ", regex=True).str.strip()
     spread = frame.groupby(normalised).article_id.transform("nunique")
     keep = (

@@ -17,7 +17,7 @@ from market.prices import PriceSet
 
 from ..atomic import replacing
 from ..timeline_view import md_cell
-from . import charts, static
+from . import charts, narratives_section, static
 
 TEMPLATES = Path(__file__).parent / "templates"
 PREFERRED_TICKERS = ("CQQQ", "QQQM")
@@ -113,6 +113,7 @@ def build_report(out: Path, prices: PriceSet, placements: pd.DataFrame, meta: di
         n_unexplained=sum(1 for m in move_rows if not m["attributed"]),
         events=_event_rows(events),
         study=_study_rows(by_type),
+        narrative=narratives_section.build(out, window),
     )
     target = out / "report.html"
     with replacing(target) as tmp:
