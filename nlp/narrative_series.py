@@ -6,8 +6,10 @@ which count), so a busy news day does not look like a surge of every story at on
 without any relevant sentence have no attention (NaN), not zero: nobody wrote, which is not
 the same as a story fading.
 
-Shifts: change points from `ruptures` (Pelt, least-squares cost: breaks in the mean) on the
-raw, unsmoothed series of the periods that have news, with the penalty
+Shifts: change points from `ruptures` (breaks in the mean: the least-squares cost, computed by
+`KernelCPD` with a linear kernel, which is the same cost solved exactly by penalised dynamic
+programming in C — ruptures' pure-Python Pelt took 3 s per daily series over 5,000 articles)
+on the raw, unsmoothed series of the periods that have news, with the penalty
 `change_penalty × σ² × log(n)` (a BIC-style penalty; σ is estimated robustly from the median
 absolute first difference, so the breaks themselves do not inflate it) and segments of at least
 `change_min_size` periods. A flagged period is the first of a new segment; `attention_shift` /
@@ -84,7 +86,7 @@ def narrative_series(assigned: pd.DataFrame, narrative_ids: list[str], config: N
 
 
 def change_points(signal: np.ndarray, penalty: float = 3.0, min_size: int = 3) -> list[int]:
-    """Indices where a new segment of `signal` starts (Pelt, L2 cost; see the module doc)."""
+    """Indices where a new segment of `signal` starts (L2 cost, penalised; see the module doc)."""
     import ruptures
 
     signal = np.asarray(signal, dtype=float)
@@ -94,7 +96,7 @@ def change_points(signal: np.ndarray, penalty: float = 3.0, min_size: int = 3) -
     sigma = robust_sigma(signal)
     if sigma == 0:
         return []
-    algo = ruptures.Pelt(model="l2", min_size=min_size, jump=1).fit(signal.reshape(-1, 1))
+    algo = ruptures.KernelCPD(kernel="linear", min_size=min_size, jump=1).fit(signal.reshape(-1, 1))
     ends = algo.predict(pen=penalty * sigma**2 * np.log(n))
     return [int(e) for e in ends[:-1]]  # ruptures lists segment ends; the last is n
 

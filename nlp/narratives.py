@@ -63,7 +63,11 @@ class NarrativeConfig:
     random_seed: int = 13
     n_terms: int = 8
     n_evidence: int = 3
-    fit_sample: int = 20_000  # sentences the k search and HDBSCAN see (all are assigned)
+    # KMeans fits on a fixed random sample and every sentence is then assigned to the nearest
+    # centroid: 10,000 sentences place a dozen centroids as well as 50,000 do, at a fifth of
+    # the cost (k-means++ seeding dominated the time over 5,000 articles).
+    fit_sample: int = 10_000  # sentences the final KMeans and HDBSCAN see
+    search_sample: int = 5_000  # sentences each candidate k is tried on
     smooth_days: int = 7  # trailing window of the smoothed daily series
     smooth_weeks: int = 3  # ... and of the weekly one
     change_penalty: float = 3.0  # ruptures Pelt penalty = this × σ² × log(n)
@@ -104,9 +108,12 @@ def relevant_sentences(
     keys = ["article_id", "sent_idx"]
     frame = sentences[[*keys, "text", "score"]].copy() if "score" in sentences else sentences[[*keys, "text"]].assign(score=np.nan)
     for column, source, name in (("entity_ids", entities, "entity_id"), ("catalyst_types", catalysts, "catalyst_type")):
-        found = source.dropna(subset=[name]) if not source.empty else source
-        lists = found.groupby(keys)[name].agg(lambda s: sorted(set(s))).to_dict() if not found.empty else {}
-        frame[column] = [lists.get(key, []) for key in zip(frame.article_id, frame.sent_idx, strict=True)]
+        sets: dict[tuple, set] = {}
+        if not source.empty:  # a plain loop: a grouped lambda took 12 s over 5,000 articles
+            for aid, idx, value in zip(source.article_id, source.sent_idx, source[name], strict=True):
+                if isinstance(value, str):
+                    sets.setdefault((aid, idx), set()).add(value)
+        frame[column] = [sorted(sets.get(key, ())) for key in zip(frame.article_id, frame.sent_idx, strict=True)]
     normalised = frame.text.fillna("").str.lower().str.replace(r"\W+", " ", regex=True).str.strip()
     spread = frame.groupby(normalised).article_id.transform("nunique")
     keep = (
@@ -262,7 +269,7 @@ def discover(
     seed_of, seed_centroids, seed_ids = _seeded(vectors, seeds, seed_vecs, config)
     free = vectors[seed_of < 0]
     rng = np.random.default_rng(config.random_seed)
-    sample = np.sort(rng.choice(len(free), size=min(len(free), config.fit_sample), replace=False))
+    sample = rng.choice(len(free), size=min(len(free), config.fit_sample), replace=False)
     if len(free) < max(2 * config.k_min, 10):
         centroids, info = np.zeros((0, EMBEDDING_DIM), dtype=np.float32), {"k": 0}
     elif config.method == "kmeans":
@@ -324,15 +331,16 @@ def _kmeans(vectors: np.ndarray, sample: np.ndarray, config: NarrativeConfig) ->
     else:
         scores = {}
         candidates = range(min(config.k_min, k_max), k_max + 1)
+        search = sample[: config.search_sample]  # `sample` is already a random draw
         for k in candidates:
-            fitted = KMeans(k, n_init=2, random_state=config.random_seed).fit(vectors[sample])
-            scores[k] = float(silhouette_score(vectors[sample], fitted.labels_, metric="cosine",
-                                               sample_size=min(len(sample), 4000), random_state=config.random_seed))
+            fitted = KMeans(k, n_init=1, random_state=config.random_seed).fit(vectors[search])
+            scores[k] = float(silhouette_score(vectors[search], fitted.labels_, metric="cosine",
+                                               sample_size=min(len(search), 4000), random_state=config.random_seed))
         # Silhouettes of sentence embeddings creep up with k without a clear peak; the smallest
         # k within `k_tolerance` of the best keeps narratives broad instead of splitting them.
         best = max(scores.values())
         k = min(c for c, v in scores.items() if v >= (1 - config.k_tolerance) * best)
-    fitted = KMeans(k, n_init=4, random_state=config.random_seed).fit(vectors)
+    fitted = KMeans(k, n_init=3, random_state=config.random_seed).fit(vectors[sample])
     return _unit(fitted.cluster_centers_), {"k": int(k), "silhouette": {str(c): round(s, 4) for c, s in scores.items()}}
 
 

@@ -288,6 +288,16 @@ def test_stage_reuses_stored_vectors_writes_the_tables_and_later_runs_keep_the_f
     assigned = pd.read_parquet(tmp_path / "narrative_sentences.parquet").set_index("article_id").narrative_id
     assert all(assigned[f"art{80 + i:04d}"] == before[t] for i, t in enumerate(more_truth))
 
+    # The report section is built from these tables: one band and one heat-map row per narrative.
+    from lens.report import narratives_section
+
+    section = narratives_section.build(tmp_path)
+    assert [row["id"] for row in section["narratives"]] == sorted(narratives.narrative_id)
+    for nid, label in zip(narratives.narrative_id, narratives.label, strict=True):
+        first_term = label.split(" · ")[0]  # plotly's JSON escapes the separator
+        assert f"{nid} {first_term}" in section["attention_chart"] and f"{nid} {first_term}" in section["tone_chart"]
+    assert section["leadlag"] == []  # no prices given, no tests run
+
 
 # ------------------------------------------------------------------------------ planted stories, real encoder
 
