@@ -99,6 +99,30 @@ SENTIMENT_MODEL = typer.Option(None, "--sentiment-model", help="Bundled name (fi
 DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
 BATCH = typer.Option(None, "--batch-size", help="Documents per nlp.pipe batch. [default: 64]")
 N_PROCESS = typer.Option(None, "--n-process", help="spaCy worker processes. [default: 1]")
+ENGINE = typer.Option("local", "--engine", help="Where the per-article analysis runs: local (this process) or ray (Ray Data actors; the ray extra).")
+RAY_ADDRESS = typer.Option(None, "--ray-address", help="Ray cluster to join with --engine ray (e.g. auto, ray://head:10001). [default: a private Ray on this machine]")
+RAY_ACTORS = typer.Option(1, "--ray-actors", min=1, help="Analysers with --engine ray, each loading the models once.")
+
+
+def _ray_options(engine: str, address: str | None, actors: int):
+    """None for the local engine; for Ray, its options, once Ray is known to be installed (a
+    missing extra is one line before any work starts)."""
+    if engine not in ("local", "ray"):
+        console.print(Text("error: ", style="red") + plain(f"--engine {engine!r}: use 'local' or 'ray'"))
+        raise typer.Exit(2)
+    if engine == "local":
+        if address or actors != 1:
+            console.print("[red]error:[/] --ray-address and --ray-actors need --engine ray")
+            raise typer.Exit(2)
+        return None
+    from .engine_ray import RayOptions, RayUnavailable, require_ray
+
+    try:
+        require_ray()
+    except RayUnavailable as exc:
+        console.print(Text("error: ", style="red") + plain(str(exc)))
+        raise typer.Exit(2) from None
+    return RayOptions(address=address, actors=actors)
 
 
 def _run_ingest(
@@ -156,7 +180,7 @@ def ingest(
 
 
 def _run_analyze(out: Path, sentiment_model: str | None, device: str | None, batch_size: int | None,
-                 n_process: int | None) -> stages.AnalyzeResult:
+                 n_process: int | None, ray_options=None) -> stages.AnalyzeResult:
     base = _config().nlp  # command-line options override lens.toml
     config = replace(
         base,
@@ -171,7 +195,8 @@ def _run_analyze(out: Path, sentiment_model: str | None, device: str | None, bat
             rate = f"{done / elapsed:.1f} articles/s" if elapsed else ""
             progress.update(task, completed=done, total=total, rate=rate)
 
-        result = stages.analyze_store(out, config, on_progress=tick, timeline_config=_config().timeline)
+        result = stages.analyze_store(out, config, on_progress=tick, timeline_config=_config().timeline,
+                                      ray_options=ray_options)
     console.print(
         f"analyse: {result.analysed} new articles"
         + (f" on {result.device}" if result.device else "")
@@ -195,12 +220,16 @@ def analyze(
     batch_size: int = BATCH,
     n_process: int = N_PROCESS,
     allow_private_hosts: bool = ALLOW_PRIVATE,
+    engine: str = ENGINE,
+    ray_address: str = RAY_ADDRESS,
+    ray_actors: int = RAY_ACTORS,
 ) -> None:
     """Ingest SOURCES (if given) and run the language pipeline on every article not analysed yet;
     writes articles, sentences, entities, catalysts and events as Parquet into OUT.
 
     Example: lens analyze corpus/ --out reports/news   (later: lens analyze --out reports/news)
     """
+    ray_options = _ray_options(engine, ray_address, ray_actors)
     if sources:
         ingested = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
         if ingested.failed:
@@ -208,7 +237,7 @@ def analyze(
     elif not (out / stages.STORE_NAME).exists():
         console.print(f"[red]error:[/] {out / stages.STORE_NAME}: no store here; name SOURCES to ingest first")
         raise typer.Exit(2)
-    _run_analyze(out, sentiment_model, device, batch_size, n_process)
+    _run_analyze(out, sentiment_model, device, batch_size, n_process, ray_options)
     out_console.print(f"Tables written to {out.resolve()}")
 
 
@@ -275,6 +304,9 @@ def run(
     batch_size: int = BATCH,
     n_process: int = N_PROCESS,
     allow_private_hosts: bool = ALLOW_PRIVATE,
+    engine: str = ENGINE,
+    ray_address: str = RAY_ADDRESS,
+    ray_actors: int = RAY_ACTORS,
 ) -> None:
     """Everything on SOURCES: ingest → analyse → timeline → moves → event study → attribution →
     report, all tables into OUT. A second run over the same OUT only processes what is new.
@@ -286,11 +318,12 @@ def run(
     if prices_from not in ("folder", "yfinance"):
         console.print(Text("error: ", style="red") + plain(f"--prices-from {prices_from!r}: use 'folder' or 'yfinance'"))
         raise typer.Exit(2)
+    ray_options = _ray_options(engine, ray_address, ray_actors)
     started = time.monotonic()
     result = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
     if result.failed:
         raise typer.Exit(1)
-    analysed = _run_analyze(out, sentiment_model, device, batch_size, n_process)
+    analysed = _run_analyze(out, sentiment_model, device, batch_size, n_process, ray_options)
     from .timeline_view import load_events, write_files
 
     events = load_events(out)

@@ -120,14 +120,16 @@ def analyze_store(
     on_progress: Callable[[int, int], None] | None = None,
     nlp=None,
     timeline_config=None,
+    ray_options=None,
 ) -> AnalyzeResult:
     """Run the language pipeline over every article of OUT's store not analysed yet (or whose
     text changed), chunk by chunk in transactions; then rebuild the timeline and export the
-    tables. `nlp` may be passed in so that one process loads the models once."""
+    tables. `nlp` may be passed in so that one process loads the models once. With
+    `ray_options` (lens.engine_ray.RayOptions) the chunks are analysed on Ray actors instead."""
     from nlp.events import build_timeline
-    from nlp.pipeline import PipelineConfig, analyze, build_pipeline
+    from nlp.pipeline import PipelineConfig, build_pipeline
 
-    from .tables import PER_ARTICLE, to_arrow
+    from .tables import to_arrow
 
     config = config or PipelineConfig()
     result = AnalyzeResult()
@@ -135,26 +137,26 @@ def analyze_store(
         pending = store.pending_analysis()
         total = len(pending)
         if total:
-            nlp = nlp or build_pipeline(config)
-            component = nlp.get_pipe("lens_sentiment") if "lens_sentiment" in nlp.pipe_names else None
-            result.device = str(component.model.device) if component is not None else None
-            records = pending.to_dict("records")
-            for start in range(0, total, chunk_size):
-                chunk = records[start : start + chunk_size]
-                rows: dict[str, list[dict]] = {name: [] for name in PER_ARTICLE}
-                for doc_rows in analyze(nlp, chunk, batch_size=config.batch_size, n_process=config.n_process):
-                    rows["sentences"] += doc_rows.sentences
-                    rows["entities"] += doc_rows.entities
-                    rows["catalysts"] += doc_rows.catalysts
-                    rows["sentence_vectors"] += doc_rows.sentence_vectors
-                    rows["article_scores"].append(doc_rows.article)
-                    result.truncated += doc_rows.article["n_truncated"]
-                ids = [r["article_id"] for r in chunk]
-                hashes = {r["article_id"]: r["content_hash"] for r in chunk}
-                store.replace_analysis(ids, hashes, {n: to_arrow(n, rows[n]) for n in PER_ARTICLE})
-                result.analysed += len(chunk)
-                if on_progress:
-                    on_progress(result.analysed, total)
+            if ray_options is not None:
+                from .engine_ray import analyze_pending
+
+                done = analyze_pending(store, pending, config, chunk_size, ray_options, out / ".ray-staging",
+                                       on_progress)
+                result.analysed, result.truncated, result.device = done.analysed, done.truncated, done.device
+            else:
+                nlp = nlp or build_pipeline(config)
+                result.device = pipeline_device(nlp)
+                records = pending.to_dict("records")
+                for start in range(0, total, chunk_size):
+                    chunk = records[start : start + chunk_size]
+                    tables = analyze_chunk(nlp, chunk, config)
+                    result.truncated += sum(n or 0 for n in tables["article_scores"]["n_truncated"].to_pylist())
+                    ids = [r["article_id"] for r in chunk]
+                    hashes = {r["article_id"]: r["content_hash"] for r in chunk}
+                    store.replace_analysis(ids, hashes, tables)
+                    result.analysed += len(chunk)
+                    if on_progress:
+                        on_progress(result.analysed, total)
         catalysts = store.frame("SELECT * FROM catalysts")
         articles = store.frame("SELECT article_id, source, title, url, published_at, duplicate_of FROM articles")
         scores = store.frame("SELECT article_id, sent_idx, score FROM sentences")
@@ -170,6 +172,29 @@ def analyze_store(
         ).fetchall()[0]
         result.sentences, result.entities, result.catalysts, result.events = counts
     return result
+
+
+def analyze_chunk(nlp, chunk: list[dict], config) -> dict:
+    """The per-article tables (Arrow, lens/tables.py schemas) of one chunk of articles. Both
+    engines analyse through here, the Ray actors too, so the same chunk gives the same rows."""
+    from nlp.pipeline import analyze
+
+    from .tables import PER_ARTICLE, to_arrow
+
+    rows: dict[str, list[dict]] = {name: [] for name in PER_ARTICLE}
+    for doc_rows in analyze(nlp, chunk, batch_size=config.batch_size, n_process=config.n_process):
+        for name in PER_ARTICLE:  # DocRows names its lists after the tables; one article row
+            if name == "article_scores":
+                rows[name].append(doc_rows.article)
+            else:
+                rows[name] += getattr(doc_rows, name)
+    return {name: to_arrow(name, rows[name]) for name in PER_ARTICLE}
+
+
+def pipeline_device(nlp) -> str | None:
+    """The device the sentiment model runs on, as the run reports it."""
+    component = nlp.get_pipe("lens_sentiment") if "lens_sentiment" in nlp.pipe_names else None
+    return str(component.model.device) if component is not None else None
 
 
 # ---------------------------------------------------------------------------- market
