@@ -301,18 +301,20 @@ def test_stage_reuses_stored_vectors_writes_the_tables_and_later_runs_keep_the_f
 
 # ------------------------------------------------------------------------------ planted stories, real encoder
 
+# Each planted story is one event told many ways (paraphrased verbs, varied subjects and
+# endings), as news retells a story; the background is unrelated local news.
 TARIFF_SUBJECTS = ["Washington", "The White House", "The US administration", "American officials", "The Commerce Department"]
-TARIFF_ACTIONS = ["raised tariffs on Chinese imports", "imposed new duties on goods from China",
-                  "threatened higher levies on Chinese products", "widened the tariff list against Beijing",
-                  "announced extra customs duties on Chinese electronics"]
+TARIFF_ACTIONS = ["raised tariffs on Chinese imports", "lifted tariffs on imports from China",
+                  "increased tariffs on Chinese goods", "hiked tariffs on goods made in China",
+                  "put higher tariffs on Chinese imports"]
 TARIFF_TAILS = ["and Beijing vowed to retaliate", "as the trade war escalated", "deepening the tariff fight",
-                "and China answered with its own duties", "hitting exporters in Guangdong"]
-STIMULUS_SUBJECTS = ["Beijing", "China's cabinet", "The Politburo", "The finance ministry", "Chinese policymakers"]
-STIMULUS_ACTIONS = ["unveiled a fiscal stimulus package", "pledged trillions of yuan in special bonds",
-                    "promised more spending to revive consumption", "announced support for local government debt",
-                    "outlined stimulus to lift economic growth"]
-STIMULUS_TAILS = ["to revive a slowing economy", "as deflation worries grew", "and economists welcomed the scale",
-                  "to steady the property market", "in a push to meet its growth target"]
+                "and China promised countermeasures", "in the latest round of the trade war"]
+STIMULUS_SUBJECTS = ["Beijing", "China's cabinet", "The State Council", "Chinese policymakers", "China's government"]
+STIMULUS_ACTIONS = ["unveiled a fiscal stimulus package", "announced a large stimulus package",
+                    "approved an economic stimulus package", "rolled out a new stimulus package",
+                    "launched a stimulus package"]
+STIMULUS_TAILS = ["to revive a slowing economy", "to support economic growth", "to lift a sluggish economy",
+                  "as growth slowed", "to boost demand in the economy"]
 BACKGROUND = ["The weather in Paris was mild for the season", "A new museum opened in the old harbour district",
               "The football club signed a young striker", "Local farmers reported a good apple harvest",
               "The city council debated new cycling lanes", "A jazz festival drew large crowds downtown",
@@ -342,7 +344,7 @@ def test_planted_stories_are_separated_their_attention_rises_on_the_planted_days
     frame = pd.DataFrame(rows)
     encoder = load_sentence_encoder()
     vectors = encoder.encode(frame.text.tolist())
-    model = discover(vectors, frame.text.tolist(), NarrativeConfig(seeds="", k_min=2, k_max=6))
+    model = discover(vectors, frame.text.tolist(), UNSEEDED)
     frame["narrative_id"] = model.assign_ids(vectors)
 
     found = {}
