@@ -19,7 +19,8 @@ from rich.text import Text
 from .terminal import plain
 
 OUT = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of an analysed run (lens analyze / lens run).")
-PRICES = typer.Option(Path("corpus/prices"), "--prices", help="Price folder for the lead-lag tests ('' to skip).")
+DEFAULT_PRICES = Path("corpus/prices")
+PRICES = typer.Option(None, "--prices", help="Price folder for the lead-lag tests ('' to skip). [default: corpus/prices if present]")
 LIMIT = typer.Option(10, "--limit", help="Narratives to print (all go to narratives.parquet).")
 
 
@@ -28,7 +29,7 @@ def register(app: typer.Typer) -> None:
                         invoke_without_command=True)
 
     @group.callback()
-    def narratives(ctx: typer.Context, out: Path = OUT, prices: Path = PRICES, limit: int = LIMIT) -> None:
+    def narratives(ctx: typer.Context, out: Path = OUT, prices: Path | None = PRICES, limit: int = LIMIT) -> None:
         """Assign OUT's sentences to its frozen narratives (discovered on first use), write
         narratives.parquet, narrative_daily.parquet and narrative_leadlag.parquet, and print the
         top narratives with their trend.
@@ -39,7 +40,7 @@ def register(app: typer.Typer) -> None:
             run_and_print(out, prices, limit, refit=False)
 
     @group.command("refit")
-    def refit(out: Path = OUT, prices: Path = PRICES, limit: int = LIMIT) -> None:
+    def refit(out: Path = OUT, prices: Path | None = PRICES, limit: int = LIMIT) -> None:
         """Rediscover the narratives of OUT from all its sentences and freeze the new model
         (narratives that are still there keep their ids), then print them.
 
@@ -75,7 +76,7 @@ def run_stage(out: Path, price_set, refit: bool = False):
     return result
 
 
-def run_and_print(out: Path, prices: Path, limit: int, refit: bool) -> None:
+def run_and_print(out: Path, prices: Path | None, limit: int, refit: bool) -> None:
     from market.prices import load_prices
 
     from . import cli
@@ -85,6 +86,10 @@ def run_and_print(out: Path, prices: Path, limit: int, refit: bool) -> None:
         cli.console.print(f"[red]error:[/] {out / STORE_NAME}: no store here (run `lens analyze ... --out {out}` first)")
         raise typer.Exit(2)
     price_set = None
+    if prices is None:
+        prices = DEFAULT_PRICES if DEFAULT_PRICES.is_dir() else Path("")
+        if not DEFAULT_PRICES.is_dir():
+            cli.console.print(f"note: no {DEFAULT_PRICES} here and no --prices: lead-lag tests skipped", highlight=False)
     if str(prices) not in ("", "."):
         if not prices.is_dir():
             cli.console.print(f"[red]error:[/] {prices}: no such price folder (pass --prices '' to skip lead-lag)")

@@ -129,6 +129,8 @@ def narrative_stage(
     _write(sentences, None, out / "narrative_sentences.parquet")
     if prices is not None:
         _write(result.leadlag, None, out / "narrative_leadlag.parquet")
+    else:  # tests of earlier assignments would sit beside tables they no longer match
+        (out / "narrative_leadlag.parquet").unlink(missing_ok=True)
     result.seconds = time.perf_counter() - started
     return result
 
