@@ -116,11 +116,13 @@ def narrative_table(narratives, limit: int) -> Table:
 def leadlag_table(leadlag, rows: int = 8) -> Table:
     """The tests with the smallest p-values; the caveats that apply to all of them go in the
     caption, beside the numbers, so nobody reads a q of 0.3 as a finding."""
-    tested = leadlag.dropna(subset=["granger_p"]).sort_values("granger_p").head(rows)
+    # Strongest evidence in either direction first: news that follows prices is a finding too.
+    tested = leadlag.dropna(subset=["granger_p"])
+    tested = tested.assign(best_q=tested[["granger_q", "reverse_q"]].min(axis=1)).sort_values("best_q").head(rows)
     n_tests = int(leadlag.granger_p.notna().sum() + leadlag.reverse_p.notna().sum())
     unit = "weeks" if (leadlag.freq == "week").all() else "periods"
     few = " Under 30 observations: read every number as a hint." if (tested.n_obs < 30).any() else ""
-    table = Table("narrative", "pair", "signal", f"n {unit}", "best lag", "corr", "Granger p", "BH q", "reverse p",
+    table = Table("narrative", "pair", "signal", f"n {unit}", "best lag", "corr", "Granger p", "BH q", "reverse p", "reverse q",
                   title="Lead-lag: does the narrative move first? (lag > 0: the narrative leads)",
                   caption=(f"p: F-test that the signal's past helps predict the relative return; reverse p: the other "
                            f"way round. q: Benjamini-Hochberg over all {n_tests} tests. Raw series (smoothed windows "
@@ -128,5 +130,6 @@ def leadlag_table(leadlag, rows: int = 8) -> Table:
     for r in tested.itertuples():
         table.add_row(r.narrative_id, r.pair, r.signal, str(r.n_obs), "" if pd.isna(r.best_lag) else f"{int(r.best_lag):+d}",
                       "" if pd.isna(r.corr_best) else f"{r.corr_best:+.2f}", f"{r.granger_p:.3f}",
-                      f"{r.granger_q:.3f}", "" if pd.isna(r.reverse_p) else f"{r.reverse_p:.3f}")
+                      f"{r.granger_q:.3f}", "" if pd.isna(r.reverse_p) else f"{r.reverse_p:.3f}",
+                      "" if pd.isna(r.reverse_q) else f"{r.reverse_q:.3f}")
     return table

@@ -118,11 +118,13 @@ def _narrative_rows(narratives: pd.DataFrame, order: list[str]) -> list[dict]:
 def _leadlag_rows(leadlag: pd.DataFrame, names: dict, limit: int = 12) -> list[dict]:
     if leadlag.empty:
         return []
-    tested = leadlag.dropna(subset=["granger_p"]).sort_values("granger_p").head(limit)
+    tested = leadlag.dropna(subset=["granger_p"])  # strongest evidence in either direction first
+    tested = tested.assign(best_q=tested[["granger_q", "reverse_q"]].min(axis=1)).sort_values("best_q").head(limit)
     return [{
         "narrative": names.get(r.narrative_id, r.narrative_id), "pair": r.pair, "signal": r.signal, "n": r.n_obs,
         "lag": "" if pd.isna(r.best_lag) else f"{int(r.best_lag):+d}",
         "corr": "" if pd.isna(r.corr_best) else f"{r.corr_best:+.2f}",
         "p": f"{r.granger_p:.3f}", "q": f"{r.granger_q:.3f}",
-        "reverse_p": "" if pd.isna(r.reverse_p) else f"{r.reverse_p:.3f}", "caveat": r.caveat,
+        "reverse_p": "" if pd.isna(r.reverse_p) else f"{r.reverse_p:.3f}",
+        "reverse_q": "" if pd.isna(r.reverse_q) else f"{r.reverse_q:.3f}", "caveat": r.caveat,
     } for r in tested.itertuples()]
