@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .crash_points import crash_point
+
 
 @contextmanager
 def replacing(target: Path) -> Iterator[Path]:
@@ -19,4 +21,11 @@ def replacing(target: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    crash_point(f"write-{target.name}")
     os.replace(tmp, target)
+
+
+def write_text(target: Path, text: str) -> None:
+    """`target.write_text(text)` (UTF-8), whole or not at all."""
+    with replacing(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")

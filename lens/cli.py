@@ -150,6 +150,7 @@ def _run_ingest(
             policy=replace(settings.fetch, allow_private_hosts=allow_private_hosts or settings.fetch.allow_private_hosts),
             near_duplicate_threshold=settings.near_duplicate_threshold,
             on_article=tick,
+            batch_size=settings.commit_every,
         )
     for report in result.problems:
         console.print(Text(f"{report.status}: ", style="yellow") + plain(report.line()), highlight=False, soft_wrap=True)

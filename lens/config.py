@@ -30,6 +30,7 @@ from nlp.pipeline import PipelineConfig
 @dataclass
 class IngestConfig:
     near_duplicate_threshold: float = 0.9  # estimated Jaccard on word 3-shingles
+    commit_every: int = 500  # articles per store transaction while ingesting
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
 
 

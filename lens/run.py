@@ -15,7 +15,8 @@ from ingest.dedup import Deduplicator
 from ingest.fetch import Fetcher, FetchPolicy
 from ingest.sources import ReadOptions, SourceReader, SourceReport
 
-from .atomic import replacing
+from .atomic import replacing, write_text
+from .crash_points import crash_point
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def ingest(
                 pending.append(article)
                 if len(pending) >= batch_size:
                     flush()
+            crash_point("ingest-item")
             if on_article:
                 on_article()
         flush()
@@ -116,7 +118,7 @@ class AnalyzeResult:
 def analyze_store(
     out: Path,
     config=None,
-    chunk_size: int = 128,
+    chunk_size: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     nlp=None,
     timeline_config=None,
@@ -132,6 +134,7 @@ def analyze_store(
     from .tables import to_arrow
 
     config = config or PipelineConfig()
+    chunk_size = chunk_size or config.commit_every
     result = AnalyzeResult()
     with Store(out / STORE_NAME) as store:
         pending = store.pending_analysis()
@@ -246,7 +249,7 @@ def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_conf
     if not moves.empty:
         flat = moves.drop(columns=["candidates"]).sort_values(["date", "ticker"])
         write_csv(flat, out / "annotated_moves.csv")
-    (out / "market_problems.txt").write_text("\n".join(stage.problems) + ("\n" if stage.problems else ""))
+    write_text(out / "market_problems.txt", "\n".join(stage.problems) + ("\n" if stage.problems else ""))
     return stage
 
 

@@ -21,6 +21,7 @@ from ingest.fetch import CacheEntry
 from ingest.sources import SourceReport
 
 from .atomic import replacing
+from .crash_points import crash_point
 from .tables import PER_ARTICLE, SCHEMAS
 
 SCHEMA = """
@@ -111,6 +112,7 @@ class Store:
                 f"WHERE length(excluded.text) > {UPGRADE_RATIO} * length(articles.text)"
             )
             self.con.execute("INSERT OR IGNORE INTO minhashes SELECT article_id, hashvalues::BLOB FROM new_sigs")
+            crash_point("ingest-commit")
         return self.count() - before
 
     def count(self) -> int:
@@ -144,6 +146,7 @@ class Store:
                 self.con.execute(f"DELETE FROM {name} WHERE article_id IN (SELECT article_id FROM chunk_ids)")
                 self.con.execute(f"INSERT INTO {name} SELECT * FROM new_{name}")
             self.con.execute("INSERT OR REPLACE INTO analyzed SELECT article_id, content_hash, now() FROM chunk_ids")
+            crash_point("analyze-commit")
 
     def sentence_vectors(self, keys: pd.DataFrame) -> pd.DataFrame:
         """Stored vectors (float16 bytes) of the (article_id, sent_idx) pairs in `keys`, with

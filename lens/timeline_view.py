@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 from rich.table import Table
 
+from .atomic import write_text
 from .csv_safe import write_csv
 from .terminal import plain
 
@@ -38,7 +39,7 @@ def write_files(events: pd.DataFrame, out: Path) -> tuple[Path, Path]:
         cells = [str(row.event_date), row.catalyst_type, row.title, str(row.n_articles), str(row.n_sources),
                  "" if pd.isna(row.sentiment) else f"{row.sentiment:+.2f}", row.entities, row.evidence]
         lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
-    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(md_path, "\n".join(lines) + "\n")
     return csv_path, md_path
 
 

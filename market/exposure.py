@@ -28,7 +28,7 @@ def ticker_countries(kb: KnowledgeBase, tickers: Iterable[str]) -> dict[str, str
 def exposures(entity_ids: Iterable[str], kb: KnowledgeBase, priced: set[str]) -> dict[str, str]:
     """ticker → the most direct level at which the entities touch it (priced tickers only)."""
     found: dict[str, str] = {}
-    countries = ticker_countries(kb, priced)
+    countries = ticker_countries(kb, sorted(priced))  # sorted: the same row order in every process
 
     def mark(ticker: str, level: str) -> None:
         if ticker in priced and (ticker not in found or LEVELS.index(level) < LEVELS.index(found[ticker])):

@@ -7,6 +7,7 @@ folder. Offline, or without the extra, it fails with one line saying so.
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -42,5 +43,10 @@ def download_prices(tickers: list[str], start: date, end: date, folder: Path) ->
         out = frame.rename(columns=COLUMNS)[[c for c in COLUMNS.values() if c in frame.rename(columns=COLUMNS)]]
         out.index = pd.to_datetime(out.index).strftime("%Y-%m-%d")
         out.index.name = "date"
-        out.to_csv(folder / f"{ticker}.csv")
+        # Temp file then rename: a run killed mid-write must not leave a truncated CSV that the
+        # next run would read as a (short) price history.
+        target = folder / f"{ticker}.csv"
+        tmp = target.with_name(f".{target.name}.tmp")
+        out.to_csv(tmp)
+        os.replace(tmp, target)
     return problems

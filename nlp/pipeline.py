@@ -60,6 +60,9 @@ class PipelineConfig:
     batch_size: int = 64  # documents per nlp.pipe batch
     sentiment_batch_size: int = 64  # sentences per transformer batch
     n_process: int = 1
+    # Articles per store transaction: an interrupted run redoes at most this many, and a
+    # larger chunk commits less often.
+    commit_every: int = 128
     threads: int | None = None
     disable: tuple[str, ...] = field(default_factory=tuple)
 

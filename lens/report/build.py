@@ -15,7 +15,7 @@ from plotly.offline import get_plotlyjs
 
 from market.prices import PriceSet
 
-from ..atomic import replacing
+from ..atomic import replacing, write_text
 from ..timeline_view import md_cell
 from . import charts, narratives_section, static
 
@@ -233,11 +233,11 @@ def write_moves_markdown(moves: pd.DataFrame, target: Path) -> None:
                      m.top_catalyst_type if isinstance(m.top_catalyst_type, str) else "—",
                      "" if pd.isna(m.attribution_score) else f"{m.attribution_score:.2f}", m.explanation]
             lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
-    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(target, "\n".join(lines) + "\n")
 
 
 def write_meta(out: Path, meta: dict) -> None:
-    (out / "run_meta.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    write_text(out / "run_meta.json", json.dumps(meta, indent=2, default=str))
 
 
 def read_meta(out: Path) -> dict:

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from ..atomic import replacing  # noqa: E402
 from .charts import FAMILY_COLOURS, OTHER_COLOUR, family  # noqa: E402
 
 DPI = 110
@@ -47,8 +48,7 @@ def price_png(ticker: str, price: pd.Series, moves: pd.DataFrame, events: pd.Dat
         strip.set_ylim(-0.6, len(families) - 0.4)
         strip.grid(axis="x", alpha=0.3)
         strip.spines[["top", "right"]].set_visible(False)
-    fig.savefig(target)
-    plt.close(fig)
+    _save(fig, target)
     return target
 
 
@@ -86,6 +86,12 @@ def timeline_png(events: pd.DataFrame, target: Path,
     ax.grid(alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    fig.savefig(target)
-    plt.close(fig)
+    _save(fig, target)
     return target
+
+
+def _save(fig, target: Path) -> None:
+    """Save through a temp file (its name hides the extension, so the format is named)."""
+    with replacing(target) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
