@@ -319,6 +319,8 @@ def run(
     if prices_from not in ("folder", "yfinance"):
         console.print(Text("error: ", style="red") + plain(f"--prices-from {prices_from!r}: use 'folder' or 'yfinance'"))
         raise typer.Exit(2)
+    if prices_from == "folder":
+        _require_price_folder(prices)
     ray_options = _ray_options(engine, ray_address, ray_actors)
     started = time.monotonic()
     result = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
@@ -383,9 +385,17 @@ def report(
     if not (out / stages.STORE_NAME).exists():
         console.print(f"[red]error:[/] {out}: no run here (run `lens run ... --out {out}` first)")
         raise typer.Exit(2)
+    _require_price_folder(prices)
     stage = _run_market(out, prices)
     result = _build_report(out, stage, read_meta(out) or {"run_name": out.name})
     out_console.print(f"Report: {result.html.resolve()}")
+
+
+def _require_price_folder(prices: Path) -> None:
+    """A mistyped --prices is bad usage, said before minutes of analysis, not after."""
+    if not prices.is_dir():
+        console.print(Text("error: ", style="red") + plain(f"{prices}: no such price folder (--prices)"))
+        raise typer.Exit(2)
 
 
 def _run_market(out: Path, prices: Path) -> stages.MarketStageResult:

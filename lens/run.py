@@ -222,17 +222,22 @@ def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_conf
     import pyarrow.parquet as pq
 
     from market.annotate import annotate_market
+    from market.coverage import coverage_problems
     from market.prices import load_prices
     from nlp.kb import load_kb
 
     from .csv_safe import write_csv
 
-    prices = load_prices(prices_dir)
-    stage = MarketStageResult(problems=[p.line() for p in prices.problems], prices=prices)
+    prices, kb = load_prices(prices_dir), load_kb()
     with Store(out / STORE_NAME) as store:
         events = store.frame("SELECT * FROM events")
         urls = dict(store.con.execute("SELECT article_id, url FROM articles").fetchall())
-    result = annotate_market(prices, events, load_kb(), move_config, attribution_config, evidence_urls=urls,
+    # Tickers the timeline names but the folder cannot price join the file problems, so the
+    # report's "Data problems" section and market_problems.txt list them with the reason.
+    overrides = move_config.benchmarks if move_config is not None else None
+    prices.problems += coverage_problems(events, prices, kb, prices_dir, overrides)
+    stage = MarketStageResult(problems=[p.line() for p in prices.problems], prices=prices)
+    result = annotate_market(prices, events, kb, move_config, attribution_config, evidence_urls=urls,
                              on_progress=on_progress)
     stage.result = result
     stage.tickers = len(prices.tickers)

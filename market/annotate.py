@@ -34,7 +34,7 @@ class MarketResult:
     event_study: pd.DataFrame
     by_type: pd.DataFrame
     placements: pd.DataFrame  # event × ticker → session, relevance
-    skipped: list[str] = field(default_factory=list)  # one line per (event, ticker) or ticker left out
+    skipped: list[str] = field(default_factory=list)  # one line per (event, ticker) left out
     attribute_day: object = None  # (ticker, date) → annotated move dict, for any day (evaluation)
 
 
@@ -96,8 +96,7 @@ def annotate_market(
     attribution_config = attribution_config or AttributionConfig()
     benchmark_of = {t: move_config.benchmarks.get(t, kb.benchmark_for(t)) for t in prices.tickers}
     abnormal = compute_abnormal(prices, benchmark_of, move_config)
-    placements, skipped, contexts = place_events(events, prices, kb)
-    skipped += [f"{t}: {reason}" for t, reason in prices.skipped().items()]
+    placements, skipped, contexts = place_events(events, prices, kb)  # price-file problems are the caller's
 
     # ---- moves of each ticker (and relative-performance views) + attribution
     ev_by_id = events.set_index("event_id") if not events.empty else events

@@ -39,7 +39,9 @@ class PriceProblem:
     fatal: bool = False
 
     def line(self) -> str:
-        return f"{self.path}: {self.reason}" + (" — ticker skipped" if self.fatal else "")
+        if not self.fatal:
+            return f"{self.path}: {self.reason}"
+        return f"{self.path}: {self.reason} — " + ("no prices used" if self.ticker == "*" else "ticker skipped")
 
 
 @dataclass
@@ -52,8 +54,7 @@ class PriceSet:
         return sorted(self.frames)
 
     def price(self, ticker: str) -> pd.Series:
-        frame = self.frames[ticker]
-        return frame["adj_close"].fillna(frame["close"]) if "adj_close" in frame else frame["close"]
+        return _adjusted(self.frames[ticker])
 
     def returns(self, ticker: str) -> pd.Series:
         """Daily log returns on the ticker's own sessions (first day dropped)."""
@@ -76,6 +77,8 @@ def load_prices(folder: Path, tickers: list[str] | None = None) -> PriceSet:
         prices.problems.append(PriceProblem("*", str(folder), "no such price folder", fatal=True))
         return prices
     wanted = {t.upper() for t in tickers} if tickers else None
+    if not any(folder.glob("*.csv")):
+        prices.problems.append(PriceProblem("*", str(folder), "no price files (TICKER.csv) in this folder", fatal=True))
     for path in sorted(folder.glob("*.csv")):
         ticker = ticker_from_path(path)
         if wanted is not None and ticker not in wanted:
@@ -125,7 +128,7 @@ def read_price_file(path: Path, ticker: str | None = None) -> tuple[pd.DataFrame
         frame = frame.drop_duplicates("date", keep="last")
     frame = frame.set_index("date")
     price_col = "adj_close" if "adj_close" in frame and frame["adj_close"].notna().any() else "close"
-    price = frame[price_col] if price_col == "close" else frame["adj_close"].fillna(frame.get("close"))
+    price = frame["close"] if price_col == "close" else _adjusted(frame)
     invalid = price.isna() | (price <= 0)
     if invalid.all():
         problem("no positive prices", fatal=True)
@@ -143,10 +146,20 @@ def read_price_file(path: Path, ticker: str | None = None) -> tuple[pd.DataFrame
         problem(f"split-like jump on {day.date()} ({np.expm1(log_ret[day]):+.0%}); that day's return is excluded")
     gaps = frame.index.to_series().diff().dt.days
     for day, gap in gaps[gaps > GAP_DAYS].items():
-        problem(f"{int(gap)}-day gap in the data before {day.date()}")
+        # The return into `day` spans the whole gap; read as one day's return it would be a
+        # false "move" of this ticker and, for a benchmark, of every ticker measured against it.
+        frame.loc[day, "suspect"] = True
+        problem(f"{int(gap)}-day gap in the data before {day.date()}; the return across it is excluded")
     if price_col == "close":
         frame["adj_close"] = frame["close"]
     return frame, problems
+
+
+def _adjusted(frame: pd.DataFrame) -> pd.Series:
+    """adj_close, with close filling its holes; a file may carry only one of the two."""
+    if "adj_close" not in frame:
+        return frame["close"]
+    return frame["adj_close"].fillna(frame["close"]) if "close" in frame else frame["adj_close"]
 
 
 def _match_columns(columns) -> dict[str, str]:

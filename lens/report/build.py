@@ -114,6 +114,7 @@ def build_report(out: Path, prices: PriceSet, placements: pd.DataFrame, meta: di
         events=_event_rows(events),
         study=_study_rows(by_type),
         narrative=narratives_section.build(out, window),
+        data_problems=_data_problem_rows(prices),
     )
     target = out / "report.html"
     with replacing(target) as tmp:
@@ -222,6 +223,13 @@ def _study_rows(by_type: pd.DataFrame) -> list[dict]:
         "median": s.median, "t": "" if pd.isna(s.t_stat) else f"{s.t_stat:+.2f}",
         "p": "" if s.p_value is None or pd.isna(s.p_value) else f"{s.p_value:.3f}",
     } for s in by_type.sort_values(car).itertuples()]
+
+
+def _data_problem_rows(prices: PriceSet) -> list[dict]:
+    """Price problems, skipped tickers first: the reader learns what the study left out."""
+    rows = [{"ticker": "(folder)" if p.ticker == "*" else p.ticker, "outcome": "skipped" if p.fatal else "kept",
+             "reason": p.reason, "path": p.path} for p in prices.problems]
+    return sorted(rows, key=lambda r: (r["outcome"] != "skipped", r["ticker"]))
 
 
 def write_moves_markdown(moves: pd.DataFrame, target: Path) -> None:
