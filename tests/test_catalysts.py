@@ -273,8 +273,7 @@ def test_rrr_cut_is_monetary_stimulus(pipeline):
 def test_a_fed_cut_is_us_monetary_policy_not_outside_stimulus(pipeline):
     rows = rows_by_type(analyse(pipeline, "The Federal Reserve lowered interest rates by a quarter point on Wednesday."))
     assert rows["policy.us_monetary"]["direction"] == 1
-    other = rows.get("policy.monetary_stimulus")
-    assert other is None or other["confidence"] < rows["policy.us_monetary"]["confidence"]
+    assert "policy.monetary_stimulus" not in rows  # it yields the sentence to US policy
 
 
 @pytest.mark.slow
@@ -285,6 +284,44 @@ def test_an_unseen_paraphrase_is_found_with_lower_confidence(pipeline):
     assert paraphrase["technology.ai_model_release"]["confidence"] < canonical["technology.ai_model_release"]["confidence"]
     assert "classifier_only" in paraphrase["technology.ai_model_release"]["flags"]
     assert canonical["technology.ai_model_release"]["trigger"]  # the matched words
+
+
+@pytest.mark.slow
+def test_an_ordinary_price_move_is_a_reaction_not_momentum(pipeline):
+    # markets.momentum is a move that is news in itself; a plain daily change is the reaction.
+    plain = rows_by_type(analyse(pipeline, "Nvidia shares rose about 4% on Tuesday in New York trading."))
+    notable = rows_by_type(analyse(pipeline, "The Hang Seng Index plunged 13% on Monday, its worst day since 1997."))
+    assert "markets.momentum" not in plain
+    assert "markets.momentum" in notable
+
+
+@pytest.mark.slow
+def test_a_fund_that_rose_is_not_a_fund_flow(pipeline):
+    # Fund flows need money named as moving; a fund's price change is the market's reaction.
+    price = rows_by_type(analyse(pipeline, "US-listed China funds such as the KraneShares CSI China Internet ETF gained more than 3% in New York."))
+    flows = rows_by_type(analyse(pipeline, "Investors poured a record $2 billion of net inflows into China internet ETFs last week."))
+    assert "markets.fund_flows" not in price
+    assert "markets.fund_flows" in flows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("background", "reported"),
+    [
+        ("The decision came a week after Washington raised tariffs on Chinese goods to 145%.",
+         "Washington raised tariffs on Chinese goods to 145% on Wednesday."),
+        ("Chip stocks slipped amid the escalating tariff war between the two countries.",
+         "The two countries escalated their tariff war on Friday with new duties on chips."),
+        # a preview and a hypothesis are not news that happened
+        ("President Trump is due to unveil new tariffs on Chinese goods on Wednesday.",
+         "President Trump unveiled new tariffs on Chinese goods on Wednesday."),
+        ("Without a deal, US tariffs on Chinese goods would rise above 100% in August.",
+         "US tariffs on Chinese goods rose above 100% on Thursday."),
+    ],
+)
+def test_a_catalyst_named_only_in_a_background_clause_is_not_reported(pipeline, background, reported):
+    assert "trade.tariffs" in rows_by_type(analyse(pipeline, reported))
+    assert "trade.tariffs" not in rows_by_type(analyse(pipeline, background))
 
 
 @pytest.mark.slow
