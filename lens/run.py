@@ -58,15 +58,18 @@ def ingest(
         dedup = Deduplicator(near_duplicate_threshold)
         dedup.load(store.known_articles())
         reader = SourceReader(fetcher, options)
-        pending = []
+        # article_id -> Article, flushed every batch_size items whatever their verdict: a re-read
+        # of known feeds (all same-id) must not pile every item up in memory, nor scan them all.
+        pending = {}
 
         def flush() -> None:
+            batch = list(pending.values())
             signatures = {
                 a.article_id: dedup.new_signatures.pop(a.article_id).tobytes()
-                for a in pending
+                for a in batch
                 if a.article_id in dedup.new_signatures
             }
-            result.new += store.add_articles(pending, signatures)
+            result.new += store.add_articles(batch, signatures)
             pending.clear()
 
         for article in reader.read(sources):
@@ -75,18 +78,18 @@ def ingest(
             if verdict.status == "same-id":
                 # May upgrade a stored teaser to the full text (the rule lives in
                 # Store.add_articles); flush first so the first copy is stored before it.
-                if any(p.article_id == article.article_id for p in pending):
+                if article.article_id in pending:
                     flush()
-                pending.append(article)
+                pending[article.article_id] = article
             elif verdict.status == "same-text":
                 result.exact_duplicates += 1
             else:
                 if verdict.status == "near":
                     article.duplicate_of = verdict.duplicate_of
                     result.near_duplicates += 1
-                pending.append(article)
-                if len(pending) >= batch_size:
-                    flush()
+                pending[article.article_id] = article
+            if len(pending) >= batch_size:
+                flush()
             crash_point("ingest-item")
             if on_article:
                 on_article()

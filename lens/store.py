@@ -78,10 +78,14 @@ class Store:
 
     # ------------------------------------------------------------ articles
     def known_articles(self) -> Iterable[tuple[str, str, bytes | None, str | None]]:
-        return self.con.execute(
+        """Streamed in batches: 20,000 signatures at once would be ~50 MB held only to be copied
+        into the near-duplicate index. Consume it before the next query on this store."""
+        cursor = self.con.execute(
             """SELECT a.article_id, a.content_hash, m.hashvalues, a.duplicate_of
                FROM articles a LEFT JOIN minhashes m USING (article_id)"""
-        ).fetchall()
+        )
+        while rows := cursor.fetchmany(2000):
+            yield from rows
 
     def add_articles(self, articles: list[Article], signatures: dict[str, bytes]) -> int:
         """Insert articles not stored yet (by article_id), in one transaction; returns how

@@ -188,3 +188,27 @@ def test_feed_teaser_is_upgraded_by_the_page_with_the_same_url(tmp_path):
     assert "swap facility" in row.text and row.date_source == "feed"
     assert row.published_at == pd.Timestamp("2024-09-24 01:00", tz="UTC")
     assert "stored 0 new" in ingest(src, "--out", out).output and len(table(out)) == 1
+
+
+def test_known_items_read_again_are_committed_in_batches_not_piled_up(tmp_path, monkeypatch):
+    """A re-read of known feeds (every item same-id) is flushed every batch, like new items: the
+    soak test's 20,000-item re-read once held them all in memory and scanned them per item."""
+    from lens.run import ingest as run_ingest
+    from lens.store import Store
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(5):
+        (src / f"{i}.txt").write_text(f"Story {i}\ndate 2025-01-2{i}\n{STORY} Item {i}.\n")
+    run_ingest([str(src)], tmp_path / "out")
+    batches = []
+    add_articles = Store.add_articles
+
+    def recording(self, articles, signatures):
+        batches.append(len(articles))
+        return add_articles(self, articles, signatures)
+
+    monkeypatch.setattr(Store, "add_articles", recording)
+    again = run_ingest([str(src)], tmp_path / "out", batch_size=2)
+    assert again.seen == 5 and again.new == 0
+    assert sum(batches) == 5 and max(batches) <= 2
