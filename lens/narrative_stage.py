@@ -107,8 +107,9 @@ def narrative_stage(
         model = discover(vectors, relevant.text.tolist(), config, previous, seeds, seed_vecs)
         model.save(folder)
         result.refitted = True
-        log.info("narratives: %d discovered from %d sentences in %.1f s (%s)", len(model),
-                 len(relevant), model.info.get("seconds", 0), model.info)
+        log.info("narratives: %d discovered from %d sentences in %.1f s", len(model),
+                 len(relevant), model.info.get("seconds", 0))
+        log.debug("narrative discovery: %s", model.info)
     else:
         model = previous
     result.model = model
