@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from lens.bench import machine_info, peak_rss_mb  # noqa: E402  (after the path and environment)
 
 VARIANTS = ("ours", "ours-fp32", "ours-int8", "naive")
 
@@ -96,10 +96,6 @@ def held_out_sentences(data_dir: Path, n: int, seed: int = 7) -> list[str]:
     return (held * (n // max(1, len(held)) + 1))[:n]
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
 def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: float) -> dict:
     import torch
 
@@ -152,26 +148,6 @@ def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: f
         "load_seconds": round(load_seconds, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "labels": labels,
-    }
-
-
-def machine_info(threads: int) -> dict:
-    import torch
-
-    model = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    ) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {
-        "cpu": model,
-        "logical_cpus": os.cpu_count(),
-        "threads": threads,
-        "amx": bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
