@@ -47,6 +47,64 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def _proc_kb(pid: int, path: str, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/{path}").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):  # a worker that just exited
+        pass
+    return 0
+
+
+def process_tree(pid: int | None = None) -> list[int]:
+    """`pid` (default: this process) and all its descendants (Linux /proc)."""
+    pid = pid or os.getpid()
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids = [int(k) for k in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for kid in kids:
+            found += process_tree(kid)
+    return found
+
+
+def tree_memory_mb(pid: int | None = None) -> tuple[float, float]:
+    """(RSS, PSS) summed over a process and its descendants, in MB. With forked workers, RSS
+    counts the model pages they share with the parent once per process; PSS splits shared
+    pages between the processes that map them, so its sum is the memory the tree really uses."""
+    pids = process_tree(pid)
+    rss = sum(_proc_kb(p, "status", "VmRSS:") for p in pids)
+    pss = sum(_proc_kb(p, "smaps_rollup", "Pss:") for p in pids)
+    return rss / 1024, pss / 1024
+
+
+class TreeMemoryPeak:
+    """Samples tree_memory_mb() on a thread (every `every` s) and keeps the peaks."""
+
+    def __init__(self, every: float = 0.5):
+        import threading
+
+        self.rss = self.pss = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            rss, pss = tree_memory_mb()
+            self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+
+    def __enter__(self) -> TreeMemoryPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def machine_info(threads: int | None = None) -> dict:
     import torch
 
@@ -220,10 +278,14 @@ def _worker(variant: str, workload: Path, device: str, threads: int | None) -> d
 
         torch.set_num_threads(threads)
     articles = json.loads(workload.read_text())
-    result = {"ours": lambda: run_ours(articles, device, threads), "spacy": lambda: run_spacy(articles),
-              "naive": lambda: run_naive(articles)}[variant]()  # fmt: skip
+    with TreeMemoryPeak() as tree:
+        result = {"ours": lambda: run_ours(articles, device, threads), "spacy": lambda: run_spacy(articles),
+                  "naive": lambda: run_naive(articles)}[variant]()  # fmt: skip
     result["variant"] = variant
-    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)  # this process alone, exact
+    # With the en_core_web_sm worker processes (sampled every 0.5 s): PSS is the total in use.
+    result["peak_tree_rss_mb"] = round(max(tree.rss, result["peak_rss_mb"]), 1)
+    result["peak_tree_pss_mb"] = round(tree.pss, 1)
     return result
 
 
@@ -274,7 +336,8 @@ def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = N
                 r["n"] = n
                 r["words"] = words if variant != "naive" else sum(a["words"] for a in articles[:naive_articles])
                 say(f"           {r['articles_per_s']:8.2f} articles/s  {r['sentences_per_s']:8.1f} sentences/s"
-                    f"  run {r['run_s']:.1f} s (+ load {r['load_s']:.1f} s)  peak RSS {r['peak_rss_mb']:.0f} MB")
+                    f"  run {r['run_s']:.1f} s (+ load {r['load_s']:.1f} s)  peak RSS {r['peak_rss_mb']:.0f} MB"
+                    f" (with workers: PSS {r['peak_tree_pss_mb']:.0f} MB, RSS sum {r['peak_tree_rss_mb']:.0f} MB)")
                 runs.append(r)
     return summarize(runs, sizes, device, threads)
 

@@ -97,8 +97,8 @@ FETCH_ARTICLES = typer.Option(False, "--fetch-articles", help="Fetch the linked 
 COLUMNS = typer.Option(None, "--columns", help="Batch column mapping, e.g. 'title=headline,text=body,published_at=date'.")
 SENTIMENT_MODEL = typer.Option(None, "--sentiment-model", help="Bundled name (finance-minilm), local HF folder or cached id. [default: from config]")
 DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
-BATCH = typer.Option(None, "--batch-size", help="Documents per nlp.pipe batch. [default: 64]")
-N_PROCESS = typer.Option(None, "--n-process", help="spaCy worker processes. [default: 1]")
+BATCH = typer.Option(None, "--batch-size", help="Documents per en_core_web_sm batch. [default: 16]")
+N_PROCESS = typer.Option(None, "--n-process", help="en_core_web_sm worker processes. [default: one per core, at most 4; 1 on a GPU]")
 ENGINE = typer.Option("local", "--engine", help="Where the per-article analysis runs: local (this process) or ray (Ray Data actors; the ray extra).")
 RAY_ADDRESS = typer.Option(None, "--ray-address", help="Ray cluster to join with --engine ray (e.g. auto, ray://head:10001). [default: a private Ray on this machine]")
 RAY_ACTORS = typer.Option(1, "--ray-actors", min=1, help="Analysers with --engine ray, each loading the models once.")
@@ -284,7 +284,7 @@ def eval_nlp(
         raise typer.Exit(2)
     if analyse_first:
         _run_ingest([str(corpus)], out, False, None)
-        _run_analyze(out, "finance-minilm", "auto", 64, 1)
+        _run_analyze(out, "finance-minilm", "auto", None, None)
     scores = evaluate_run(gold, out)
     for line in scores.lines():
         out_console.print(line, highlight=False)

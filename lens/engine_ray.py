@@ -143,7 +143,8 @@ class ChunkAnalyzer:
         for _, part in frame.groupby("chunk", sort=True):
             part = part.sort_values("position")
             records = part[list(ARTICLE_COLUMNS)].to_dict("records")
-            nested = nest(analyze_chunk(self.nlp, records, self.config), part, self.device)
+            # One process per actor: Ray's actors are the parallelism here.
+            nested = nest(analyze_chunk(self.nlp, records, self.config, n_process=1), part, self.device)
             out.append(nested.append_column("chunk_seen", pa.array([len(part)] * len(part), pa.int64())))
         return pa.concat_tables(out)
 

@@ -153,9 +153,9 @@ def analyze_store(
                 nlp = nlp or build_pipeline(config)
                 result.device = pipeline_device(nlp)
                 records = pending.to_dict("records")
-                for start in range(0, total, chunk_size):
-                    chunk = records[start : start + chunk_size]
-                    tables = analyze_chunk(nlp, chunk, config)
+                # One stream through the pipeline (its worker processes stay busy across
+                # chunks), committed to the store chunk by chunk.
+                for chunk, tables in analyze_chunks(nlp, records, config, chunk_size):
                     result.truncated += sum(n or 0 for n in tables["article_scores"]["n_truncated"].to_pylist())
                     ids = [r["article_id"] for r in chunk]
                     hashes = {r["article_id"]: r["content_hash"] for r in chunk}
@@ -180,21 +180,41 @@ def analyze_store(
     return result
 
 
-def analyze_chunk(nlp, chunk: list[dict], config) -> dict:
-    """The per-article tables (Arrow, lens/tables.py schemas) of one chunk of articles. Both
-    engines analyse through here, the Ray actors too, so the same chunk gives the same rows."""
-    from nlp.pipeline import analyze
+def analyze_chunks(nlp, records: list[dict], config, chunk_size: int, n_process: int | None = None):
+    """(chunk of records, its per-article tables) for consecutive chunks of `chunk_size`,
+    analysed as one stream. Both engines analyse through here, the Ray actors one chunk at a
+    time, so the same chunk gives the same rows (when chunk_size is a multiple of the
+    component batch size, as the defaults are)."""
+    from nlp.pipeline import analyze, default_n_process
 
     from .tables import PER_ARTICLE, to_arrow
 
-    rows: dict[str, list[dict]] = {name: [] for name in PER_ARTICLE}
-    for doc_rows in analyze(nlp, chunk, batch_size=config.batch_size, n_process=config.n_process):
-        for name in PER_ARTICLE:  # DocRows names its lists after the tables; one article row
-            if name == "article_scores":
-                rows[name].append(doc_rows.article)
-            else:
-                rows[name] += getattr(doc_rows, name)
-    return {name: to_arrow(name, rows[name]) for name in PER_ARTICLE}
+    if n_process is None:
+        n_process = config.n_process or default_n_process(config.device)
+    if len(records) < 2 * config.batch_size:
+        n_process = 1  # starting workers costs more than it saves
+    stream = analyze(nlp, records, batch_size=config.batch_size, n_process=n_process,
+                     component_batch_size=config.component_batch_size)
+    for start in range(0, len(records), chunk_size):
+        chunk = records[start : start + chunk_size]
+        rows: dict[str, list[dict]] = {name: [] for name in PER_ARTICLE}
+        for _ in chunk:
+            doc_rows = next(stream)
+            for name in PER_ARTICLE:  # DocRows names its lists after the tables; one article row
+                if name == "article_scores":
+                    rows[name].append(doc_rows.article)
+                else:
+                    rows[name] += getattr(doc_rows, name)
+        yield chunk, {name: to_arrow(name, rows[name]) for name in PER_ARTICLE}
+
+
+def analyze_chunk(nlp, chunk: list[dict], config, n_process: int | None = None) -> dict:
+    """The per-article tables (Arrow, lens/tables.py schemas) of one chunk of articles."""
+    from .tables import PER_ARTICLE, to_arrow
+
+    for _, tables in analyze_chunks(nlp, chunk, config, max(len(chunk), 1), n_process):
+        return tables
+    return {name: to_arrow(name, []) for name in PER_ARTICLE}
 
 
 def pipeline_device(nlp) -> str | None:

@@ -434,6 +434,20 @@ def _features(probs: np.ndarray, sims: np.ndarray, hits: np.ndarray) -> np.ndarr
     )
 
 
+class _LinearCalibrator:
+    """The fitted logistic calibrator as plain arrays: P = sigmoid(x · coef + intercept),
+    what scikit-learn's binary LogisticRegression.predict_proba computes (column 1)."""
+
+    def __init__(self, coef: np.ndarray, intercept: float):
+        self.coef = np.asarray(coef, dtype=np.float64).reshape(-1)
+        self.intercept = float(intercept)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        z = np.asarray(x, dtype=np.float64) @ self.coef + self.intercept
+        p = 1.0 / (1.0 + np.exp(-z))
+        return np.stack([1.0 - p, p], axis=1)
+
+
 @dataclass
 class CatalystModel:
     """The fitted classifier, example bank and calibrator for one taxonomy."""
@@ -543,7 +557,7 @@ def fit_catalyst_model(
         classifier=_OneVsRest(c).fit(vectors, labels),
         protos=vectors,
         proto_labels=labels[:, :n_types],
-        calibrator=calibrator,
+        calibrator=_LinearCalibrator(calibrator.coef_[0], calibrator.intercept_[0]),
         candidate_floor=candidate_floor,
     )
     # How well calibrated, measured out of fold for the calibrator too.
@@ -750,12 +764,24 @@ class CatalystExtractor:
         return load_sentence_encoder(self.encoder_path, self.device)
 
     def catalyst_model(self) -> CatalystModel:
-        """Fitted at first use and cached per process (taxonomy content, encoder, settings).
+        """Fitted at first use, kept per process and on disk (nlp/catalyst_cache.py).
         (Not a `model` attribute: spaCy takes components with one for trainable pipes.)"""
         if self._model is None:
-            key = (self.taxonomy.digest, self.encoder.model_path, self.candidate_floor)
+            from . import catalyst_cache
+
+            encoder = self.encoder
+            key = catalyst_cache.model_key(
+                self.taxonomy.digest, encoder.model_path, encoder.precision, encoder.device,
+                self.candidate_floor, f"{self.nlp.meta.get('name')}-{self.nlp.meta.get('version')}",
+            )  # fmt: skip
             if key not in _MODELS:
-                _MODELS[key] = self._fit()
+                model = catalyst_cache.load(key)
+                if model is None:
+                    model = self._fit()
+                    catalyst_cache.save(model, key)
+                else:
+                    log.debug("catalyst model %s from the cache", key)
+                _MODELS[key] = model
             self._model = _MODELS[key]
         return self._model
 

@@ -31,7 +31,8 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 EMBEDDING_DIM = 384
-MODEL_JSON, MODEL_NPZ = "model.json", "model.npz"
+MODEL_NPZ = "model.npz"
+MODEL_JSON = "model.json"  # names and settings, in the two-file layout of earlier versions
 # Words newswire uses everywhere, which c-TF-IDF would otherwise rank high for big clusters.
 NEWS_STOP_WORDS = frozenset({
     "said", "says", "say", "according", "year", "years", "week", "weeks", "month", "months", "day",
@@ -168,29 +169,31 @@ class NarrativeModel:
         return [self.ids[i] if i >= 0 else None for i in index]
 
     def save(self, folder: Path) -> None:
-        """model.npz (centroids) and model.json (the rest), each through a temp file and a
-        rename, so a crash never leaves half a model."""
+        """One file, model.npz (the centroids and, as JSON, everything else), written to a temp
+        file and renamed: a crash leaves the old model or the new one, never new centroids
+        beside old names (two files renamed one after the other could)."""
         folder.mkdir(parents=True, exist_ok=True)
         meta = {k: v for k, v in asdict(self).items() if k != "centroids"}
         tmp = folder / f".{MODEL_NPZ}.tmp.npz"
-        np.savez(tmp, centroids=self.centroids.astype(np.float32))
+        np.savez(tmp, centroids=self.centroids.astype(np.float32), meta=np.array(json.dumps(meta)))
         os.replace(tmp, folder / MODEL_NPZ)
-        tmp = folder / f".{MODEL_JSON}.tmp"
-        tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        os.replace(tmp, folder / MODEL_JSON)
+        (folder / MODEL_JSON).unlink(missing_ok=True)  # the two-file layout of earlier versions
 
     @classmethod
     def load(cls, folder: Path) -> NarrativeModel:
-        meta = json.loads((folder / MODEL_JSON).read_text(encoding="utf-8"))
-        with np.load(folder / MODEL_NPZ) as data:
+        with np.load(folder / MODEL_NPZ, allow_pickle=False) as data:
             centroids = data["centroids"].astype(np.float32)
+            if "meta" in data:
+                meta = json.loads(str(data["meta"]))
+            else:  # saved by an earlier version: names in model.json beside it
+                meta = json.loads((folder / MODEL_JSON).read_text(encoding="utf-8"))
         if centroids.shape != (len(meta["ids"]), EMBEDDING_DIM):
             raise ValueError(f"{folder / MODEL_NPZ}: {centroids.shape[0]} centroids for {len(meta['ids'])} narratives")
         return cls(centroids=centroids, **meta)
 
     @staticmethod
     def exists(folder: Path) -> bool:
-        return (folder / MODEL_JSON).exists() and (folder / MODEL_NPZ).exists()
+        return (folder / MODEL_NPZ).exists()
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

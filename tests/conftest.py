@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,3 +18,9 @@ def seeds_dir() -> Path:
     if not SEEDS.is_dir():
         pytest.skip("../shared/seeds is not present (as on a user's machine)")
     return SEEDS
+
+
+# One fitted-catalyst-model cache for the whole test session, subprocesses included (the crash
+# tests run `lens run` a dozen times), kept out of the user's ~/.cache; a test that is about
+# the cache sets its own folder.
+os.environ.setdefault("LENS_CACHE_DIR", tempfile.mkdtemp(prefix="lens-test-cache-"))

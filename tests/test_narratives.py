@@ -122,6 +122,43 @@ def test_discovery_separates_planted_clusters_and_a_frozen_model_keeps_ids(tmp_p
         {t: nid for t, (nid, _) in found.items()}
 
 
+def test_saving_a_model_is_one_rename_so_a_crash_keeps_the_old_model_whole(tmp_path, monkeypatch):
+    import json
+
+    from nlp import narratives
+
+    rng = np.random.default_rng(0)
+    centres = unit_centres(rng, 3)
+    old_vectors, old_truth = planted_vectors(rng, centres[:2], [60, 60])
+    old = discover(old_vectors, ["tariffs duties", "stimulus bonds"] * 60, UNSEEDED)
+    old.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]  # nothing else to rename
+
+    vectors, truth = planted_vectors(rng, centres, [60, 60, 60])
+    new = discover(vectors, ["tariffs duties", "stimulus bonds", "deepseek model"] * 60, UNSEEDED)
+    assert len(new.ids) != len(old.ids)
+
+    def killed(src, dst):  # the process dies before its rename
+        raise OSError("killed before the rename")
+
+    monkeypatch.setattr(narratives.os, "replace", killed)
+    with pytest.raises(OSError, match="killed"):
+        new.save(tmp_path)
+    monkeypatch.undo()
+    assert NarrativeModel.load(tmp_path).ids == old.ids  # the old model, names and centroids together
+
+    # A folder saved by an earlier version (centroids in model.npz, the rest in model.json) loads.
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    np.savez(legacy / "model.npz", centroids=old.centroids)
+    from dataclasses import asdict
+
+    (legacy / "model.json").write_text(json.dumps({k: v for k, v in asdict(old).items() if k != "centroids"}))
+    assert NarrativeModel.load(legacy).ids == old.ids
+    old.save(legacy)  # saving again moves it to the one-file layout
+    assert sorted(p.name for p in legacy.iterdir()) == ["model.npz"]
+
+
 def test_assignment_leaves_sentences_far_from_every_narrative_unassigned():
     rng = np.random.default_rng(3)
     centres = unit_centres(rng, 2)

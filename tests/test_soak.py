@@ -43,6 +43,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from ingest.fetch import FetchPolicy
+from lens.bench import tree_memory_mb
 from lens.run import analyze_store, ingest
 from nlp.kb import load_kb
 from nlp.pipeline import PipelineConfig, build_pipeline
@@ -177,10 +178,9 @@ def feed_xml(writer: NewsWriter, feed: int, numbers: range, base: str) -> bytes:
 
 
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    """Resident size of this process and its children (the en_core_web_sm workers of the
+    analysis): an upper bound, since forked workers share the pages of the loaded models."""
+    return tree_memory_mb()[0]
 
 
 def open_fds() -> int:

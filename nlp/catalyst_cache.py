@@ -1,0 +1,110 @@
+"""The fitted catalyst model, kept on disk between runs.
+
+Fitting it (lemmatising and encoding ~370 labelled sentences, then 5-fold cross-validated
+logistic regressions) took 8 s of every process that analysed anything, which is 13% of
+`lens run corpus` and as much again for each Ray actor. The fit is deterministic, so its
+result is saved under a key of everything it depends on: the taxonomy file, the code that
+turns sentences into features (this package's catalysts.py and timex.py), the encoder and its
+precision, the spaCy model and the scikit-learn version. Any change misses the cache and refits.
+
+Plain arrays in an .npz read with allow_pickle=False (a cache file is never code), written to a
+temporary file and renamed. The folder is $LENS_CACHE_DIR, else $XDG_CACHE_HOME/catalyst-lens,
+else ~/.cache/catalyst-lens; LENS_CACHE_DIR=off (or a folder that cannot be written) turns the
+cache off without failing the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+_SOURCES = ("catalysts.py", "timex.py")
+
+
+def cache_dir() -> Path | None:
+    configured = os.environ.get("LENS_CACHE_DIR")
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "off", "0", "none") else Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "catalyst-lens"
+
+
+def model_key(taxonomy_digest: str, encoder_path: str, precision: str, device: str, candidate_floor: float,
+              spacy_model: str) -> str:
+    import sklearn
+
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for part in (str(FORMAT), taxonomy_digest, Path(encoder_path).name, precision, device, repr(candidate_floor),
+                 spacy_model, sklearn.__version__):
+        h.update(part.encode() + b"\0")
+    for name in _SOURCES:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:24]
+
+
+def save(model, key: str) -> Path | None:
+    """Write `model` (a nlp.catalysts.CatalystModel) under `key`; None when there is no cache."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    report = {k: v for k, v in model.report.items() if not isinstance(v, np.ndarray)}
+    arrays = {
+        "type_ids": np.array(json.dumps(list(model.type_ids))),
+        "classifier_c": np.array(model.classifier.c, dtype=np.float64),
+        "classifier_weights": model.classifier.weights,
+        "classifier_bias": model.classifier.bias,
+        "protos": model.protos,
+        "proto_labels": model.proto_labels,
+        "calibrator_coef": model.calibrator.coef,
+        "calibrator_intercept": np.array(model.calibrator.intercept, dtype=np.float64),
+        "candidate_floor": np.array(model.candidate_floor, dtype=np.float64),
+        "report": np.array(json.dumps(report)),
+    }
+    target = folder / f"catalyst-model-{key}.npz"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-", suffix=".npz", delete=False) as handle:
+            np.savez(handle, **arrays)
+        os.replace(handle.name, target)
+    except OSError as exc:
+        log.warning("catalyst model not cached (%s): %s", folder, exc)
+        return None
+    return target
+
+
+def load(key: str):
+    """The CatalystModel saved under `key`, or None (no cache, no file, or an unreadable one)."""
+    from .catalysts import CatalystModel, _LinearCalibrator, _OneVsRest
+
+    folder = cache_dir()
+    path = folder / f"catalyst-model-{key}.npz" if folder else None
+    if path is None or not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            classifier = _OneVsRest(float(data["classifier_c"]))
+            classifier.weights, classifier.bias = data["classifier_weights"], data["classifier_bias"]
+            model = CatalystModel(
+                type_ids=tuple(json.loads(str(data["type_ids"]))),
+                classifier=classifier,
+                protos=data["protos"],
+                proto_labels=data["proto_labels"],
+                calibrator=_LinearCalibrator(data["calibrator_coef"], float(data["calibrator_intercept"])),
+                candidate_floor=float(data["candidate_floor"]),
+                report=json.loads(str(data["report"])),
+            )
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # truncated or foreign file: refit
+        log.warning("ignoring unreadable cached catalyst model %s: %s", path, exc)
+        return None
+    return model
