@@ -196,3 +196,41 @@ def test_killed_at_a_random_moment_then_rerun_matches_an_uninterrupted_run(input
     print(f"timer kill after {seconds:.1f} s ({share:.0%} of the reference run): killed {stage}")
     assert lens_run(inputs, out)[0] == 0
     assert_same_run(out, reference[0])
+
+
+KILLED_MID_ANALYSIS = """
+import os, signal, sys
+from nlp.pipeline import COMPONENTS, PipelineConfig, analyze, build_pipeline
+nlp = build_pipeline(PipelineConfig(disable=COMPONENTS))  # the spaCy stage only: no transformers
+articles = [{"article_id": str(i), "title": "T", "text": "Shares rose. " * 200} for i in range(40)]
+for i, _ in enumerate(analyze(nlp, articles, batch_size=2, n_process=2)):
+    if i == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow
+def test_spacy_workers_die_with_a_killed_analysis():
+    """A SIGKILLed analysis leaves no en_core_web_sm worker behind (they waited forever before)."""
+    marker = f"lens-orphan-check-{os.getpid()}"
+    done = subprocess.run([sys.executable, "-c", KILLED_MID_ANALYSIS, marker], cwd=REPO, timeout=300,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert done.returncode == -signal.SIGKILL
+
+    def survivors() -> list[int]:
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and marker.encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+        return found
+
+    deadline = time.monotonic() + 10
+    while survivors() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = survivors()
+    for pid in left:  # do not leave them to the next test either
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"{len(left)} worker(s) outlived the killed analysis"
