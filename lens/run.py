@@ -6,6 +6,7 @@ over the same store only does what is new.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,11 +182,13 @@ def analyze_store(
 
 
 def analyze_chunks(nlp, records: list[dict], config, chunk_size: int, n_process: int | None = None):
-    """(chunk of records, its per-article tables) for consecutive chunks of `chunk_size`,
-    analysed as one stream. Both engines analyse through here, the Ray actors one chunk at a
-    time, so the same chunk gives the same rows (when chunk_size is a multiple of the
-    component batch size, as the defaults are)."""
-    from nlp.pipeline import analyze, default_n_process
+    """(chunk of records, its per-article tables) for consecutive chunks of `chunk_size`.
+
+    en_core_web_sm parses the whole stream in its worker processes, up to a chunk ahead, while
+    the transformers work here chunk by chunk: each chunk's components see exactly that chunk's
+    Docs, so a chunk gives the same rows whatever came before it. That is what lets a resumed
+    run, and the Ray actors (one chunk per call), reproduce an uninterrupted local run."""
+    from nlp.pipeline import annotate, default_n_process, parse
 
     from .tables import PER_ARTICLE, to_arrow
 
@@ -193,13 +196,12 @@ def analyze_chunks(nlp, records: list[dict], config, chunk_size: int, n_process:
         n_process = config.n_process or default_n_process(config.device)
     if len(records) < 2 * config.batch_size:
         n_process = 1  # starting workers costs more than it saves
-    stream = analyze(nlp, records, batch_size=config.batch_size, n_process=n_process,
-                     component_batch_size=config.component_batch_size)
+    docs = parse(nlp, records, batch_size=config.batch_size, n_process=n_process,
+                 ahead=chunk_size if n_process > 1 else 0)
     for start in range(0, len(records), chunk_size):
         chunk = records[start : start + chunk_size]
         rows: dict[str, list[dict]] = {name: [] for name in PER_ARTICLE}
-        for _ in chunk:
-            doc_rows = next(stream)
+        for doc_rows in annotate(nlp, itertools.islice(docs, len(chunk)), config.component_batch_size):
             for name in PER_ARTICLE:  # DocRows names its lists after the tables; one article row
                 if name == "article_scores":
                     rows[name].append(doc_rows.article)
