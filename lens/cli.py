@@ -271,13 +271,18 @@ def eval_nlp(
     out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of an analysed run of the corpus."),
     analyse_first: bool = typer.Option(True, "--analyse/--no-analyse", help="Analyse corpus/ into OUT first."),
     corpus: Path = typer.Option(Path("corpus"), "--corpus", help="Corpus the gold file annotates."),
+    half: str = typer.Option("all", "--half", help="all, dev (read its errors, tune on it) or test (score only)."),
 ) -> None:
     """Precision, recall and F1 of entity linking and catalyst typing, and date accuracy,
     against the gold annotation of the bundled corpus.
 
-    Example: lens eval-nlp --out reports/eval
+    Example: lens eval-nlp --out reports/eval --half test
     """
-    from nlp.evaluate import evaluate_run
+    from nlp.evaluate import HALVES, evaluate_run
+
+    if half not in HALVES:
+        console.print(f"[red]error:[/] --half {half}: expected one of {', '.join(HALVES)}")
+        raise typer.Exit(2)
 
     if not gold.exists():
         console.print(f"[red]error:[/] {gold}: no such gold file")
@@ -285,7 +290,9 @@ def eval_nlp(
     if analyse_first:
         _run_ingest([str(corpus)], out, False, None)
         _run_analyze(out, "finance-minilm", "auto", None, None)
-    scores = evaluate_run(gold, out)
+    scores = evaluate_run(gold, out, half)
+    if half != "all":
+        out_console.print(f"gold half: {half}", highlight=False)
     for line in scores.lines():
         out_console.print(line, highlight=False)
 

@@ -1,0 +1,46 @@
+"""nlp/evaluate.py: the scores against the gold file, and its dev/test halves."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from nlp.evaluate import evaluate, gold_half, load_gold
+from tests.conftest import REPO
+
+
+def article(aid: str, types=(), entities=()) -> dict:
+    return {"article_id": aid, "entities": list(entities),
+            "catalysts": [{"type": t, "event_date": "2025-01-20"} for t in types]}
+
+
+def test_the_halves_split_the_gold_file_and_stay_put_when_articles_are_added():
+    gold = load_gold(REPO / "corpus" / "gold" / "nlp_gold.jsonl")
+    dev, test = gold_half(gold, "dev"), gold_half(gold, "test")
+    ids = lambda rows: {g["article_id"] for g in rows}  # noqa: E731
+    assert ids(dev) & ids(test) == set() and ids(dev) | ids(test) == ids(gold)
+    assert min(len(dev), len(test)) >= len(gold) // 3  # both halves big enough to score
+    more = gold + [article(f"new-{i}") for i in range(20)]
+    assert ids(gold_half(more, "dev")) & ids(gold) == ids(dev)  # old articles keep their half
+    with pytest.raises(ValueError, match="half 'train'"):
+        gold_half(gold, "train")
+
+
+def test_catalyst_typing_counts_article_type_pairs():
+    gold = [article("a", ["trade.tariffs", "policy.fiscal_stimulus"]), article("b", ["trade.tariffs"])]
+    catalysts = pd.DataFrame({
+        "article_id": ["a", "a", "b", "b"],
+        "catalyst_type": ["trade.tariffs", "trade.tariffs", "markets.momentum", "trade.tariffs"],
+        "confidence": [0.9, 0.8, 0.7, 0.6],
+        "event_start": [pd.Timestamp("2025-01-20"), pd.Timestamp("2025-01-25"), pd.NaT, pd.Timestamp("2025-01-22")],
+    })
+    events = pd.DataFrame({"catalyst_type": ["trade.tariffs"], "event_date": [date(2025, 1, 21)]})
+    entities = pd.DataFrame({"article_id": [], "entity_id": []})
+    scores = evaluate(gold, entities, catalysts, events)
+    # tp: (a, tariffs), (b, tariffs); fp: (b, momentum); fn: (a, fiscal) — a repeated mention counts once
+    assert (scores.catalysts.tp, scores.catalysts.fp, scores.catalysts.fn) == (2, 1, 1)
+    # dates: a's most confident tariff mention is on the day, b's two days off
+    assert (scores.dated_gold, scores.date_exact, scores.date_within3) == (3, 1, 2)
+    assert scores.timeline_within3 == 1 and scores.timeline_gold == 2  # tariffs found, fiscal not
