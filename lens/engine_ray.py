@@ -124,12 +124,13 @@ def unnest(rows: pa.Table) -> dict[str, pa.Table]:
 class ChunkAnalyzer:
     """The Ray Data UDF: one instance per actor, so the models load once per actor."""
 
-    def __init__(self, config):
+    def __init__(self, config, chunk_size: int):
         from nlp.pipeline import build_pipeline
 
         from .run import pipeline_device
 
         self.config = config
+        self.chunk_size = chunk_size  # the local engine's: the components batch alike
         self.nlp = build_pipeline(config)
         self.device = pipeline_device(self.nlp)
 
@@ -144,7 +145,8 @@ class ChunkAnalyzer:
             part = part.sort_values("position")
             records = part[list(ARTICLE_COLUMNS)].to_dict("records")
             # One process per actor: Ray's actors are the parallelism here.
-            nested = nest(analyze_chunk(self.nlp, records, self.config, n_process=1), part, self.device)
+            nested = nest(analyze_chunk(self.nlp, records, self.config, n_process=1, chunk_size=self.chunk_size),
+                          part, self.device)
             out.append(nested.append_column("chunk_seen", pa.array([len(part)] * len(part), pa.int64())))
         return pa.concat_tables(out)
 
@@ -201,7 +203,7 @@ def analyze_pending(
         (
             ray.data.read_parquet(str(articles_dir))
             .repartition(target_num_rows_per_block=chunk_size, strict=True)
-            .map_batches(ChunkAnalyzer, fn_constructor_args=(replace(config, threads=config.threads or threads),),
+            .map_batches(ChunkAnalyzer, fn_constructor_args=(replace(config, threads=config.threads or threads), chunk_size),
                          batch_size=chunk_size,
                          batch_format="pyarrow", compute=ActorPoolStrategy(size=options.actors), **resources)
             .write_parquet(str(rows_dir))

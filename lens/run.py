@@ -182,13 +182,15 @@ def analyze_store(
 
 
 def analyze_chunks(nlp, records: list[dict], config, chunk_size: int, n_process: int | None = None):
-    """(chunk of records, its per-article tables) for consecutive chunks of `chunk_size`.
+    """(chunk of records, its per-article tables) for consecutive chunks of `chunk_size`,
+    analysed as one stream, so the spaCy workers never drain and restart at a commit.
 
-    en_core_web_sm parses the whole stream in its worker processes, up to a chunk ahead, while
-    the transformers work here chunk by chunk: each chunk's components see exactly that chunk's
-    Docs, so a chunk gives the same rows whatever came before it. That is what lets a resumed
-    run, and the Ray actors (one chunk per call), reproduce an uninterrupted local run."""
-    from nlp.pipeline import annotate, default_n_process, parse
+    Transformer numbers depend (in the last bits) on which sentences share a batch, so the
+    components' batches never cross a chunk boundary: their size divides the chunk size (else
+    it is the chunk size). A chunk then gives the same rows whatever came before it, which is
+    what lets a resumed run, and the Ray actors (one chunk per call), reproduce an
+    uninterrupted local run."""
+    from nlp.pipeline import analyze, default_n_process
 
     from .tables import PER_ARTICLE, to_arrow
 
@@ -196,12 +198,15 @@ def analyze_chunks(nlp, records: list[dict], config, chunk_size: int, n_process:
         n_process = config.n_process or default_n_process(config.device)
     if len(records) < 2 * config.batch_size:
         n_process = 1  # starting workers costs more than it saves
-    docs = parse(nlp, records, batch_size=config.batch_size, n_process=n_process,
-                 ahead=chunk_size if n_process > 1 else 0)
+    component_batch = config.component_batch_size
+    if chunk_size % component_batch:
+        component_batch = chunk_size
+    stream = analyze(nlp, records, batch_size=config.batch_size, n_process=n_process,
+                     component_batch_size=component_batch)
     for start in range(0, len(records), chunk_size):
         chunk = records[start : start + chunk_size]
         rows: dict[str, list[dict]] = {name: [] for name in PER_ARTICLE}
-        for doc_rows in annotate(nlp, itertools.islice(docs, len(chunk)), config.component_batch_size):
+        for doc_rows in itertools.islice(stream, len(chunk)):
             for name in PER_ARTICLE:  # DocRows names its lists after the tables; one article row
                 if name == "article_scores":
                     rows[name].append(doc_rows.article)
@@ -210,11 +215,12 @@ def analyze_chunks(nlp, records: list[dict], config, chunk_size: int, n_process:
         yield chunk, {name: to_arrow(name, rows[name]) for name in PER_ARTICLE}
 
 
-def analyze_chunk(nlp, chunk: list[dict], config, n_process: int | None = None) -> dict:
-    """The per-article tables (Arrow, lens/tables.py schemas) of one chunk of articles."""
+def analyze_chunk(nlp, chunk: list[dict], config, n_process: int | None = None, chunk_size: int | None = None) -> dict:
+    """The per-article tables (Arrow, lens/tables.py schemas) of one chunk of articles;
+    `chunk_size` is the run's (a last chunk may be shorter), which sets the component batches."""
     from .tables import PER_ARTICLE, to_arrow
 
-    for _, tables in analyze_chunks(nlp, chunk, config, max(len(chunk), 1), n_process):
+    for _, tables in analyze_chunks(nlp, chunk, config, chunk_size or max(len(chunk), 1), n_process):
         return tables
     return {name: to_arrow(name, []) for name in PER_ARTICLE}
 

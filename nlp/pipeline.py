@@ -15,10 +15,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import queue
 import signal
 import sys
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -223,31 +221,21 @@ def default_n_process(device: str = "auto") -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def parse(nlp: Language, articles: Iterable[dict], batch_size: int = 16, n_process: int = 1,
-          ahead: int = 0) -> Iterator[Doc]:
+def parse(nlp: Language, articles: Iterable[dict], batch_size: int = 16, n_process: int = 1) -> Iterator[Doc]:
     """The en_core_web_sm stage (and lens_paragraphs): Docs carrying their article's id and
-    publication time, in input order, parsed in `n_process` worker processes when above 1.
-
-    `ahead` > 0 keeps pulling parsed Docs on a thread, up to that many ahead of the consumer:
-    spaCy hands the workers new texts only as their Docs are consumed, so without it they sit
-    idle whenever the consumer runs the transformers on a large batch."""
+    publication time, in input order, parsed in `n_process` worker processes when above 1."""
     own = [name for name in nlp.pipe_names if name in COMPONENTS]
     items = ((analysis_text(a.get("title"), a.get("text")), (a["article_id"], _published(a))) for a in articles)
-
-    def with_metadata() -> Iterator[Doc]:
-        for doc, (article_id, published) in nlp.pipe(items, as_tuples=True, batch_size=batch_size,
-                                                     n_process=n_process, disable=own):
-            doc._.article_id, doc._.published_at = article_id, published
-            yield doc
-
-    return prefetched(with_metadata(), ahead) if ahead > 0 else with_metadata()
+    for doc, (article_id, published) in nlp.pipe(items, as_tuples=True, batch_size=batch_size,
+                                                 n_process=n_process, disable=own):
+        doc._.article_id, doc._.published_at = article_id, published
+        yield doc
 
 
 def annotate(nlp: Language, docs: Iterable[Doc], component_batch_size: int = 64) -> Iterator[DocRows]:
     """The lens_* components over parsed Docs, batched `component_batch_size` Docs at a time,
     then the rows. Transformer numbers depend (in the last bits) on which sentences share a
-    batch, so callers that must reproduce a run pass the same groups of Docs (see
-    lens.run.analyze_chunks)."""
+    batch: see lens.run.analyze_chunks for how runs stay reproducible."""
     for name in (name for name in nlp.pipe_names if name in COMPONENTS):
         proc = nlp.get_pipe(name)
         docs = proc.pipe(docs, batch_size=component_batch_size) if hasattr(proc, "pipe") else map(proc, docs)
@@ -264,54 +252,3 @@ def analyze(nlp: Language, articles: Iterable[dict], batch_size: int = 16, n_pro
     measured 1.19x the throughput of one process (the transformers run here while the workers
     parse the next documents)."""
     yield from annotate(nlp, parse(nlp, articles, batch_size, n_process), component_batch_size)
-
-
-class _Failed:
-    def __init__(self, error: BaseException):
-        self.error = error
-
-
-_END = object()
-
-
-def prefetched(items: Iterator, depth: int) -> Iterator:
-    """`items`, pulled on a background thread up to `depth` ahead of the consumer. An error in
-    `items` is raised to the consumer; a consumer that stops early closes `items`."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(value) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def pump() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    break
-            else:
-                put(_END)
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(_Failed(exc))
-        finally:
-            if stop.is_set() and hasattr(items, "close"):
-                items.close()  # spaCy stops its workers
-
-    thread = threading.Thread(target=pump, name="lens-parse-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=30)
