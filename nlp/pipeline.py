@@ -93,8 +93,9 @@ class PipelineConfig:
     # higher than 16) while its speed does not.
     batch_size: int = 16
     # Documents per batch of the lens_* components: the transformers want many sentences at a
-    # time (16 articles gave 20% lower throughput than 64). A multiple of it as commit_every
-    # keeps the local and Ray engines' batches, and so their numbers, identical.
+    # time (16 articles gave 20% lower throughput than 64). Used as is when it divides the
+    # commit chunk, else the chunk is the batch (lens.run.analyze_chunks), so batches never
+    # cross a commit and every engine's numbers match.
     component_batch_size: int = 64
     sentiment_batch_size: int | None = None  # sentences per transformer batch (None: 256 on CUDA, 64 on CPU)
     # Worker processes of the en_core_web_sm stage; None: one per core up to 4 on the CPU (the
