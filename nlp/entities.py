@@ -38,6 +38,8 @@ from spacy.util import filter_spans
 
 from nlp.kb import Entity, KnowledgeBase, load_kb
 
+from .sentences import sentence_starts
+
 __all__ = ["MENTIONS_KEY", "KnowledgeBaseLinker", "entity_rows", "register_extensions"]
 
 # Name of the span group holding every mention, linked and unlinked. Span groups travel with the
@@ -476,17 +478,14 @@ def entity_rows(doc: Doc) -> list[dict[str, Any]]:
     mentions = doc._.entity_mentions
     if not mentions:
         return []
-    if doc.has_annotation("SENT_START"):
-        sentence_starts = [sent.start for sent in doc.sents]
-    else:
-        sentence_starts = [0]
+    starts = sentence_starts(doc).tolist()
     article_id = doc._.article_id
     rows = []
     for span in mentions:
         rows.append(
             {
                 "article_id": article_id,
-                "sent_idx": bisect_right(sentence_starts, span.start) - 1,
+                "sent_idx": bisect_right(starts, span.start) - 1,
                 "start_char": span.start_char,
                 "end_char": span.end_char,
                 "text": span.text,

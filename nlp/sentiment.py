@@ -33,6 +33,8 @@ from models.registry import (
     strip_urls,
 )
 
+from .sentences import sentence_starts, sentences
+
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -305,7 +307,7 @@ def _doc_sentences(doc: Doc) -> list[Span]:
         raise SentimentModelError(
             "lens_sentiment needs sentence boundaries: add 'sentencizer' or 'parser' before it"
         )
-    return list(doc.sents) if len(doc) else []
+    return sentences(doc)
 
 
 class SentimentComponent:
@@ -370,7 +372,7 @@ def sentence_rows(doc: Doc) -> list[dict]:
     """One row per sentence, with the columns of the sentences table (less article_id)."""
     probs = _probs(doc)
     rows = []
-    for idx, (sent, row) in enumerate(zip(doc.sents if len(doc) else [], probs, strict=True)):
+    for idx, (sent, row) in enumerate(zip(sentences(doc), probs, strict=True)):
         ok = not np.isnan(row).any()
         rows.append({
             "sent_idx": idx,
@@ -388,7 +390,7 @@ def sentence_rows(doc: Doc) -> list[dict]:
 
 def sentence_indices(doc: Doc, spans: Iterable[Span | int]) -> list[int]:
     """Sentence numbers (0-based, in doc order) holding each span; ints pass through as indices."""
-    starts = np.array([s.start for s in doc.sents] if len(doc) else [], dtype=np.int64)
+    starts = sentence_starts(doc)
     found = set()
     for span in spans:
         found.add(int(span) if isinstance(span, int | np.integer) else int(np.searchsorted(starts, span.start, side="right") - 1))

@@ -37,6 +37,8 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
+from .sentences import sentences
+
 PRECISIONS = ("day", "week", "month", "quarter", "year")
 DATE_SOURCES = ("explicit", "relative", "publication")
 
@@ -959,9 +961,7 @@ def is_year_conflict(
 
 def doc_sentences(doc: Doc) -> list:
     """The doc's sentences; a doc without sentence boundaries (no parser or senter) is one."""
-    if doc.has_annotation("SENT_START"):
-        return list(doc.sents)
-    return [doc[:]] if len(doc) else []
+    return sentences(doc)
 
 
 def _register_extensions() -> None:

@@ -43,6 +43,7 @@ def test_summary_ratios():
     ratios = bench.summarize(runs, [100, 400], "cpu", 2)["ratios"]
     assert ratios["ours_over_spacy_n100"] == 0.5
     assert ratios["ours_over_naive"] == 10.0
+    assert ratios["ours_over_naive_n400"] == 8.33  # (400 / 240) / 0.2
     assert ratios["cost_per_article_n400_over_n100"] == 1.2  # 0.6 s against 0.5 s per article
     assert runs[0]["tokens_per_s"] == 1800.0  # spaCy's token count over ours' time
 
