@@ -6,6 +6,9 @@
       → lens_catalysts  taxonomy patterns + embedding classifier (nlp/catalysts.py)
       → lens_sentiment  sentence sentiment, batched across documents (nlp/sentiment.py)
 
+`parse` runs everything up to lens_dates (in worker processes when there are cores to spare),
+`annotate` the two transformer components, in this process, over batches of Docs.
+
 Each article is analysed as `title + "\\n\\n" + text`, so the headline's entities and catalysts
 count; `start_char`/`end_char` in the tables refer to that string (sentence 0 is the title).
 """
@@ -313,8 +316,9 @@ def analyze(nlp: Language, articles: Iterable[dict], batch_size: int = 16, n_pro
             component_batch_size: int = 64) -> Iterator[DocRows]:
     """Stream analysed rows, one DocRows per article, in input order: `parse` then `annotate`.
 
-    en_core_web_sm runs in `n_process` worker processes, which send the parsed Docs back; the
-    lens_* components run here, where the models are loaded once. On 2 cores `n_process=2`
-    measured 1.19x the throughput of one process (the transformers run here while the workers
-    parse the next documents)."""
+    en_core_web_sm and the rule components run in `n_process` worker processes, which send
+    the Docs back; the transformers run here, where they are loaded once. On 2 cores, 256
+    articles: 184 s with spaCy's own workers and one torch thread, 167 s with two threads,
+    144-147 s with the worker pool of `_parse_in_workers` (the workers parse ahead while the
+    transformers run)."""
     yield from annotate(nlp, parse(nlp, articles, batch_size, n_process), component_batch_size)

@@ -1,5 +1,7 @@
 """The throughput benchmark's workload and arithmetic (the timed runs live in bench/, not here)."""
 
+import random
+import re
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,24 @@ def test_summary_ratios():
 def test_bad_sizes_are_one_line_and_exit_2(sizes):
     result = CliRunner().invoke(app, ["bench", "--sizes", sizes])
     assert result.exit_code == 2
+
+
+def test_figures_are_redrawn_but_dates_and_shapes_kept():
+    rng = random.Random(3)
+    text = "Shares rose 4.2% to $19,345 on January 27, 2025, after a 500 billion yuan plan and 50 basis points."
+    varied = bench.vary_figures(text, rng)
+    assert varied != text
+    assert "January 27, 2025" in varied  # dates are not figures
+    shape = re.sub(r"\d", "9", varied)
+    assert shape == re.sub(r"\d", "9", text)  # same digits count and punctuation
+    assert "4.2%" not in varied or "19,345" not in varied
+
+
+def test_companies_are_permuted_among_themselves():
+    rng = random.Random(5)
+    text = "Alibaba beat Tencent; Alibaba's cloud grew. Alibabas and Metaverse stay."
+    swapped = bench.swap_companies(text, rng)
+    first, second = re.findall(r"\w[\w.]*(?= beat)|(?<=beat )[\w.]+", swapped)
+    assert first != second and {first, second} <= set(bench._COMPANIES)
+    assert swapped.count(first) >= 2  # one company maps to one name throughout
+    assert "Alibabas and Metaverse" in swapped  # whole words only
