@@ -109,8 +109,9 @@ class PipelineConfig:
     # cross a commit and every engine's numbers match.
     component_batch_size: int = 64
     sentiment_batch_size: int | None = None  # sentences per transformer batch (None: 256 on CUDA, 64 on CPU)
-    # Worker processes of the en_core_web_sm stage; None: one per core up to 4 on the CPU (the
-    # stage is single-threaded, so a second core otherwise idles while it runs), 1 with CUDA.
+    # Worker processes of the en_core_web_sm stage (with the rule components); None: one per
+    # core up to 4 on the CPU (the stage is single-threaded, so a second core otherwise idles
+    # while it runs), 1 with CUDA.
     n_process: int | None = None
     # Articles per store transaction: an interrupted run redoes at most this many, and a
     # larger chunk commits less often.
