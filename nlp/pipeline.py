@@ -30,6 +30,7 @@ import pandas as pd
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.util import minibatch
 
 # Importing the component modules registers their factories with spaCy.
 from . import catalysts as _catalysts  # noqa: F401
@@ -279,7 +280,7 @@ def _parse_in_workers(nlp: Language, items: Iterable[tuple[str, str, datetime | 
 
     global _worker_nlp
     ahead = 4 * n_process + 4  # more than a component batch of 64 Docs
-    batches = _batched(items, batch_size)
+    batches = minibatch(items, size=batch_size)
     _worker_nlp = (nlp, disable)
     try:
         with mp.get_context("fork").Pool(n_process) as pool:
@@ -293,12 +294,6 @@ def _parse_in_workers(nlp: Language, items: Iterable[tuple[str, str, datetime | 
                     yield doc
     finally:
         _worker_nlp = None
-
-
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
 
 
 def annotate(nlp: Language, docs: Iterable[Doc], component_batch_size: int = 64) -> Iterator[DocRows]:
