@@ -43,6 +43,7 @@ from spacy.util import minibatch
 
 from nlp import timex
 
+from .sentences import sentences
 from .sentiment import prepare_model, select_device, select_precision
 
 log = logging.getLogger(__name__)
@@ -858,7 +859,7 @@ class CatalystExtractor:
         }  # fmt: skip
 
     def _prepare(self, doc: Doc, force_eligible: bool = False) -> _Prepared:
-        sents = timex.doc_sentences(doc)
+        sents = sentences(doc)
         text = doc.text
         citations = timex.citation_spans(text)
         bounds = [(s.start_char, s.end_char) for s in sents]

