@@ -902,6 +902,9 @@ def pick_timex(timexes: Sequence[Timex], near: tuple[int, int] | None = None) ->
     return min(timexes, key=lambda tx: (gap(tx), _PRECISION_RANK[tx.precision], tx.start_char))
 
 
+_COARSE = frozenset({"month", "quarter", "year"})
+
+
 def date_sentence(
     sent_idx: int,
     timexes_by_sent: dict[int, Sequence[Timex]],
@@ -923,8 +926,15 @@ def date_sentence(
             return sent_idx - i if i < sent_idx else i - sent_idx + 1
 
         def past(i: int) -> list[Timex]:
-            # An announced date ("takes effect on Feb. 10") dates its own sentence only.
-            return [tx for tx in timexes_by_sent[i] if published is None or tx.start <= published]
+            # An announced date ("takes effect on Feb. 10") dates its own sentence only. So does
+            # a month, quarter or year that runs up to publication ("shares have fallen 20% this
+            # year"): it measures a period; handed on, it would date the neighbours' news to
+            # January 1, where the publication date is inside it and closer.
+            return [
+                tx for tx in timexes_by_sent[i]
+                if published is None
+                or (tx.start <= published and not (tx.precision in _COARSE and tx.end >= published))
+            ]  # fmt: skip
 
         candidates = [
             i for i in timexes_by_sent

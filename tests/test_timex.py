@@ -243,6 +243,16 @@ def test_announced_dates_are_not_inherited():
     assert date_sentence(1, timexes, [0, 0], FRI_2025_03_07).source == "publication"
 
 
+def test_a_period_running_up_to_publication_is_not_inherited():
+    # "Shares have fallen 20% this year" measures a period: its neighbour's news is not dated
+    # January 1. A closed period before publication ("in January") still is inherited.
+    this_year = {1: [tx(1, D(2025, 1, 1), FRI_2025_03_07, "year", "relative")]}
+    assert date_sentence(0, this_year, [0, 0], FRI_2025_03_07).source == "publication"
+    assert date_sentence(1, this_year, [0, 0], FRI_2025_03_07).start == D(2025, 1, 1)  # its own
+    january = {1: [tx(1, D(2025, 1, 1), D(2025, 1, 31), "month")]}
+    assert date_sentence(0, january, [0, 0], FRI_2025_03_07).inherited_from == 1
+
+
 def test_undated_article_without_publication_date_has_no_event_dates():
     assert date_sentence(0, {}, [0], None) is None
 
