@@ -993,6 +993,10 @@ class CatalystExtractor:
                 ctype = self.taxonomy.types[ids[j]]
                 if (i, j) in prep.backgrounded:
                     continue
+                # Without a pattern to place the catalyst in the sentence, a commentator's
+                # sentence is taken as opinion throughout.
+                if (i, j) not in prep.spans and _commentary(prep.sents[i].root):
+                    continue
                 if ctype.requires and not cue_matches(ctype.requires, _sentence_words(prep, i)):
                     continue
                 if any(self.type_index[t] in passed for t in ctype.yields_to):
@@ -1114,8 +1118,24 @@ _PREVIEW_WORDS = frozenset({"due", "expected", "scheduled", "set", "poised", "li
 _ANNOUNCING_VERBS = frozenset({"say", "tell", "announce", "pledge", "vow", "promise", "confirm", "decide"})
 _COMMENTATORS = frozenset({
     "analyst", "strategist", "economist", "trader", "investor", "observer", "expert", "commentator",
-    "some", "many", "others", "people", "market", "sceptic", "skeptic", "bull", "bear",
+    "some", "many", "other", "others", "people", "market", "sceptic", "skeptic", "bull", "bear",
 })
+
+
+# Verbs by which commentators give a view: "strategists cautioned that the truce leaves export
+# controls untouched", "others argued that the stock is cheap". What they say about a catalyst
+# is opinion, not a report that it happened.
+_OPINION_VERBS = frozenset({
+    "say", "warn", "argue", "note", "caution", "believe", "think", "reckon", "suggest", "predict",
+    "contend", "fear", "worry", "estimate", "expect", "point", "add", "write", "tell",
+})
+
+
+def _commentary(verb) -> bool:
+    """`verb` is a commentator's verb of opinion: "analysts warned", "some strategists argued"."""
+    return verb.lemma_.lower() in _OPINION_VERBS and any(
+        c.dep_ == "nsubj" and c.lemma_.lower() in _COMMENTATORS for c in verb.children
+    )
 
 
 def _announced(token) -> bool:
@@ -1156,6 +1176,8 @@ def _backgrounded(doc: Doc, start: int, end: int) -> bool:
         # Where a trend began is its history: "a rally that began with the DeepSeek
         # breakthrough", "the run started with the PBoC package".
         if token.dep_ == "prep" and token.lower_ == "with" and token.head.lemma_ in _ORIGIN_VERBS:
+            return True
+        if token.dep_ == "ccomp" and _commentary(token.head):
             return True
         subject = token.dep_ in ("nsubj", "nsubjpass")
         token = token.head

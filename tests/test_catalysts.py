@@ -354,13 +354,17 @@ def test_a_catalyst_named_only_in_a_background_clause_is_not_reported(pipeline, 
         ("trade.tariffs",
          "China funds held up well, even as the prospect of new US tariffs on Chinese goods clouded the outlook.",
          "The US put new tariffs on Chinese goods on Tuesday, clouding the outlook for China funds."),
+        # commentators' views of a catalyst are opinion, not a report that it happened
+        ("trade.export_controls",
+         "Strategists cautioned that the truce leaves US chip export controls on China untouched.",
+         "Washington tightened its chip export controls on China on Friday."),
         # where a trend began is its history
         ("technology.ai_model_release",
          "Hong Kong tech shares extended a rally that began with the DeepSeek breakthrough in late January.",
          "DeepSeek released its R1 reasoning model on Monday, and Hong Kong tech shares rallied."),
     ],
 )
-def test_a_concession_or_the_origin_of_a_trend_is_background(pipeline, type_id, background, reported):
+def test_a_concession_commentary_or_the_origin_of_a_trend_is_background(pipeline, type_id, background, reported):
     assert type_id in rows_by_type(analyse(pipeline, reported))
     assert type_id not in rows_by_type(analyse(pipeline, background))
 
