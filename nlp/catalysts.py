@@ -993,9 +993,9 @@ class CatalystExtractor:
                 ctype = self.taxonomy.types[ids[j]]
                 if (i, j) in prep.backgrounded:
                     continue
-                # Without a pattern to place the catalyst in the sentence, a commentator's
-                # sentence is taken as opinion throughout.
-                if (i, j) not in prep.spans and _commentary(prep.sents[i].root):
+                # Without a pattern to place the catalyst in the sentence, the sentence's main
+                # verb decides: a commentator's view, a preview or a hypothesis throughout.
+                if (i, j) not in prep.spans and _unreported(prep.sents[i].root):
                     continue
                 if ctype.requires and not cue_matches(ctype.requires, _sentence_words(prep, i)):
                     continue
@@ -1136,6 +1136,13 @@ def _commentary(verb) -> bool:
     return verb.lemma_.lower() in _OPINION_VERBS and any(
         c.dep_ == "nsubj" and c.lemma_.lower() in _COMMENTATORS for c in verb.children
     )
+
+
+def _unreported(root) -> bool:
+    """A sentence whose main verb gives an opinion, a preview or a hypothesis ("the loss of a
+    supplier could slow the rollout"). Not when the verb is one of effect: in "the cut could
+    lift stocks" the hypothesis is the effect of a catalyst that happened."""
+    return _commentary(root) or (root.lemma_.lower() not in _EFFECT_VERBS and _speculative(root))
 
 
 def _announced(token) -> bool:
