@@ -1084,8 +1084,9 @@ _CAUSE_WORDS = frozenset({"after", "following"})
 # "although regulators had approved it" set a scene against the news. (A bare "as" usually
 # gives the cause, "stocks fell as tariffs rose", so it counts only after "even"; "while"
 # mostly sets two pieces of news side by side.)
-_ORIGIN_VERBS = frozenset({"begin", "start"})
 _CONCESSIVE_MARKS = frozenset({"although", "though", "whereas"})
+# Where a trend began is its history: "a rally that began with the DeepSeek breakthrough".
+_ORIGIN_VERBS = frozenset({"begin", "start"})
 
 
 def _backgrounds(word_token, spanned) -> bool:
@@ -1131,11 +1132,13 @@ _OPINION_VERBS = frozenset({
 })
 
 
+def _said_by_commentators(verb) -> bool:
+    return any(c.dep_ == "nsubj" and c.lemma_.lower() in _COMMENTATORS for c in verb.children)
+
+
 def _commentary(verb) -> bool:
     """`verb` is a commentator's verb of opinion: "analysts warned", "some strategists argued"."""
-    return verb.lemma_.lower() in _OPINION_VERBS and any(
-        c.dep_ == "nsubj" and c.lemma_.lower() in _COMMENTATORS for c in verb.children
-    )
+    return verb.lemma_.lower() in _OPINION_VERBS and _said_by_commentators(verb)
 
 
 def _unreported(root) -> bool:
@@ -1148,9 +1151,7 @@ def _unreported(root) -> bool:
 def _announced(token) -> bool:
     """`token` heads a clause reported as a decision by whoever made it."""
     head = token.head
-    if token.dep_ != "ccomp" or head.lemma_.lower() not in _ANNOUNCING_VERBS:
-        return False
-    return not any(c.dep_ == "nsubj" and c.lemma_.lower() in _COMMENTATORS for c in head.children)
+    return token.dep_ == "ccomp" and head.lemma_.lower() in _ANNOUNCING_VERBS and not _said_by_commentators(head)
 
 
 def _speculative(token) -> bool:
@@ -1180,8 +1181,6 @@ def _backgrounded(doc: Doc, start: int, end: int) -> bool:
             return True
         if token.i == root.i or token.head.i == token.i:  # spaCy makes a new Token per access: compare indices
             return False
-        # Where a trend began is its history: "a rally that began with the DeepSeek
-        # breakthrough", "the run started with the PBoC package".
         if token.dep_ == "prep" and token.lower_ == "with" and token.head.lemma_ in _ORIGIN_VERBS:
             return True
         if token.dep_ == "ccomp" and _commentary(token.head):
