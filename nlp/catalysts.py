@@ -758,6 +758,7 @@ class CatalystExtractor:
         encode_batch_size: int = 64,
         max_future_days: int = timex.DEFAULT_MAX_FUTURE_DAYS,
         stale_after_days: int = timex.DEFAULT_STALE_AFTER_DAYS,
+        history_after_days: int = timex.DEFAULT_HISTORY_AFTER_DAYS,
     ):
         self.nlp = nlp
         self.name = name
@@ -771,6 +772,7 @@ class CatalystExtractor:
         self.encode_batch_size = encode_batch_size
         self.max_future_days = max_future_days
         self.stale_after_days = stale_after_days
+        self.history_after_days = history_after_days
         self.matchers = taxonomy_matchers(nlp, self.taxonomy)
         # "cut interest rates" is US monetary policy, not outside stimulus, when the Fed does it.
         self._ignore_patterns = {
@@ -1001,10 +1003,12 @@ class CatalystExtractor:
                     continue
                 if any(self.type_index[t] in passed for t in ctype.yields_to):
                     continue
-                doc._.catalysts.append(self._mention(
+                mention = self._mention(
                     prep, i, j, self.taxonomy.types[ids[j]], float(confidence[r, j]),
                     float(p_clf[r, j]), entities, published,
-                ))  # fmt: skip
+                )  # fmt: skip
+                if not timex.is_history(mention.date, published, self.history_after_days):
+                    doc._.catalysts.append(mention)
 
     def _eligible(self, sent: Span, core: tuple[int, int]) -> bool:
         """Enough words to be a statement (not a heading, byline or ticker list)."""
@@ -1191,9 +1195,14 @@ def _backgrounded(doc: Doc, start: int, end: int) -> bool:
             return True
 
 
+_QUARTER_ENDS = {(3, 31), (6, 30), (9, 30), (12, 31)}
+
+
 def _is_reporting_period(tx: timex.Timex) -> bool:
-    """A reporting period ("the December quarter", "the first half", "fiscal 2024") says what
-    results cover, not when they came out."""
+    """A reporting period ("the December quarter", "the first half", "fiscal 2024", "the three
+    months to Dec. 31") says what results cover, not when they came out."""
+    if tx.precision == "day" and (tx.start.month, tx.start.day) in _QUARTER_ENDS:
+        return True
     return tx.precision in ("quarter", "year") or bool(_PERIOD_WORDS.search(tx.text))
 
 
@@ -1266,6 +1275,7 @@ def _entities_by_sentence(
         "encode_batch_size": 64,
         "max_future_days": timex.DEFAULT_MAX_FUTURE_DAYS,
         "stale_after_days": timex.DEFAULT_STALE_AFTER_DAYS,
+        "history_after_days": timex.DEFAULT_HISTORY_AFTER_DAYS,
     },
 )
 def make_catalyst_extractor(
@@ -1280,10 +1290,11 @@ def make_catalyst_extractor(
     encode_batch_size: int,
     max_future_days: int,
     stale_after_days: int,
+    history_after_days: int,
 ) -> CatalystExtractor:
     return CatalystExtractor(
         nlp, name, taxonomy_path, encoder_path, device, threshold, candidate_floor, min_tokens,
-        encode_batch_size, max_future_days, stale_after_days,
+        encode_batch_size, max_future_days, stale_after_days, history_after_days,
     )  # fmt: skip
 
 

@@ -4,8 +4,9 @@ Every expression is resolved against the article's publication date into a `Date
 (start, end, precision, source):
 
 * `explicit`: the text names the calendar day, month, quarter, year or a named day
-  ("January 27", "Feb. 28", "2025-04-02", "Q3 2025", "2024", "Liberation Day"). A missing year is
-  the one that puts the date on or before the publication date: news talks about the recent past.
+  ("January 27", "Feb. 28", "2025-04-02", "Q3 2025", "2024", "Liberation Day"). A missing year
+  follows the clause: on or before publication in a past-tense clause, on or after it in one
+  that announces ("will take effect on April 10"), else whichever is closer to publication.
 * `relative`: the text is anchored to the publication date ("last week", "on Monday", "earlier
   this year", "the past 60 days") or uses a fuzzy part of a period ("in late January" →
   January 21-31, "early 2025" → January-April), whose boundaries are our convention.
@@ -48,6 +49,9 @@ DEFAULT_MAX_FUTURE_DAYS = 120
 # Catalysts that are news of the moment ("a new model release"): an explicitly stated year whose
 # interval ends more than this long before publication contradicts the article's own date.
 DEFAULT_STALE_AFTER_DAYS = 365
+# A catalyst whose own sentence dates it more than this long before publication is history the
+# article recalls ("moderately loose, as after the 2008 crisis"), not news it reports.
+DEFAULT_HISTORY_AFTER_DAYS = 730
 # A sentence inherits a date only from this close (in sentences) within its paragraph: long
 # "paragraphs" (bullet lists, flattened feeds) otherwise spread one stray year over everything.
 DEFAULT_MAX_INHERIT_DISTANCE = 3
@@ -193,12 +197,21 @@ def _precision_for(start: dt.date, end: dt.date) -> str:
 def _pick_year(
     bounds: Callable[[int], tuple[dt.date, dt.date]], published: dt.date, prefer: str = "past"
 ) -> int:
-    """The year for an expression without one. News talks about the recent past: the latest
-    year whose interval starts on or before publication. When the sentence speaks of the future
-    ("will take effect on April 10"), the earliest year whose interval has not ended yet."""
+    """The year for an expression without one. In a past-tense clause ("was banned in April"):
+    the latest year whose interval starts on or before publication. When the clause speaks of
+    the future ("will take effect on April 10"): the earliest year whose interval has not ended
+    yet. Otherwise ("near": present tense, or a date inside a noun phrase such as "the deadline
+    in August") whichever of the two lies closer to publication, the past one on a tie: "takes
+    effect on April 10" in a paper of April 4 is six days ahead, not a year back."""
+    future = published.year if bounds(published.year)[1] >= published else published.year + 1
+    past = published.year if bounds(published.year)[0] <= published else published.year - 1
     if prefer == "future":
-        return published.year if bounds(published.year)[1] >= published else published.year + 1
-    return published.year if bounds(published.year)[0] <= published else published.year - 1
+        return future
+    if prefer == "near" and future != past:
+        ahead = (bounds(future)[0] - published).days
+        behind = (published - bounds(past)[1]).days
+        return future if ahead < behind else past
+    return past
 
 
 def _year_ref(ref: str | None, published: dt.date | None) -> tuple[int | None, int | None]:
@@ -254,10 +267,13 @@ class NamedDay:
         if self.dates:
             if published is None:
                 return self.dates[0] if len(self.dates) == 1 else None
-            if prefer == "future":
-                upcoming = [occ for occ in self.dates if occ[1] >= published]
-                return min(upcoming) if upcoming else max(self.dates)
+            upcoming = [occ for occ in self.dates if occ[1] >= published]
             past = [occ for occ in self.dates if occ[0] <= published]
+            if prefer == "near" and upcoming and past:
+                ahead, behind = (min(upcoming)[0] - published).days, (published - max(past)[1]).days
+                prefer = "future" if ahead < behind else "past"
+            if prefer == "future":
+                return min(upcoming) if upcoming else max(self.dates)
             return max(past) if past else min(self.dates)
         if published is None:
             return None
@@ -393,8 +409,9 @@ def resolve_date_expression(
     """Resolve one date expression (e.g. a spaCy DATE span's text) against the publication date.
 
     `prefer` decides a missing year (and which Monday "on Monday" is): "past" (news reports
-    what happened) or "future" (the sentence announces something: "will take effect on
-    April 10"). "next ..." always looks forward. Returns None for durations without an anchor
+    what happened), "future" (the sentence announces something: "will take effect on
+    April 10") or "near" (tense says neither: the year closer to publication; a weekday stays
+    in the past). "next ..." always looks forward. Returns None for durations without an anchor
     ("five years", "a few weeks"), for relative expressions when the publication date is
     unknown, and for anything unparseable.
     """
@@ -678,6 +695,25 @@ def _r_ago(t, published, prefer="past"):
     return DateInterval(dt.date(day.year, 1, 1), dt.date(day.year, 12, 31), "year", "relative")
 
 
+def _r_offset(t, published, prefer="past"):
+    """A distance back from the time of the report: "announced a week earlier", "two days
+    before", and "(the announcement) comes four days after (the results)", which dates the
+    results. "N days later" is left alone: it counts from the story's last event, not from
+    the report."""
+    m = re.fullmatch(
+        rf"(?:(?:comes|come|came|follows|followed|arrives|arrived) )?({_NUMBER_RE}) (day|week|month)s? "
+        r"(earlier|before|prior|after)",
+        t,
+    )
+    if not m or published is None or (m.group(3) == "after") != t.startswith(("come", "came", "follow", "arrive")):
+        return None
+    n = _count(m.group(1))
+    if n <= 0 or n > 400:
+        return None
+    day = published - _UNIT_DELTA[m.group(2)](n)
+    return DateInterval(day, day, "day" if m.group(2) == "day" else m.group(2), "relative")
+
+
 def _r_weekday(t, published, prefer="past"):
     m = re.fullmatch(rf"(?:(last|this|this past|past|earlier this|late|early) )?({_WEEKDAY_RE})(?: (?:morning|afternoon|evening|night))?", t)
     if not m or published is None:
@@ -720,17 +756,15 @@ def _r_calendar_day(t, published, prefer="past"):
     year_match = re.search(rf"\b({_YEAR_RE})\b", t)
     if year_match is None and published is None:
         return None
-    parser = _dateparser(published or dt.date(int(year_match.group(1)), 12, 31), prefer)
+    parser = _dateparser(published or dt.date(int(year_match.group(1)), 12, 31), "future" if prefer == "future" else "past")
     data = parser.get_date_data(t)
     if data.date_obj is None or data.period != "day":
         return None
     day = data.date_obj.date()
     stated = int(year_match.group(1)) if year_match else None
     if stated is None and published is not None and not (day.month == 2 and day.day == 29):
-        if prefer == "past" and day > published:
-            day = day.replace(year=day.year - 1)
-        elif prefer == "future" and day < published:
-            day = day.replace(year=day.year + 1)
+        year = _pick_year(lambda y: (day.replace(year=y),) * 2, published, prefer)
+        day = day.replace(year=year)
     return DateInterval(day, day, "day", "explicit", stated)
 
 
@@ -745,6 +779,7 @@ _RESOLVERS = (
     _r_relative_period,
     _r_past_n,
     _r_ago,
+    _r_offset,
     _r_weekday,
     _r_year,
     _r_calendar_day,
@@ -770,6 +805,9 @@ _CANDIDATE_RE = re.compile(
             rf"\b(?:(?:last|this)\s+)?{_WEEKDAY_RE}\b",
             rf"\b(?:the\s+)?(?:past|last|previous)\s+{_NUMBER_RE}\s+(?:day|week|month|year)s?\b",
             r"\bearlier this (?:year|month|week)\b",
+            # "a week earlier," but not "two weeks before Trump returns" (that one looks ahead)
+            rf"\b{_NUMBER_RE}\s+(?:day|week|month)s?\s+(?:earlier|before|prior)\b(?!\s+(?!and\b)\w)",
+            rf"\b(?:comes|come|came|follows|followed|arrives|arrived)\s+{_NUMBER_RE}\s+(?:day|week|month)s?\s+after\b",
         ]
     ),
     re.IGNORECASE,
@@ -929,11 +967,15 @@ def date_sentence(
             # An announced date ("takes effect on Feb. 10") dates its own sentence only. So does
             # a month, quarter or year that runs up to publication ("shares have fallen 20% this
             # year"): it measures a period; handed on, it would date the neighbours' news to
-            # January 1, where the publication date is inside it and closer.
+            # January 1, where the publication date is inside it and closer. A bare year names
+            # the time of its own sentence's story ("set in 2010"), and a later sentence hands
+            # back only a day: "The rally began in late September" is background to the
+            # sentence before it, not its date.
             return [
                 tx for tx in timexes_by_sent[i]
-                if published is None
-                or (tx.start <= published and not (tx.precision in _COARSE and tx.end >= published))
+                if tx.precision != "year" and (i < sent_idx or tx.precision == "day")
+                and (published is None
+                     or (tx.start <= published and not (tx.precision in _COARSE and tx.end >= published)))
             ]  # fmt: skip
 
         candidates = [
@@ -962,6 +1004,16 @@ def is_year_conflict(
     if date.stated_year > published.year:
         return True
     return (published - date.end).days > stale_after_days
+
+
+def is_history(
+    date: SentenceDate | None, published: dt.date | None, history_after_days: int = DEFAULT_HISTORY_AFTER_DAYS
+) -> bool:
+    """The sentence's own date ends more than `history_after_days` before publication. An
+    inherited date does not count: it was meant for another sentence."""
+    if date is None or published is None or date.source == "publication" or date.inherited_from is not None:
+        return False
+    return (published - date.end).days > history_after_days
 
 
 # --------------------------------------------------------------------------------------------
@@ -1043,7 +1095,9 @@ class DateResolver:
         for start, end, _origin in self.candidate_spans(doc, full_text):
             text = full_text[start:end]
             future = speaks_of_future(doc, start, end, full_text)
-            prefer = "future" if future else "past"
+            prefer = "future" if future else clause_tense(doc, start, end)
+            if prefer == "near" and _DEADLINE.search(full_text[max(0, start - 12) : start]):
+                prefer = "future"  # "the changes take effect by Wednesday": a deadline ahead
             interval = resolve_date_expression(text, published, self.named_days, prefer)
             if interval is not None:
                 resolved.append((start, end, interval, future))
@@ -1096,6 +1150,35 @@ def _clause_verb(token) -> object | None:
     return None
 
 
+_PAST_AUX = {"was", "were", "had", "did"}
+_DEADLINE = re.compile(r"\b(?:by|until|till)\s+(?:the\s+)?$", re.IGNORECASE)
+
+
+def clause_tense(doc: Doc, start_char: int, end_char: int) -> str:
+    """"past" when the date modifies a past-tense verb ("was banned in April", "the tariffs
+    imposed in April", "rose on Monday"), else "near". A date inside a noun phrase ("left
+    the deadline in August unresolved") takes no tense from the verb above it."""
+    if not doc.has_annotation("DEP"):
+        return "near"
+    span = doc.char_span(start_char, end_char, alignment_mode="expand")
+    if span is None or not len(span):
+        return "near"
+    token = span.root
+    for _ in range(4):  # up through prepositions to the word the date modifies
+        if token.head is token:
+            break
+        token = token.head
+        if token.pos_ != "ADP":
+            break
+    if token.pos_ not in ("VERB", "AUX"):
+        return "near"
+    if token.tag_ == "VBD" or any(c.dep_ in ("aux", "auxpass") and c.lower_ in _PAST_AUX for c in token.children):
+        return "past"
+    if token.tag_ == "VBN" and token.dep_ in ("acl", "relcl", "amod"):
+        return "past"  # a participle describing a noun: "the tariffs imposed in April"
+    return "near"
+
+
 def speaks_of_future(doc: Doc, start_char: int, end_char: int, text: str | None = None) -> bool:
     """Does the clause holding this date expression announce something ("will take effect on
     April 10", "is due to unveil tariffs on Wednesday", "said it would cut rates from Monday")?
@@ -1146,7 +1229,8 @@ def _clause_head(token):
 def attached_timexes(doc: Doc, timexes: Sequence[Timex], near: tuple[int, int]) -> list[tuple[Timex, int]]:
     """The timexes that can date the trigger at `near`, with their tier (lower is better):
     0 = in the trigger's own clause, 1 = in a clause that contains the trigger, 2 = in a
-    clause describing the trigger's words ("its R1 model, released on Jan. 20, ..."). A date in
+    clause describing the trigger's words ("its R1 model, released on Jan. 20, ..."), 3 = in a
+    clause describing the subject of a clause that contains the trigger. A date in
     any other clause is about something else: "opened an antitrust probe over a deal it made
     when it bought Mellanox in 2020". Without a parse every timex counts (tier 1)."""
     trigger = doc.char_span(near[0], near[1], alignment_mode="expand")
@@ -1166,6 +1250,11 @@ def attached_timexes(doc: Doc, timexes: Sequence[Timex], near: tuple[int, int]) 
             found.append((tx, 1))
         elif head.dep_ in ("acl", "relcl") and trigger.start <= head.head.i < trigger.end:
             found.append((tx, 2))
+        elif (head.dep_ in ("acl", "relcl") and head.head.dep_ in ("nsubj", "nsubjpass")
+              and head.head.head.left_edge.i <= target <= head.head.head.right_edge.i):
+            # A date describing the sentence's subject dates what the sentence says of it:
+            # "The results released on February 20 gave the plan a foundation: revenue grew 13%".
+            found.append((tx, 3))
     return found
 
 

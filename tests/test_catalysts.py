@@ -451,6 +451,26 @@ def test_mentions_are_dated_from_the_text_the_paragraph_or_the_publication(pipel
 
 
 @pytest.mark.slow
+def test_earnings_are_dated_by_their_release_not_their_period_and_history_is_not_news(pipeline):
+    published = dt.datetime(2025, 2, 24, 9, tzinfo=UTC)
+    text = (
+        "Alibaba said on Monday it would spend heavily on AI.\n\n"
+        "The December-quarter results released on February 20 gave the plan a foundation: "
+        "revenue at the cloud unit grew 13% and profit beat forecasts."
+    )
+    earnings = [r for r in catalyst_rows(analyse(pipeline, text, published)) if r["catalyst_type"] == "corporate.earnings"]
+    assert earnings and all(r["event_start"] == dt.date(2025, 2, 20) for r in earnings)
+    period = "Revenue for the three months to Dec. 31 rose 8% and profit beat forecasts."
+    rows = rows_by_type(analyse(pipeline, period, published))
+    assert rows["corporate.earnings"]["event_start"] == dt.date(2025, 2, 24)  # not December 31
+    # A stance last taken after the 2008 crisis is history the article recalls, not its news.
+    recap = "Beijing last described its monetary policy as moderately loose in the aftermath of the 2008 financial crisis."
+    news = "The Politburo said China would adopt a moderately loose monetary policy next year."
+    assert "policy.monetary_stimulus" not in rows_by_type(analyse(pipeline, recap, published))
+    assert "policy.monetary_stimulus" in rows_by_type(analyse(pipeline, news, published))
+
+
+@pytest.mark.slow
 def test_entity_ids_fall_back_to_the_paragraph(pipeline):
     text = "Alibaba and Tencent reported results on Thursday. Profit beat forecasts by a wide margin."
     rows = catalyst_rows(analyse(pipeline, text))

@@ -13,8 +13,10 @@ from nlp.timex import (
     SentenceDate,
     Timex,
     citation_spans,
+    clause_tense,
     date_sentence,
     is_anchor,
+    is_history,
     is_year_conflict,
     load_named_days,
     paragraph_spans,
@@ -67,6 +69,62 @@ def test_a_sentence_about_the_future_looks_forward_for_the_missing_year():
     assert resolve("February 1", prefer="future").start == D(2026, 2, 1)
     assert resolve("on Wednesday", prefer="future").start == D(2025, 3, 12)
     assert resolve("next Monday").start == D(2025, 3, 10)
+
+
+def test_without_a_tense_the_missing_year_is_the_one_closer_to_publication():
+    # "The duty takes effect on April 10", "the deadline in August": present tense or a noun
+    # phrase says nothing of past or future; six days ahead beats a year back.
+    assert resolve("April 10", D(2025, 4, 4), "near").start == D(2025, 4, 10)
+    assert resolve("January 20", D(2025, 1, 7), "near").start == D(2025, 1, 20)
+    assert resolve("December 20", D(2025, 1, 5), "near").start == D(2024, 12, 20)
+    assert span(resolve("August", D(2025, 6, 11), "near"))[:2] == (D(2025, 8, 1), D(2025, 8, 31))
+    assert resolve("April", D(2025, 7, 15), "near").start == D(2025, 4, 1)  # three months back
+    assert resolve("mid-August", D(2025, 5, 12), "near").start.year == 2025
+    # the past tense keeps the old rule even when the other year is closer
+    assert resolve("April 10", D(2025, 4, 4), "past").start == D(2024, 4, 10)
+
+
+def test_a_distance_back_from_the_report():
+    published = D(2024, 12, 9)
+    assert span(resolve("a week earlier", published)) == (D(2024, 12, 2), D(2024, 12, 2), "week", "relative")
+    assert resolve("two days before", published).start == D(2024, 12, 7)
+    # "(The announcement) comes four days after (the results)": the results are four days old.
+    assert resolve("comes four days after", published).start == D(2024, 12, 5)
+    assert resolve("four days after", published) is None  # after what? not the report
+    assert resolve("a week later", published) is None  # counts from the story's last event
+
+
+def test_is_history_when_the_own_date_ends_two_years_before_publication():
+    published = D(2024, 12, 9)
+    crisis_2008 = SentenceDate(D(2008, 1, 1), D(2008, 12, 31), "year", "explicit", 2008)
+    assert is_history(crisis_2008, published)
+    early_2024 = SentenceDate(D(2024, 1, 1), D(2024, 4, 30), "quarter", "relative", 2024)
+    assert not is_history(early_2024, published)  # stale perhaps (flagged), but not history
+    inherited = SentenceDate(D(2008, 1, 1), D(2008, 12, 31), "year", "explicit", 2008, inherited_from=0)
+    assert not is_history(inherited, published)
+    assert not is_history(crisis_2008, None)
+
+
+def test_clause_tense_reads_the_word_a_date_modifies():
+    from spacy.tokens import Doc
+
+    vocab = spacy.blank("en").vocab
+
+    def doc(words, heads, deps, tags, pos):
+        return Doc(vocab, words=words, heads=heads, deps=deps, tags=tags, pos=pos)
+
+    banned = doc(["It", "was", "banned", "in", "April"], [2, 2, 2, 2, 3],
+                 ["nsubjpass", "auxpass", "ROOT", "prep", "pobj"], ["PRP", "VBD", "VBN", "IN", "NNP"],
+                 ["PRON", "AUX", "VERB", "ADP", "PROPN"])  # fmt: skip
+    assert clause_tense(banned, 17, 22) == "past"
+    takes = doc(["It", "takes", "effect", "on", "April", "10"], [1, 1, 1, 1, 3, 4],
+                ["nsubj", "ROOT", "dobj", "prep", "pobj", "nummod"], ["PRP", "VBZ", "NN", "IN", "NNP", "CD"],
+                ["PRON", "VERB", "NOUN", "ADP", "PROPN", "NUM"])  # fmt: skip
+    assert clause_tense(takes, 18, 26) == "near"
+    deadline = doc(["It", "left", "the", "deadline", "in", "August"], [1, 1, 3, 1, 3, 4],
+                   ["nsubj", "ROOT", "det", "dobj", "prep", "pobj"], ["PRP", "VBD", "DT", "NN", "IN", "NNP"],
+                   ["PRON", "VERB", "DET", "NOUN", "ADP", "PROPN"])  # fmt: skip
+    assert clause_tense(deadline, 24, 30) == "near"  # inside a noun phrase: no tense from "left"
 
 
 def test_a_stated_year_is_kept_and_recorded():
@@ -249,8 +307,20 @@ def test_a_period_running_up_to_publication_is_not_inherited():
     this_year = {1: [tx(1, D(2025, 1, 1), FRI_2025_03_07, "year", "relative")]}
     assert date_sentence(0, this_year, [0, 0], FRI_2025_03_07).source == "publication"
     assert date_sentence(1, this_year, [0, 0], FRI_2025_03_07).start == D(2025, 1, 1)  # its own
-    january = {1: [tx(1, D(2025, 1, 1), D(2025, 1, 31), "month")]}
-    assert date_sentence(0, january, [0, 0], FRI_2025_03_07).inherited_from == 1
+    january = {0: [tx(0, D(2025, 1, 1), D(2025, 1, 31), "month")]}
+    assert date_sentence(1, january, [0, 0], FRI_2025_03_07).inherited_from == 0
+
+
+def test_a_later_sentence_hands_back_only_a_day_and_a_bare_year_is_never_handed_on():
+    # "The Hang Seng sank 9.4%. The rally had begun in late September." The second sentence is
+    # background to the first, not its date; "The drop came on Monday." is.
+    late_september = {1: [tx(1, D(2024, 9, 21), D(2024, 9, 30), "week", "relative")]}
+    assert date_sentence(0, late_september, [0, 0], D(2024, 10, 8)).source == "publication"
+    monday = {1: [tx(1, D(2024, 10, 7), source="relative")]}
+    assert date_sentence(0, monday, [0, 0], D(2024, 10, 8)).inherited_from == 1
+    # "... the first change since a 'prudent' setting in 2010. Markets rallied." is not news of 2010.
+    year_2010 = {0: [tx(0, D(2010, 1, 1), D(2010, 12, 31), "year", stated_year=2010)]}
+    assert date_sentence(1, year_2010, [0, 0], D(2024, 12, 9)).source == "publication"
 
 
 def test_undated_article_without_publication_date_has_no_event_dates():
@@ -325,6 +395,15 @@ def test_component_dates_every_sentence(blank_nlp):
     dates = doc._.sent_dates
     assert (dates[1].start, dates[1].inherited_from) == (D(2025, 1, 21), 0)  # same paragraph
     assert dates[2].source == "relative" and dates[2].inherited_from is None
+
+
+def test_component_reads_deadlines_ahead_and_short_distances_back(blank_nlp):
+    text = "The changes take effect by Wednesday. The curbs were announced a week earlier, officials said."
+    doc = run(blank_nlp, text, dt.datetime(2025, 5, 12, 9, tzinfo=dt.UTC))  # a Monday
+    found = {t.text: t.start for t in doc._.timexes}
+    assert found == {"Wednesday": D(2025, 5, 14), "a week earlier": D(2025, 5, 5)}
+    lands = run(blank_nlp, "The designation lands two weeks before Trump returns.", dt.datetime(2025, 1, 7, tzinfo=dt.UTC))
+    assert lands._.timexes == []  # two weeks before *that*: not a distance back from the report
 
 
 def test_component_on_an_undated_article(blank_nlp):
