@@ -42,8 +42,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 # A word-piece token rarely spans more than this many characters; texts are cut to
 # max_length × this before tokenising, so a 50,000-character input costs no more than a page.
 CHARS_PER_TOKEN_BOUND = 24
-# Pad batch widths to a multiple of this: fewer distinct shapes for oneDNN/cuBLAS kernels.
-PAD_MULTIPLE = 8
+# Pad batch widths to a multiple of this: fewer distinct shapes for oneDNN/cuBLAS kernels,
+# which compile and keep one kernel per shape. Encoding varied news sentences on this CPU
+# (bf16): no padding 230 sentences/s and the process at 1,340 MB after 14,400 sentences; 8: 257/s,
+# 940 MB; 16: 250/s, 850 MB; 32: 220/s, 750 MB.
+PAD_MULTIPLE = 16
 
 
 def _mps_available() -> bool:

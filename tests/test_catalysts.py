@@ -409,6 +409,26 @@ def test_empty_or_one_word_docs_give_no_rows(pipeline, text):
 
 
 @pytest.mark.slow
+def test_the_encoder_pads_batches_to_a_few_widths_without_changing_vectors():
+    from nlp.catalysts import load_sentence_encoder
+    from nlp.sentiment import PAD_MULTIPLE
+
+    encoder = load_sentence_encoder(device="cpu")
+    widths: list[int] = []
+    hook = encoder.model.register_forward_pre_hook(
+        lambda _m, _args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    texts = ["Tariffs rose.", "Beijing cut the reserve requirement ratio by 50 basis points on Tuesday."]
+    try:
+        together = encoder.encode(texts)
+    finally:
+        hook.remove()
+    assert widths and all(w % PAD_MULTIPLE == 0 for w in widths)
+    alone = np.vstack([encoder.encode([t]) for t in texts])
+    assert np.all(np.sum(together * alone, axis=1) > 0.99)  # padding is masked out
+
+
+@pytest.mark.slow
 def test_sentence_vectors_are_stored_and_reused(pipeline, monkeypatch):
     text = "Tencent unveiled a new reasoning model. Its shares rose."
     doc = analyse(pipeline, text)
