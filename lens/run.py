@@ -133,7 +133,7 @@ def analyze_store(
     tables. `nlp` may be passed in so that one process loads the models once. With
     `ray_options` (lens.engine_ray.RayOptions) the chunks are analysed on Ray actors instead."""
     from nlp.events import build_timeline
-    from nlp.pipeline import PipelineConfig, build_pipeline
+    from nlp.pipeline import PipelineConfig, build_pipeline, release_free_heap
 
     from .tables import to_arrow
 
@@ -161,6 +161,8 @@ def analyze_store(
                     ids = [r["article_id"] for r in chunk]
                     hashes = {r["article_id"]: r["content_hash"] for r in chunk}
                     store.replace_analysis(ids, hashes, tables)
+                    del tables
+                    release_free_heap()
                     result.analysed += len(chunk)
                     if on_progress:
                         on_progress(result.analysed, total)

