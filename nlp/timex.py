@@ -1165,7 +1165,7 @@ def clause_tense(doc: Doc, start_char: int, end_char: int) -> str:
         return "near"
     token = span.root
     for _ in range(4):  # up through prepositions to the word the date modifies
-        if token.head is token:
+        if token.head.i == token.i:  # the root (spaCy makes a new Token per access)
             break
         token = token.head
         if token.pos_ != "ADP":
