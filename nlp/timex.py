@@ -695,23 +695,24 @@ def _r_ago(t, published, prefer="past"):
     return DateInterval(dt.date(day.year, 1, 1), dt.date(day.year, 12, 31), "year", "relative")
 
 
+# "(The announcement) comes four days after (the results)": the verbs that put the report itself
+# after an earlier event.
+_COMES_RE = r"(?:comes|come|came|follows|followed|arrives|arrived)"
+
+
 def _r_offset(t, published, prefer="past"):
     """A distance back from the time of the report: "announced a week earlier", "two days
     before", and "(the announcement) comes four days after (the results)", which dates the
     results. "N days later" is left alone: it counts from the story's last event, not from
     the report."""
-    m = re.fullmatch(
-        rf"(?:(?:comes|come|came|follows|followed|arrives|arrived) )?({_NUMBER_RE}) (day|week|month)s? "
-        r"(earlier|before|prior|after)",
-        t,
-    )
-    if not m or published is None or (m.group(3) == "after") != t.startswith(("come", "came", "follow", "arrive")):
+    m = re.fullmatch(rf"({_COMES_RE} )?({_NUMBER_RE}) (day|week|month)s? (earlier|before|prior|after)", t)
+    if not m or published is None or (m.group(4) == "after") != bool(m.group(1)):
         return None
-    n = _count(m.group(1))
+    n = _count(m.group(2))
     if n <= 0 or n > 400:
         return None
-    day = published - _UNIT_DELTA[m.group(2)](n)
-    return DateInterval(day, day, "day" if m.group(2) == "day" else m.group(2), "relative")
+    day = published - _UNIT_DELTA[m.group(3)](n)
+    return DateInterval(day, day, "day" if m.group(3) == "day" else m.group(3), "relative")
 
 
 def _r_weekday(t, published, prefer="past"):
@@ -807,7 +808,7 @@ _CANDIDATE_RE = re.compile(
             r"\bearlier this (?:year|month|week)\b",
             # "a week earlier," but not "two weeks before Trump returns" (that one looks ahead)
             rf"\b{_NUMBER_RE}\s+(?:day|week|month)s?\s+(?:earlier|before|prior)\b(?!\s+(?!and\b)\w)",
-            rf"\b(?:comes|come|came|follows|followed|arrives|arrived)\s+{_NUMBER_RE}\s+(?:day|week|month)s?\s+after\b",
+            rf"\b{_COMES_RE}\s+{_NUMBER_RE}\s+(?:day|week|month)s?\s+after\b",
         ]
     ),
     re.IGNORECASE,
