@@ -11,6 +11,7 @@ Nothing is ever downloaded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -227,4 +228,8 @@ def load_sentiment_model(name_or_path: str = DEFAULT_MODEL) -> LoadedSentimentMo
     name = (name_or_path or DEFAULT_MODEL).strip()
     if name in BUNDLED:
         return _load_bundled(name, BUNDLED[name])
+    folder = Path(name).expanduser()
+    if (folder / ARTEFACT_META).is_file():
+        # what models/train_sentiment.py --out wrote: an adapter or delta over the packaged base
+        return dataclasses.replace(_load_bundled(str(folder), folder), origin=str(folder))
     return _load_hf(name)

@@ -78,6 +78,19 @@ def test_adapter_is_merged_into_plain_weights_at_load_time():
     assert loaded.strip_urls and loaded.label_columns == (0, 1, 2) and loaded.max_length == 128
 
 
+def test_a_folder_written_by_the_training_script_loads_by_its_path(tmp_path):
+    import shutil
+
+    folder = tmp_path / "my-run"
+    shutil.copytree(BUNDLED_DIR, folder)  # what train_sentiment.py --out writes
+    mine, bundled = load_sentiment_model(str(folder)), load_sentiment_model("finance-minilm")
+    assert mine.name == mine.origin == str(folder)
+    batch = NEGATIVE[:1] + POSITIVE[:1]
+    kwargs = {"device": "cpu", "precision": "fp32"}
+    np.testing.assert_allclose(SentimentModel(mine, **kwargs).predict(batch),
+                               SentimentModel(bundled, **kwargs).predict(batch), atol=1e-5)
+
+
 def test_links_are_removed_before_scoring(model):
     plain = "Operating profit rose to EUR 31.5 mn from EUR 22.1 mn."
     with_links = plain + " https://t.co/bd0xbFGjkT www.example.com/report"
