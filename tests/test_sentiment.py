@@ -96,6 +96,31 @@ def test_forced_device_overrides_auto_and_missing_gpu_is_a_clear_error(monkeypat
         select_device("tpu")
 
 
+def test_on_a_gpu_spacy_gets_the_cores_and_moves_to_the_gpu_only_in_a_single_process(monkeypatch):
+    import os
+
+    from nlp import pipeline as pipeline_mod
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Fake H100")
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert pipeline_mod.default_n_process("auto") == 8  # GPU: up to 8 spaCy workers
+    assert pipeline_mod.default_n_process("cpu") == 4  # CPU: the transformers need cores too
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert pipeline_mod.default_n_process("cuda") == 2
+
+    # Forked workers must never run spaCy on the parent's CUDA context: prefer_gpu is asked
+    # for only when spaCy stays in the one process. The components (which would need a real
+    # GPU) are left out; spaCy itself loads for real.
+    asked = []
+    monkeypatch.setattr(pipeline_mod.spacy, "prefer_gpu", lambda *a, **k: asked.append(True) or False)
+    everything = pipeline_mod.COMPONENTS
+    pipeline_mod.build_pipeline(pipeline_mod.PipelineConfig(device="cuda", disable=everything))
+    assert asked == []
+    pipeline_mod.build_pipeline(pipeline_mod.PipelineConfig(device="cuda", n_process=1, disable=everything))
+    assert asked == [True]
+
+
 def test_precision_is_fp16_on_cuda_bf16_on_amx_cpu_else_fp32(monkeypatch):
     assert select_precision(torch.device("cuda")) == "fp16"
     monkeypatch.setattr(sentiment_mod, "_cpu_has_bf16_matmul", lambda: True)
