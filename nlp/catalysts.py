@@ -44,7 +44,7 @@ from spacy.util import minibatch
 from nlp import timex
 
 from .sentences import sentences
-from .sentiment import PAD_MULTIPLE, prepare_model, select_device, select_precision
+from .sentiment import PAD_MULTIPLE, pad_rows, prepare_model, select_device, select_precision
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +342,9 @@ class SentenceEncoder:
                     [texts[i] for i in idx], padding=True, truncation=True, pad_to_multiple_of=PAD_MULTIPLE,
                     max_length=self.max_length, return_tensors="pt",
                 ).to(self.device)  # fmt: skip
-                hidden = self.model(**enc).last_hidden_state
+                # and so are the rows: a partial batch is padded with copies of its last row
+                padded, n = pad_rows(dict(enc))
+                hidden = self.model(**padded).last_hidden_state[:n]
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 # Normalised in float32: unit length to 1e-6, whatever the model's precision.

@@ -205,7 +205,8 @@ class SentimentModel:
         }
 
     def _forward(self, rows: list[list[int]]) -> np.ndarray:
-        logits = self.model(**self._collate(rows)).logits.float()
+        batch, n = pad_rows(self._collate(rows))
+        logits = self.model(**batch).logits.float()[:n]
         probs = torch.softmax(logits, dim=-1).cpu().numpy()
         out = np.zeros((len(rows), len(LABELS)), dtype=np.float32)
         for j, column in enumerate(self.label_columns):
@@ -257,6 +258,23 @@ class SentimentModel:
     def predict(self, texts: Iterable[object]) -> np.ndarray:
         """(n, 3) probabilities in the order negative, neutral, positive (NaN rows for bad items)."""
         return self.score(texts).probs
+
+
+def pad_rows(batch: dict[str, torch.Tensor], multiple: int = PAD_MULTIPLE) -> tuple[dict[str, torch.Tensor], int]:
+    """Repeat the last row until the batch has a multiple of ``multiple`` rows; returns the
+    padded tensors and the number of real rows (the outputs of the copies are dropped).
+
+    On the CPU oneDNN compiles a kernel for every new input shape and keeps it, about 3 MB
+    each. Widths are already padded (PAD_MULTIPLE), but a partial batch can have any number of
+    rows: feeding the 512 shapes of 1-64 rows by 8 widths took a process from 0.5 to 2.2 GB,
+    and still rising, against a flat 0.85 GB with rows padded to 16 (docs/scaling.md). Over a
+    long run ever more of those shapes turn up, so the parent grew with the number of articles."""
+    rows = next(iter(batch.values())).shape[0]
+    extra = -rows % multiple
+    if not extra:
+        return batch, rows
+    # a copy of a real row keeps the attention mask valid (an all-padding row can give NaN)
+    return {k: torch.cat([v, v[-1:].expand(extra, *v.shape[1:])]) for k, v in batch.items()}, rows
 
 
 # -- pure arithmetic on probability rows ----------------------------------------------------------

@@ -32,6 +32,7 @@ from nlp.sentiment import (
     SentimentResult,
     article_sentiment,
     entity_sentiment,
+    pad_rows,
     select_device,
     select_precision,
     sentence_rows,
@@ -67,6 +68,29 @@ def tiny_loaded(tokenizer, columns=(0, 1, 2), max_length=16, num_labels=3) -> Lo
 @pytest.fixture
 def tiny_model(tokenizer) -> SentimentModel:
     return SentimentModel(tiny_loaded(tokenizer), device="cpu", precision="fp32", batch_size=4)
+
+
+# -- batch shapes ---------------------------------------------------------------------------------
+def test_pad_rows_repeats_the_last_row_up_to_the_multiple():
+    batch = {"input_ids": torch.arange(6).reshape(3, 2), "attention_mask": torch.ones(3, 2)}
+    padded, n = pad_rows(batch, 4)
+    assert n == 3 and padded["input_ids"].tolist() == [[0, 1], [2, 3], [4, 5], [4, 5]]
+    assert padded["attention_mask"].shape == (4, 2)
+    same, n = pad_rows({"x": torch.zeros(8, 3)}, 4)
+    assert n == 8 and same["x"].shape == (8, 3)
+
+
+def test_the_model_only_ever_sees_whole_multiples_of_rows_and_the_copies_are_dropped(tokenizer):
+    model = SentimentModel(tiny_loaded(tokenizer), device="cpu", precision="fp32", batch_size=64)
+    seen = []
+    forward = model.model.forward
+    model.model.forward = lambda **kw: seen.append(tuple(kw["input_ids"].shape)) or forward(**kw)
+    texts = [f"Sales rose {i} percent in quarter {i % 4 + 1}." for i in range(70)] + ["Costs fell."]
+    together = model.predict(texts)
+    assert together.shape == (71, 3)
+    assert seen and all(rows % 16 == 0 and width % 16 == 0 for rows, width in seen)
+    alone = np.vstack([model.predict([t]) for t in texts[-3:]])
+    np.testing.assert_allclose(together[-3:], alone, atol=1e-5)
 
 
 # -- device and precision ------------------------------------------------------------------------
