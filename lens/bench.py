@@ -390,12 +390,11 @@ def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = N
                     f"  run {r['run_s']:.1f} s (+ load {r['load_s']:.1f} s)  peak RSS {r['peak_rss_mb']:.0f} MB"
                     f" (with workers: PSS {r['peak_tree_pss_mb']:.0f} MB, RSS sum {r['peak_tree_rss_mb']:.0f} MB)")
                 runs.append(r)
-    doc = summarize(runs, sizes, device, threads)
-    doc["n_process"] = n_process or "default"
-    return doc
+    return summarize(runs, sizes, device, threads, n_process)
 
 
-def summarize(runs: list[dict], sizes: list[int], device: str, threads: int | None) -> dict:
+def summarize(runs: list[dict], sizes: list[int], device: str, threads: int | None,
+              n_process: int | None = None) -> dict:  # fmt: skip
     def get(variant: str, n: int) -> dict | None:
         return next((r for r in runs if r["variant"] == variant and r["n"] == n), None)
 
@@ -425,6 +424,7 @@ def summarize(runs: list[dict], sizes: list[int], device: str, threads: int | No
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(threads),
         "device": device,
+        "n_process": n_process or "default",
         "sizes": sizes,
         "runs": runs,
         "ratios": ratios,
