@@ -22,6 +22,11 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 STORE_NAME = "lens.duckdb"
+# DuckDB's buffer pool while analysed chunks are appended: each commit needs one chunk's rows
+# (a few MB), and uncapped the pool keeps everything written (~35 MB per 1,000 articles),
+# which made the process grow with the run (Store.memory_limit). The cross-article stages
+# after the loop read whole tables and run with DuckDB's default.
+ANALYSIS_DUCKDB_MEMORY = "128MB"
 
 
 @dataclass
@@ -144,28 +149,29 @@ def analyze_store(
         pending = store.pending_analysis()
         total = len(pending)
         if total:
-            if ray_options is not None:
-                from .engine_ray import analyze_pending
+            with store.memory_limit(ANALYSIS_DUCKDB_MEMORY):
+                if ray_options is not None:
+                    from .engine_ray import analyze_pending
 
-                done = analyze_pending(store, pending, config, chunk_size, ray_options, out / ".ray-staging",
-                                       on_progress)
-                result.analysed, result.truncated, result.device = done.analysed, done.truncated, done.device
-            else:
-                nlp = nlp or build_pipeline(config)
-                result.device = pipeline_device(nlp)
-                records = pending.to_dict("records")
-                # One stream through the pipeline (its worker processes stay busy across
-                # chunks), committed to the store chunk by chunk.
-                for chunk, tables in analyze_chunks(nlp, records, config, chunk_size):
-                    result.truncated += sum(n or 0 for n in tables["article_scores"]["n_truncated"].to_pylist())
-                    ids = [r["article_id"] for r in chunk]
-                    hashes = {r["article_id"]: r["content_hash"] for r in chunk}
-                    store.replace_analysis(ids, hashes, tables)
-                    del tables
-                    release_free_heap()
-                    result.analysed += len(chunk)
-                    if on_progress:
-                        on_progress(result.analysed, total)
+                    done = analyze_pending(store, pending, config, chunk_size, ray_options, out / ".ray-staging",
+                                           on_progress)
+                    result.analysed, result.truncated, result.device = done.analysed, done.truncated, done.device
+                else:
+                    nlp = nlp or build_pipeline(config)
+                    result.device = pipeline_device(nlp)
+                    records = pending.to_dict("records")
+                    # One stream through the pipeline (its worker processes stay busy across
+                    # chunks), committed to the store chunk by chunk.
+                    for chunk, tables in analyze_chunks(nlp, records, config, chunk_size):
+                        result.truncated += sum(n or 0 for n in tables["article_scores"]["n_truncated"].to_pylist())
+                        ids = [r["article_id"] for r in chunk]
+                        hashes = {r["article_id"]: r["content_hash"] for r in chunk}
+                        store.replace_analysis(ids, hashes, tables)
+                        del tables
+                        release_free_heap()
+                        result.analysed += len(chunk)
+                        if on_progress:
+                            on_progress(result.analysed, total)
         catalysts = store.frame("SELECT * FROM catalysts")
         articles = store.frame("SELECT article_id, source, title, url, published_at, duplicate_of FROM articles")
         scores = store.frame("SELECT article_id, sent_idx, score FROM sentences")
