@@ -27,6 +27,9 @@ STORE_NAME = "lens.duckdb"
 # which made the process grow with the run (Store.memory_limit). The cross-article stages
 # after the loop read whole tables and run with DuckDB's default.
 ANALYSIS_DUCKDB_MEMORY = "128MB"
+# Fewer articles than this are parsed in the calling process: forking the spaCy workers and
+# filling their pipeline costs more than two cores save on a handful.
+MIN_ARTICLES_FOR_WORKERS = 32
 
 
 @dataclass
@@ -204,7 +207,7 @@ def analyze_chunks(nlp, records: list[dict], config, chunk_size: int, n_process:
 
     if n_process is None:
         n_process = config.n_process or default_n_process(config.device)
-    if len(records) < 2 * config.batch_size:
+    if len(records) < MIN_ARTICLES_FOR_WORKERS:
         n_process = 1  # starting workers costs more than it saves
     component_batch = config.component_batch_size
     if chunk_size % component_batch:

@@ -111,8 +111,9 @@ class PipelineConfig:
     device: str = "auto"
     # Documents per batch of the en_core_web_sm stage: its peak memory grows with the batch
     # (tok2vec and NER activations of every token at once; 64 long articles peaked ~650 MB
-    # higher than 16) while its speed does not.
-    batch_size: int = 16
+    # higher than 16) while its speed does not. Two workers parsing 96 bench articles: 1,022
+    # MB PSS together with batches of 16, 665 with 4, 526 with 1, in 24.6-28.7 s either way.
+    batch_size: int = 4
     # Documents per batch of the lens_* components: the transformers want many sentences at a
     # time (16 articles gave 20% lower throughput than 64). Used as is when it divides the
     # commit chunk, else the chunk is the batch (lens.run.analyze_chunks), so batches never
@@ -272,6 +273,16 @@ def _make_docs(nlp: Language, items: Iterable[tuple[str, str, datetime | None]])
         yield doc
 
 
+AHEAD_DOCS_PER_WORKER = 64
+
+
+def batches_ahead(n_process: int, batch_size: int) -> int:
+    """Batches the workers may have done in advance: about 64 Docs per worker and a component
+    batch of 64 more, whatever the batch size, so that they keep parsing while the parent runs
+    the transformers over 64 Docs (a window counted in batches starved them when the batches
+    shrank from 16 Docs to 4)."""
+    return -(-AHEAD_DOCS_PER_WORKER * (n_process + 1) // batch_size)
+
 # The pipeline a worker process parses with: set just before the pool forks, so each worker
 # inherits the loaded model and knowledge base instead of unpickling them.
 _worker_nlp: tuple[Language, list[str]] | None = None
@@ -296,7 +307,7 @@ def _parse_in_workers(nlp: Language, items: Iterable[tuple[str, str, datetime | 
     from collections import deque
 
     global _worker_nlp
-    ahead = 4 * n_process + 4  # more than a component batch of 64 Docs
+    ahead = batches_ahead(n_process, batch_size)
     batches = minibatch(items, size=batch_size)
     _worker_nlp = (nlp, disable)
     try:
