@@ -174,12 +174,12 @@ class Store:
 
     @contextmanager
     def memory_limit(self, limit: str):
-        """DuckDB's buffer pool capped at `limit` (e.g. '128MB') inside the block, DuckDB's
-        default (80% of RAM) back after it (RESET: the store sets no other limit, and the
-        setting reads back rounded, 18.8 GiB set again as 18.7). DuckDB keeps every block it writes cached until it reaches
-        its limit (80% of RAM by default), so a long loop of appends grows the process with
-        the store: 5,120 articles' rows committed 128 at a time left 171 MB in DuckDB's pool and
-        the process at 537 MB RSS; capped at 128MB, 42 MB and 276 MB, at the same speed."""
+        """DuckDB's buffer pool capped at `limit` (e.g. '128MB') inside the block. DuckDB keeps
+        every block it writes cached until it reaches its limit (80% of RAM by default), so a
+        long loop of appends grows the process with the store: 5,120 articles' rows committed
+        128 at a time left 171 MB in DuckDB's pool and the process at 537 MB RSS; capped at
+        128MB, 42 MB and 276 MB, at the same speed. Afterwards the default comes back (RESET:
+        the store sets no other limit, and a value read back is rounded, 18.8 GiB as 18.7)."""
         self.con.execute(f"SET memory_limit = '{limit}'")
         try:
             yield
