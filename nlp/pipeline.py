@@ -283,6 +283,7 @@ def batches_ahead(n_process: int, batch_size: int) -> int:
     shrank from 16 Docs to 4)."""
     return -(-AHEAD_DOCS_PER_WORKER * (n_process + 1) // batch_size)
 
+
 # The pipeline a worker process parses with: set just before the pool forks, so each worker
 # inherits the loaded model and knowledge base instead of unpickling them.
 _worker_nlp: tuple[Language, list[str]] | None = None

@@ -89,5 +89,3 @@ def test_analysis_commits_each_chunk_with_the_pool_capped(tmp_path, monkeypatch)
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{ANALYSIS_DUCKDB_MEMORY}'")
     assert set(seen) == {_setting(con)}
-    with Store(tmp_path / "lens.duckdb") as store:
-        assert _setting(store.con) != _setting(con)  # a new connection starts from DuckDB's default
