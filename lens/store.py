@@ -186,10 +186,6 @@ class Store:
         finally:
             self.con.execute("RESET memory_limit")
 
-    def buffer_bytes(self) -> int:
-        """Bytes DuckDB holds in memory for this database now (its pool and temporary data)."""
-        return int(self.con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0][0] or 0)
-
     @contextmanager
     def _transaction(self):
         self.con.execute("BEGIN TRANSACTION")
