@@ -32,7 +32,7 @@ ModelOption = Annotated[
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (cuda → mps → cpu), cpu, cuda, mps")]
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="sentences per model batch")]
 PrecisionOption = Annotated[
-    str, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on AMX/AVX512-BF16 CPUs), fp32, bf16, fp16, int8")
+    str, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on AMX/AVX512-BF16 CPUs, int8 on other x86 CPUs for the bundled model, else fp32), fp32, bf16, fp16, int8")
 ]
 
 

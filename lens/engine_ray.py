@@ -11,7 +11,8 @@ afterwards on the gathered rows, as for the local engine.
 
 A Ray batch is one local chunk: the same articles in the same order. The sentiment model runs in
 bf16 on CPUs that have it, and there the batch a sentence is scored in can change the last bits
-of its probabilities; equal batches make the two engines' tables equal, not merely close.
+of its probabilities; equal batches make the two engines' tables equal, not merely close. (The
+int8 form of CPUs without bf16 uses fixed scales, so there the batch does not matter.)
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Fitting it (lemmatising and encoding ~370 labelled sentences, then 5-fold cross-
 logistic regressions) took 8 s of every process that analysed anything, which is 13% of
 `lens run corpus` and as much again for each Ray actor. The fit is deterministic, so its
 result is saved under a key of everything it depends on: the taxonomy file, the code that
-turns sentences into features (this package's catalysts.py and timex.py), the encoder and its
-precision, the spaCy model and the scikit-learn version. Any change misses the cache and refits.
+turns sentences into features (this package's catalysts.py and timex.py), the encoder, its
+precision, sentiment.py and int8.py (which say what a precision does to it), the spaCy model
+and the scikit-learn version. Any change misses the cache and refits.
 
 Plain arrays in an .npz read with allow_pickle=False (a cache file is never code), written to a
 temporary file and renamed. The folder is $LENS_CACHE_DIR, else $XDG_CACHE_HOME/catalyst-lens,
@@ -28,7 +29,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-_SOURCES = ("catalysts.py", "timex.py")
+# sentiment.py and int8.py decide what "int8" and "bf16" do to the encoder
+_SOURCES = ("catalysts.py", "timex.py", "sentiment.py", "int8.py")
 
 
 def cache_dir() -> Path | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import platform
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -85,8 +86,14 @@ def _cpu_has_bf16_matmul() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
-def select_precision(device: torch.device, requested: str | None = "auto") -> str:
-    """fp16 on CUDA; on CPU bf16 where the cores multiply bf16 natively (AMX/AVX512-BF16)."""
+def _x86_64() -> bool:
+    # the int8 kernels (fbgemm/oneDNN) are measured on x86-64 only
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def select_precision(device: torch.device, requested: str | None = "auto", int8_checked: bool = False) -> str:
+    """fp16 on CUDA; on CPU bf16 where the cores multiply bf16 natively (AMX/AVX512-BF16), else
+    int8 for the models whose int8 form was measured against fp32 (`int8_checked`), else fp32."""
     choice = (requested or "auto").lower()
     if choice not in PRECISIONS:
         raise SentimentModelError(f"precision {requested!r}: unknown; use one of {', '.join(PRECISIONS)}")
@@ -100,6 +107,8 @@ def select_precision(device: torch.device, requested: str | None = "auto") -> st
         return "fp16"
     if device.type == "cpu" and _cpu_has_bf16_matmul():
         return "bf16"
+    if device.type == "cpu" and int8_checked and _x86_64():
+        return "int8"
     return "fp32"
 
 
@@ -109,13 +118,18 @@ def default_batch_size(device: torch.device) -> int:
     return 256 if device.type == "cuda" else 64
 
 
-def prepare_model(model: torch.nn.Module, device: torch.device, precision: str) -> torch.nn.Module:
-    """The model in eval mode on `device` at `precision` (int8: dynamic quantisation of Linear layers)."""
+def prepare_model(model: torch.nn.Module, device: torch.device, precision: str, tokenizer=None) -> torch.nn.Module:
+    """The model in eval mode on `device` at `precision`, changed in place.
+
+    int8 (CPU only) needs the model's tokenizer: the scales of its activations are measured on
+    a fixed set of sentences (nlp/int8.py)."""
     model = model.eval()
     if precision == "int8":
-        from torch.ao.quantization import quantize_dynamic
+        if tokenizer is None:
+            raise SentimentModelError("precision 'int8' needs the model's tokenizer to calibrate it")
+        from .int8 import quantize
 
-        return quantize_dynamic(model.float(), {torch.nn.Linear}, dtype=torch.qint8)
+        return quantize(model.float(), tokenizer)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     return model.to(device=device, dtype=dtype)
 
@@ -163,8 +177,8 @@ class SentimentModel:
         self.max_length = int(max_length or loaded.max_length)
         self.device = select_device(device)
         self.batch_size = int(batch_size or default_batch_size(self.device))
-        self.precision = select_precision(self.device, precision)
-        self.model = prepare_model(loaded.model, self.device, self.precision)
+        self.precision = select_precision(self.device, precision, int8_checked=loaded.int8_checked)
+        self.model = prepare_model(loaded.model, self.device, self.precision, self.tokenizer)
         self.n_truncated_total = 0
         log.info(
             "sentiment model %s on %s, %s, batch %d, max %d tokens, %d threads",

@@ -84,13 +84,15 @@ def test_a_changed_feature_code_changes_the_key(tmp_path, monkeypatch):
     fake = tmp_path / "nlp"
     fake.mkdir()
     real = catalyst_cache.Path(catalyst_cache.__file__).parent
-    for name in ("catalysts.py", "timex.py"):
+    for name in ("catalysts.py", "timex.py", "sentiment.py", "int8.py"):
         (fake / name).write_bytes((real / name).read_bytes())
     monkeypatch.setattr(catalyst_cache, "__file__", str(fake / "catalyst_cache.py"))
-    before = key()
-    with (fake / "timex.py").open("a") as handle:
-        handle.write("\n# changed\n")
-    assert key() != before
+    # sentiment.py and int8.py are in the key: they decide what a precision does to the encoder
+    for name in ("timex.py", "sentiment.py", "int8.py"):
+        before = key()
+        with (fake / name).open("a") as handle:
+            handle.write("\n# changed\n")
+        assert key() != before, name
 
 
 def test_a_truncated_file_is_ignored_and_nothing_breaks(cache, fitted, caplog):

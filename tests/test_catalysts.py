@@ -429,6 +429,24 @@ def test_the_encoder_pads_batches_to_a_few_widths_without_changing_vectors():
 
 
 @pytest.mark.slow
+def test_without_bf16_the_packaged_encoder_runs_in_int8_and_its_vectors_stay_close(monkeypatch):
+    import nlp.catalysts as catalysts_mod
+    from nlp import sentiment as sentiment_mod
+
+    monkeypatch.setattr(sentiment_mod, "_cpu_has_bf16_matmul", lambda: False)
+    path = catalysts_mod.default_encoder_path()
+    quick = catalysts_mod.SentenceEncoder(path, device="cpu")
+    exact = catalysts_mod.SentenceEncoder(path, device="cpu", precision="fp32")
+    assert (quick.precision, exact.precision) == ("int8", "fp32")
+    texts = ["Washington raised tariffs on Chinese goods to 145%.", "The PBoC cut the reserve requirement ratio.",
+             "DeepSeek released its R1 reasoning model."]
+    assert np.all(np.sum(quick.encode(texts) * exact.encode(texts), axis=1) > 0.98)
+    # an encoder nobody scored in int8 keeps fp32
+    monkeypatch.setattr(catalysts_mod, "default_encoder_path", lambda: "/elsewhere/minilm")
+    assert catalysts_mod.SentenceEncoder(path, device="cpu").precision == "fp32"
+
+
+@pytest.mark.slow
 def test_sentence_vectors_are_stored_and_reused(pipeline, monkeypatch):
     text = "Tencent unveiled a new reasoning model. Its shares rose."
     doc = analyse(pipeline, text)

@@ -1,0 +1,199 @@
+"""int8 inference for the two MiniLM transformers on CPUs without bf16 (AVX2-only x86 cores).
+
+The query, key, value and feed-forward matrices of every transformer layer but the first become
+`Int8Linear`s: the weight in int8 with one scale per output channel, the input rounded to 7 bits
+at a scale fixed once per model, from the activations that a fixed set of news sentences produces in fp32 (the
+taxonomy's example sentences, models/catalysts.yaml). The output stays fp32.
+
+Why fixed input scales: torch's dynamic quantisation takes each input's scale from the batch it
+is in, so a sentence's probabilities depended on its neighbours. Scoring the FPB held-out rows
+in two different batchings moved 11% of them by more than 0.05 and flipped 1.9% of the labels.
+With scales fixed per model, a sentence gets the same numbers in any batch, as it does in fp32.
+
+What it costs and gains on a 2-core AVX2 CPU: models/sentiment/MODEL_CARD.md, docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from .sentiment import PAD_MULTIPLE
+
+# The first transformer layer stays fp32: it reads the embeddings. With it quantised too, the
+# sentiment model's mean validation macro-F1 (the figure that chose its epoch) was lower in the
+# first versions of this form: 0.8238 against 0.8244 with fixed 8-bit scales, 0.8100 against
+# 0.8231 with torch's dynamic ones. The speed given up is one layer in six.
+_LAYER = re.compile(r"(?:^|\.)layer\.(\d+)\.")
+# The attention output projection (a sixth of a layer's multiply-adds) stays fp32 too: its
+# input, the heads' weighted values, is where 7-bit rounding cost the catalyst encoder most.
+# `lens eval-nlp`, catalyst F1 / gold dates within 3 days of 166: fp32 0.756 / 142; every
+# Linear of layers 1-5 in int8, 0.744 / 138; all but the attention output projections,
+# 0.757 / 141; all but the feed-forward output, 0.750 / 140.
+_KEEP_SUFFIX = "attention.output.dense"
+CALIBRATION_BATCH = 64
+
+log = logging.getLogger(__name__)
+
+
+def int8_targets(model: torch.nn.Module) -> list[str]:
+    """Names of the Linear layers the int8 form replaces: query, key, value and the two
+    feed-forward matrices of every transformer layer but the first. Embeddings, layer norms, the
+    attention output projections, the pooler and a classification head stay fp32."""
+    names = []
+    for name, module in model.named_modules():
+        layer = _LAYER.search(name)
+        if (
+            isinstance(module, torch.nn.Linear) and layer and int(layer.group(1)) > 0
+            and not name.endswith(_KEEP_SUFFIX)
+        ):  # fmt: skip
+            names.append(name)
+    return names
+
+
+class Int8Linear(torch.nn.Module):
+    """y = x W^T + b with W in int8 per output channel and x rounded to 8 bits at a fixed scale."""
+
+    def __init__(self, linear: torch.nn.Linear, low: float, high: float) -> None:
+        super().__init__()
+        weight = linear.weight.detach().float()
+        scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8).double()
+        with warnings.catch_warnings():
+            # torch marks its quantised-tensor constructors deprecated (torchao is the future);
+            # the torch pinned in pyproject.toml ships them, and torchao has no CPU kernel for this
+            warnings.filterwarnings("ignore", message=".*quantize_per_.*", category=UserWarning)
+            qweight = torch.quantize_per_channel(
+                weight, scales, torch.zeros(weight.shape[0], dtype=torch.long), 0, torch.qint8
+            )
+        bias = linear.bias.detach().float() if linear.bias is not None else None
+        self.packed = torch.ops.quantized.linear_prepack(qweight, bias)
+        # Inputs get 7 bits (0..127) over [low, high], a range that must hold 0. On AVX2, fbgemm
+        # multiplies uint8 inputs by int8 weights in pairs summed into int16 (vpmaddubsw), which
+        # saturates beyond 32,767: 255 × 127 × 2 can, 127 × 127 × 2 cannot. torch's own dynamic
+        # quantisation reduces the range the same way on x86.
+        self.low, self.high = min(low, 0.0), max(high, 0.0)
+        self.scale = max((self.high - self.low) / 127.0, 1e-8)
+        self.zero_point = int(round(-self.low / self.scale))
+        self.out_features = weight.shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # clipped here, since the kernel would round an outlier up to 255, past the 7 bits
+        rows = x.reshape(-1, x.shape[-1]).float().clamp(self.low, self.high).contiguous()
+        y = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
+            rows, self.scale, self.zero_point, self.packed
+        )
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+
+def calibration_texts() -> list[str]:
+    from .catalysts import example_sentences
+
+    return example_sentences()
+
+
+def activation_ranges(
+    model: torch.nn.Module, tokenizer, texts: Sequence[str], names: Sequence[str], max_length: int = 128
+) -> dict[str, tuple[float, float]]:
+    """(min, max) of the input of each named layer over the tokens of `texts`, run in fp32.
+
+    Padding positions are left out: what the model computes there is masked away, and their
+    values (wider than real tokens' in some layers) would only coarsen the scale for the rest."""
+    modules = dict(model.named_modules())
+    ranges: dict[str, tuple[float, float]] = {}
+    real: list[torch.Tensor] = []  # the attention mask of the batch being run, as booleans
+
+    def observer(name: str) -> Callable:
+        def hook(_module, args) -> None:
+            tokens = args[0][real[0]]
+            low, high = tokens.min().item(), tokens.max().item()
+            seen = ranges.get(name, (low, high))
+            ranges[name] = (min(seen[0], low), max(seen[1], high))
+
+        return hook
+
+    handles = [modules[name].register_forward_pre_hook(observer(name)) for name in names]
+    order = sorted(texts, key=len)
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), CALIBRATION_BATCH):
+                batch = tokenizer(
+                    order[start : start + CALIBRATION_BATCH], padding=True, truncation=True,
+                    max_length=max_length, pad_to_multiple_of=PAD_MULTIPLE, return_tensors="pt",
+                )  # fmt: skip
+                real[:] = [batch["attention_mask"].bool()]
+                model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return ranges
+
+
+def ranges_key(model: torch.nn.Module, texts: Sequence[str]) -> str:
+    """A digest of all that the ranges depend on: this file, the sentences and every weight."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for text in texts:
+        digest.update(text.encode() + b"\0")
+    for name, tensor in model.state_dict().items():
+        array = tensor.detach().cpu().contiguous().numpy()
+        digest.update(f"{name}\0{array.dtype}\0".encode())
+        # the buffer itself: a copy of every weight would stay with the allocator (~90 MB)
+        digest.update(array.data)
+    return digest.hexdigest()[:24]
+
+
+def _cached_ranges(path: Path | None, names: Sequence[str]) -> dict[str, tuple[float, float]] | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+        ranges = {name: (float(stored[name][0]), float(stored[name][1])) for name in names}
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:  # truncated or foreign: measure again
+        log.warning("ignoring unreadable int8 ranges %s: %s", path, exc)
+        return None
+    return ranges
+
+
+def _save_ranges(path: Path | None, ranges: dict[str, tuple[float, float]]) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", suffix=".json", delete=False) as handle:
+            json.dump(ranges, handle)
+        os.replace(handle.name, path)
+    except OSError as exc:
+        log.info("int8 ranges not cached (%s); they are measured again next time", exc)
+
+
+def quantize(model: torch.nn.Module, tokenizer, texts: Sequence[str] | None = None) -> torch.nn.Module:
+    """`model` (fp32, eval) with its int8 targets replaced in place by `Int8Linear`s.
+
+    Measuring the ranges is an fp32 pass over a few hundred sentences (about 3 s on 2 cores),
+    so they are kept in the cache folder of the catalyst model (nlp/catalyst_cache.py) under a
+    digest of the weights and sentences; LENS_CACHE_DIR=off measures them every time."""
+    from .catalyst_cache import cache_dir
+
+    names = int8_targets(model)
+    if not names:
+        raise ValueError("no transformer Linear layers to quantise (is this a BERT-style encoder?)")
+    texts = list(texts or calibration_texts())
+    folder = cache_dir()
+    path = folder / f"int8-ranges-{ranges_key(model, texts)}.json" if folder else None
+    ranges = _cached_ranges(path, names)
+    if ranges is None:
+        ranges = activation_ranges(model, tokenizer, texts, names)
+        _save_ranges(path, ranges)
+    modules = dict(model.named_modules())
+    for name in names:
+        parent, _, leaf = name.rpartition(".")
+        setattr(modules[parent] if parent else model, leaf, Int8Linear(modules[name], *ranges[name]))
+    return model
