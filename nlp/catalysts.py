@@ -319,7 +319,7 @@ class SentenceEncoder:
         # multiplies it natively, fp16 on CUDA. Sentence vectors agree with fp32 ones to a
         # cosine of about 0.999, well inside what the classifier can tell apart. On an x86 CPU
         # without bf16 the packaged encoder runs in int8 (nlp/int8.py): `lens eval-nlp` scored it
-        # as it scores fp32 (catalyst F1 0.758 vs 0.756, dates within 3 days 141 vs 142 of 166).
+        # as it scores fp32 (catalyst F1 0.757 vs 0.756, dates within 3 days 141 vs 142 of 166).
         device_ = select_device(device)
         self.device = str(device_)
         packaged = Path(self.model_path).resolve() == Path(default_encoder_path()).resolve()

@@ -34,7 +34,7 @@ from .sentiment import PAD_MULTIPLE
 # first versions of this form: 0.8238 against 0.8244 with fixed 8-bit scales, 0.8100 against
 # 0.8231 with torch's dynamic ones. The speed given up is one layer in six.
 _LAYER = re.compile(r"(?:^|\.)layer\.(\d+)\.")
-# The attention output projection (a sixth of a layer's multiply-adds) stays fp32 too: its
+# The attention output projection (a twelfth of a layer's matrix work) stays fp32 too: its
 # input, the heads' weighted values, is where 7-bit rounding cost the catalyst encoder most.
 # `lens eval-nlp`, catalyst F1 / gold dates within 3 days of 166: fp32 0.756 / 142; every
 # Linear of layers 1-5 in int8, 0.744 / 138; all but the attention output projections,

@@ -129,7 +129,10 @@ def prepare_model(model: torch.nn.Module, device: torch.device, precision: str, 
             raise SentimentModelError("precision 'int8' needs the model's tokenizer to calibrate it")
         from .int8 import quantize
 
-        return quantize(model.float(), tokenizer)
+        try:
+            return quantize(model.float(), tokenizer)
+        except ValueError as exc:  # not a BERT-style encoder: say so in one line
+            raise SentimentModelError(f"precision 'int8': {exc}") from None
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     return model.to(device=device, dtype=dtype)
 

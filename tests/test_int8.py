@@ -107,9 +107,11 @@ def test_calibration_ranges_leave_padding_out(tokenizer):
     assert -3 <= low < 0 < high <= 3
 
 
-def test_int8_without_a_tokenizer_is_a_clear_error():
+def test_int8_without_a_tokenizer_or_of_a_model_without_layers_is_a_clear_error(tokenizer):
     with pytest.raises(SentimentModelError, match="tokenizer"):
         prepare_model(small_bert(), torch.device("cpu"), "int8")
+    with pytest.raises(SentimentModelError, match="no transformer Linear layers"):
+        prepare_model(torch.nn.Sequential(torch.nn.Linear(4, 3)), torch.device("cpu"), "int8", tokenizer)
 
 
 def test_the_calibration_sentences_come_from_the_taxonomy():
