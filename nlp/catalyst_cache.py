@@ -22,7 +22,9 @@ import logging
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -73,14 +75,24 @@ def save(model, key: str) -> Path | None:
         "candidate_floor": np.array(model.candidate_floor, dtype=np.float64),
         "report": np.array(json.dumps(report)),
     }
-    target = folder / f"catalyst-model-{key}.npz"
+    return write(f"catalyst-model-{key}.npz", lambda handle: np.savez(handle, **arrays))
+
+
+def write(name: str, fill: Callable[[IO[bytes]], None]) -> Path | None:
+    """Write the cache file `name` with `fill(handle)`, whole or not at all: into a temporary
+    file of its own (processes filling the cache at once never mix bytes), then renamed. None
+    when the cache is off or its folder cannot be written."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    target = folder / name
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-", suffix=".npz", delete=False) as handle:
-            np.savez(handle, **arrays)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-", suffix=target.suffix, delete=False) as handle:
+            fill(handle)
         os.replace(handle.name, target)
     except OSError as exc:
-        log.warning("catalyst model not cached (%s): %s", folder, exc)
+        log.warning("%s not cached (%s): %s", name, folder, exc)
         return None
     return target
 

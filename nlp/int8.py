@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -162,25 +160,13 @@ def _cached_ranges(path: Path | None, names: Sequence[str]) -> dict[str, tuple[f
     return ranges
 
 
-def _save_ranges(path: Path | None, ranges: dict[str, tuple[float, float]]) -> None:
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", suffix=".json", delete=False) as handle:
-            json.dump(ranges, handle)
-        os.replace(handle.name, path)
-    except OSError as exc:
-        log.info("int8 ranges not cached (%s); they are measured again next time", exc)
-
-
 def quantize(model: torch.nn.Module, tokenizer, texts: Sequence[str] | None = None) -> torch.nn.Module:
     """`model` (fp32, eval) with its int8 targets replaced in place by `Int8Linear`s.
 
     Measuring the ranges is an fp32 pass over a few hundred sentences (about 3 s on 2 cores),
     so they are kept in the cache folder of the catalyst model (nlp/catalyst_cache.py) under a
     digest of the weights and sentences; LENS_CACHE_DIR=off measures them every time."""
-    from .catalyst_cache import cache_dir
+    from .catalyst_cache import cache_dir, write
 
     names = int8_targets(model)
     if not names:
@@ -191,7 +177,8 @@ def quantize(model: torch.nn.Module, tokenizer, texts: Sequence[str] | None = No
     ranges = _cached_ranges(path, names)
     if ranges is None:
         ranges = activation_ranges(model, tokenizer, texts, names)
-        _save_ranges(path, ranges)
+        if path is not None:
+            write(path.name, lambda handle: handle.write(json.dumps(ranges).encode()))
     modules = dict(model.named_modules())
     for name in names:
         parent, _, leaf = name.rpartition(".")
