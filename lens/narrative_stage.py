@@ -79,16 +79,21 @@ def narrative_stage(
     config: NarrativeConfig | None = None,
     leadlag_config: LeadLagConfig | None = None,
     refit: bool = False,
+    encoder=None,
 ) -> NarrativeStageResult:
     """Assign OUT's relevant sentences to the frozen narratives (discovering them first when
     OUT has no model yet, or when `refit`), then write the tables. `prices` (a PriceSet) adds
-    the lead-lag tests."""
-    from nlp.catalysts import load_sentence_encoder  # imports the model stack: only when needed
+    the lead-lag tests. `encoder` (default: the pipeline's, nlp.catalysts.load_sentence_encoder)
+    encodes the seeds and any sentence without a stored vector of its `vector_space`."""
     from nlp.narrative_series import trend
 
     config = config or NarrativeConfig()
     started = time.perf_counter()
     result = NarrativeStageResult()
+    if encoder is None:
+        from nlp.catalysts import load_sentence_encoder  # imports the model stack: only when needed
+
+        encoder = load_sentence_encoder()
     with Store(out / STORE_NAME) as store:
         relevant = relevant_sentences(
             store.frame("SELECT article_id, sent_idx, text, score FROM sentences"),
@@ -97,14 +102,20 @@ def narrative_stage(
             store.frame("SELECT article_id, published_at, source, url, duplicate_of FROM articles"),
             config,
         )
-        vectors, result.reused_vectors, result.encoded_vectors = stored_vectors(store, relevant)
+        vectors, result.reused_vectors, result.encoded_vectors = stored_vectors(store, relevant, encoder)
     result.relevant = len(relevant)
     folder = model_folder(out)
     previous = NarrativeModel.load(folder) if NarrativeModel.exists(folder) else None
+    if previous is not None and previous.info.get("vector_space") != encoder.vector_space:
+        # its centroids live in another encoder's space: nothing would be near them
+        log.info("narratives: the sentence encoder changed (%s → %s); discovering them again",
+                 previous.info.get("vector_space"), encoder.vector_space)
+        refit = True
     if previous is None or refit:
         seeds = load_seeds(config.seeds)
-        seed_vecs = seed_vectors(seeds, load_sentence_encoder().encode) if seeds else None
+        seed_vecs = seed_vectors(seeds, encoder.encode) if seeds else None
         model = discover(vectors, relevant.text.tolist(), config, previous, seeds, seed_vecs)
+        model.info["vector_space"] = encoder.vector_space
         model.save(folder)
         result.refitted = True
         log.info("narratives: %d discovered from %d sentences in %.1f s", len(model),
@@ -136,29 +147,30 @@ def narrative_stage(
     return result
 
 
-def stored_vectors(store: Store, relevant: pd.DataFrame) -> tuple[np.ndarray, int, int]:
+def stored_vectors(store: Store, relevant: pd.DataFrame, encoder) -> tuple[np.ndarray, int, int]:
     """The relevant sentences' vectors from `sentence_vectors`, in `relevant`'s order. Sentences
-    analysed before vectors were stored are encoded once (same encoder) and stored, so the
-    next run reuses them. Returns (vectors, how many were reused, how many encoded)."""
+    analysed before vectors were stored, or whose vectors came from another encoder (their
+    `space`), are encoded once with `encoder` and stored, so the next run reuses them. Returns
+    (vectors, how many were reused, how many encoded)."""
     out = np.zeros((len(relevant), EMBEDDING_DIM), dtype=np.float32)
     if relevant.empty:
         return out, 0, 0
     keys = relevant[["article_id", "sent_idx"]].assign(row=np.arange(len(relevant)))
     found = store.sentence_vectors(keys)
+    found = found[found.space == encoder.vector_space]
     if not found.empty:
         blob = b"".join(found.vector)
         out[found.row.to_numpy()] = np.frombuffer(blob, dtype="<f2").reshape(-1, EMBEDDING_DIM).astype(np.float32)
     missing = np.setdiff1d(np.arange(len(relevant)), found.row.to_numpy())
     if len(missing):
-        from nlp.catalysts import load_sentence_encoder
-
-        log.info("narratives: encoding %d sentences that were analysed before vectors were stored", len(missing))
-        encoded = load_sentence_encoder().encode(relevant.text.iloc[missing].tolist())
+        log.info("narratives: encoding %d sentences without a stored vector from this encoder", len(missing))
+        encoded = encoder.encode(relevant.text.iloc[missing].tolist())
         out[missing] = encoded
         rows = pa.table({
             "article_id": pa.array(relevant.article_id.iloc[missing].tolist(), pa.string()),
             "sent_idx": pa.array(relevant.sent_idx.iloc[missing].astype("int32").tolist(), pa.int32()),
             "vector": pa.array([v.astype("<f2").tobytes() for v in encoded], pa.binary()),
+            "space": pa.array([encoder.vector_space] * len(missing), pa.string()),
         })
         store.add_sentence_vectors(rows)
     return out, len(found), len(missing)

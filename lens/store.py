@@ -66,6 +66,8 @@ class Store:
         for name, schema in SCHEMAS.items():
             with self._registered(empty=pa.Table.from_pylist([], schema=schema)):
                 self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty")
+        # stores from before vectors were labelled with their space: theirs read as unknown (NULL)
+        self.con.execute("ALTER TABLE sentence_vectors ADD COLUMN IF NOT EXISTS space VARCHAR")
 
     def close(self) -> None:
         self.con.close()
@@ -153,15 +155,16 @@ class Store:
             crash_point("analyze-commit")
 
     def sentence_vectors(self, keys: pd.DataFrame) -> pd.DataFrame:
-        """Stored vectors (float16 bytes) of the (article_id, sent_idx) pairs in `keys`, with
-        any other columns of `keys` carried along; pairs without a vector are left out."""
+        """Stored vectors (float16 bytes) and their space of the (article_id, sent_idx) pairs in
+        `keys`, with any other columns of `keys` carried along; pairs without a vector are left out."""
         with self._registered(wanted=keys):
             return self.con.execute(
-                "SELECT w.*, v.vector FROM wanted w JOIN sentence_vectors v USING (article_id, sent_idx)"
+                "SELECT w.*, v.vector, v.space FROM wanted w JOIN sentence_vectors v USING (article_id, sent_idx)"
             ).df()
 
     def add_sentence_vectors(self, rows: pa.Table) -> None:
-        """Vectors encoded after the fact (articles analysed before vectors were stored)."""
+        """Vectors encoded after the fact (articles analysed before vectors were stored, or whose
+        vectors came from another encoder); they replace what is stored for the same sentences."""
         with self._registered(new_vectors=rows), self._transaction():
             self.con.execute("DELETE FROM sentence_vectors WHERE (article_id, sent_idx) IN "
                              "(SELECT article_id, sent_idx FROM new_vectors)")

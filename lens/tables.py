@@ -38,7 +38,9 @@ SCHEMAS: dict[str, pa.Schema] = {
     # discovery reuses them instead of encoding every sentence a second time. `vector` is 384
     # little-endian float16 (768 bytes): DuckDB has no float16 type, and a FLOAT[384] column
     # took 1,358 bytes a sentence in the store against 781 for these bytes (50,000 vectors).
-    "sentence_vectors": pa.schema([("article_id", STR), ("sent_idx", I32), ("vector", pa.binary())]),
+    # space: which encoder and weights made the vector (nlp.sentiment.SentimentModel.vector_space);
+    # vectors of another space are encoded again before narratives compare them
+    "sentence_vectors": pa.schema([("article_id", STR), ("sent_idx", I32), ("vector", pa.binary()), ("space", STR)]),
     "events": pa.schema([
         ("event_id", STR), ("catalyst_type", STR), ("title", STR), ("event_date", pa.date32()),
         ("first_seen", TS_UTC), ("n_mentions", I32), ("n_articles", I32), ("n_sources", I32),

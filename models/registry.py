@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -27,9 +28,12 @@ DEFAULT_MODEL = "finance-minilm"
 BUNDLED_DIR = Path(__file__).resolve().parent / "sentiment"
 BUNDLED = {DEFAULT_MODEL: BUNDLED_DIR}
 ARTEFACT_META = "lens_sentiment.json"
-# Bundled models whose int8 form was measured on the held-out sets (a retrained artefact is not
-# in this set until someone measures it: `lens eval-sentiment --precision int8`).
-INT8_CHECKED = frozenset({DEFAULT_MODEL})
+# Weight digests (`_weights_digest`) of artefacts whose int8 form kept held-out accuracy within
+# 0.5 points of fp32 (`lens eval-sentiment --precision int8`); a CPU without bf16 runs those in
+# int8 unasked. A retrained artefact is not here until someone measures it. The current
+# finance-minilm is not: on the FPB held-out rows int8 scored 0.8285 against fp32's 0.8388 (its
+# validation rows agreed with fp32 within 0.1 points), so it stays fp32 unless asked.
+INT8_CHECKED: frozenset[str] = frozenset()
 DEFAULT_MAX_LENGTH = 128
 
 # Label names seen in the wild (FinBERT: positive/negative/neutral; tweet models: bearish/bullish;
@@ -67,6 +71,10 @@ class LoadedSentimentModel:
     # its int8 form was scored against fp32 on held-out data and kept accuracy within 0.5 points
     # (MODEL_CARD.md), so a CPU without bf16 may run it in int8 unasked
     int8_checked: bool = False
+    # its mean-pooled vectors stay in the base encoder's space (trained with --keep-space), so the
+    # pipeline reads catalyst and narrative sentence vectors from the same pass as the tone;
+    # the value names that space: the model and a digest of its weights
+    vector_space: str | None = None
 
 
 def label_columns(id2label: dict[int, str], model_name: str = "model") -> tuple[int, int, int]:
@@ -91,11 +99,19 @@ def label_columns(id2label: dict[int, str], model_name: str = "model") -> tuple[
     return (found["negative"], found.get("neutral", -1), found["positive"])
 
 
-def mean_pool_classifier(base_path: str, dropout: float = 0.1):
-    """all-MiniLM-L6-v2 learned to mean-pool its token vectors (not [CLS]); classify that mean."""
+def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = False):
+    """all-MiniLM-L6-v2 learned to mean-pool its token vectors (not [CLS]); classify that mean.
+
+    With `vectors`, a linear map of the mean (`space`, started at the identity) gives a sentence
+    vector trained to stay where the untuned encoder puts the sentence (train_sentiment.py
+    --keep-space): the tone may then use directions of the mean that the map leaves out."""
     import torch
     from transformers import BertModel
     from transformers.modeling_outputs import SequenceClassifierOutput
+
+    @dataclasses.dataclass
+    class PooledOutput(SequenceClassifierOutput):
+        vectors: torch.Tensor | None = None  # sentence vectors in the base encoder's space (not normalised)
 
     class MeanPoolClassifier(torch.nn.Module):
         def __init__(self, encoder: BertModel) -> None:
@@ -103,6 +119,12 @@ def mean_pool_classifier(base_path: str, dropout: float = 0.1):
             self.encoder = encoder
             self.dropout = torch.nn.Dropout(dropout)
             self.classifier = torch.nn.Linear(encoder.config.hidden_size, len(LABELS))
+            self.space = None
+            if vectors:
+                self.space = torch.nn.Linear(encoder.config.hidden_size, encoder.config.hidden_size)
+                with torch.no_grad():
+                    self.space.weight.copy_(torch.eye(encoder.config.hidden_size))
+                    self.space.bias.zero_()
 
         def forward(self, input_ids, attention_mask, labels=None, **_):
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -110,7 +132,8 @@ def mean_pool_classifier(base_path: str, dropout: float = 0.1):
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
             logits = self.classifier(self.dropout(pooled))
             loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
-            return SequenceClassifierOutput(loss=loss, logits=logits)
+            vecs = self.space(pooled) if self.space is not None else None
+            return PooledOutput(loss=loss, logits=logits, vectors=vecs)
 
     encoder = BertModel.from_pretrained(base_path, add_pooling_layer=False, local_files_only=True)
     return MeanPoolClassifier(encoder)
@@ -170,7 +193,8 @@ def _load_bundled(name: str, folder: Path) -> LoadedSentimentModel:
     base = _base_encoder_path()
     with _quiet_transformers():
         pooling = meta.get("pooling", "cls")
-        model = mean_pool_classifier(base) if pooling == "mean" else cls_classifier(base)
+        vectors = bool(meta.get("sentence_vectors"))
+        model = mean_pool_classifier(base, vectors=vectors) if pooling == "mean" else cls_classifier(base)
         if meta["format"] == "peft-lora":
             from peft import PeftModel
 
@@ -187,6 +211,7 @@ def _load_bundled(name: str, folder: Path) -> LoadedSentimentModel:
             raise SentimentModelError(f"{name}: unknown artefact format {meta['format']!r}")
         tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     model.eval()
+    digest = _weights_digest(folder)
     return LoadedSentimentModel(
         name=name,
         model=model,
@@ -195,8 +220,17 @@ def _load_bundled(name: str, folder: Path) -> LoadedSentimentModel:
         max_length=int(meta.get("max_length", DEFAULT_MAX_LENGTH)),
         origin="bundled",
         strip_urls=bool(meta.get("strip_urls", False)),
-        int8_checked=name in INT8_CHECKED,
+        int8_checked=digest in INT8_CHECKED,
+        vector_space=f"{Path(name).name}@{digest}" if vectors else None,
     )
+
+
+def _weights_digest(folder: Path) -> str:
+    """Short digest of an artefact's weight files: vectors from other weights are another space."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _load_hf(name: str) -> LoadedSentimentModel:

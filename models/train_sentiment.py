@@ -211,7 +211,11 @@ def pick_device(requested: str):
 def build_model(args, base_path: str):
     from models.registry import cls_classifier, mean_pool_classifier
 
-    model = mean_pool_classifier(base_path) if args.pooling == "mean" else cls_classifier(base_path)
+    model = (
+        mean_pool_classifier(base_path, vectors=bool(args.keep_space))
+        if args.pooling == "mean"
+        else cls_classifier(base_path)
+    )
     if args.init_from:
         from peft import PeftModel
 
@@ -227,7 +231,7 @@ def build_model(args, base_path: str):
             lora_dropout=args.lora_dropout,
             # "dense" covers attention output, intermediate, output and the CLS pooler
             target_modules=["query", "key", "value", "dense"],
-            modules_to_save=["classifier"],
+            modules_to_save=["classifier", "space"] if args.keep_space else ["classifier"],
         )
         return get_peft_model(model, config)
     # full fine-tuning: the 11.7M embedding parameters stay frozen, so only layers ship
@@ -302,6 +306,21 @@ def model_card(meta: dict, artefact_bytes: int) -> str:
         + f"; labels: {', '.join(LABELS)}; score = P(positive) - P(negative).",
         f"- Input: links are removed (as in training); texts are cut to {meta['max_length']} word "
         "pieces at inference (and counted as truncated).",
+    ]
+    if meta.get("sentence_vectors"):
+        picked = next((h for h in meta.get("history", []) if meta.get("selected")
+                       and (h["stage"], h["epoch"]) == (meta["selected"]["stage"], meta["selected"]["epoch"])), {})
+        cosine = picked.get("val_space_cosine")
+        lines.append(
+            "- Sentence vectors for the rest of the pipeline: a linear map of the mean (`space`, "
+            "shipped with the head) trained to stay where the untuned all-MiniLM-L6-v2 puts the "
+            f"sentence (loss weight {args['keep_space']} × (1 - cosine))"
+            + ("; mean cosine to the untuned vectors on the validation rows: "
+               + ", ".join(f"{s} {c:.3f}" for s, c in cosine.items()) if cosine else "")
+            + ". The catalyst classifier and the narratives read these, so one MiniLM pass per "
+            "sentence gives both the tone and the vector."
+        )
+    lines += [
         "",
         "## Data",
         "",
@@ -471,8 +490,45 @@ class BestWeights:
                 param.data.copy_(self.saved[name])
 
 
-def run_stage(stage: Stage, model, data: Encoded, spans: dict[str, range], args, device, pad_id, after_epoch):
-    """One schedule (warm-up then linear decay) over ``stage.mix``; ``after_epoch`` may stop it early."""
+def base_vectors(base_path: str, data: Encoded, pad_id: int, device, batch_size: int = 128):
+    """Unit-length mean-pooled vectors of the untuned encoder, one row per text of ``data``."""
+    import torch
+    from transformers import BertModel
+
+    base = BertModel.from_pretrained(base_path, add_pooling_layer=False, local_files_only=True).to(device).eval()
+    out = torch.zeros((len(data.input_ids), base.config.hidden_size))
+    order = sorted(range(len(data.input_ids)), key=lambda i: len(data.input_ids[i]))
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            input_ids, mask = collate([data.input_ids[i] for i in idx], pad_id)
+            hidden = base(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+            m = mask.to(device).unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+            out[idx] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu()
+    return out
+
+
+def space_cosine(model, data: Encoded, target, pad_id: int, device, batch_size: int = 128) -> float:
+    """Mean cosine between the model's pooled vectors and the untuned encoder's (``target``)."""
+    import torch
+
+    total = 0.0
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(data.input_ids), batch_size):
+            idx = list(range(start, min(start + batch_size, len(data.input_ids))))
+            input_ids, mask = collate([data.input_ids[i] for i in idx], pad_id)
+            vectors = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).vectors
+            total += torch.nn.functional.cosine_similarity(vectors.float().cpu(), target[idx], dim=-1).sum().item()
+    return total / max(1, len(data.input_ids))
+
+
+def run_stage(stage: Stage, model, data: Encoded, spans: dict[str, range], args, device, pad_id, after_epoch,
+              anchors=None):
+    """One schedule (warm-up then linear decay) over ``stage.mix``; ``after_epoch`` may stop it early.
+    With ``anchors`` (base vectors per row), ``args.keep_space`` weighs a loss that keeps the pooled
+    vectors near them."""
     import torch
 
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -498,11 +554,17 @@ def run_stage(stage: Stage, model, data: Encoded, spans: dict[str, range], args,
             idx = [rows[i] for i in batch]
             input_ids, mask = collate([data.input_ids[i] for i in idx], pad_id)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+                output = model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
             # smoothing: FPB keeps sentences only half its annotators agreed on, so labels are soft
             loss = torch.nn.functional.cross_entropy(
-                logits.float(), labels[idx].to(device), label_smoothing=args.label_smoothing
+                output.logits.float(), labels[idx].to(device), label_smoothing=args.label_smoothing
             )
+            if anchors is not None:
+                # the mean keeps what the base encoder knew (a linear map of it, `space`, stays
+                # where the base puts the sentence), so one pass serves the catalyst classifier and
+                # the narratives too; the tone may use the directions that map leaves out
+                drift = 1 - torch.nn.functional.cosine_similarity(output.vectors.float(), anchors[idx].to(device), dim=-1)
+                loss = loss + args.keep_space * drift.mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
@@ -532,6 +594,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--warmup", type=float, default=0.06, help="share of steps")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument(
+        "--keep-space", type=float, default=0.0,
+        help="weight of a loss (1 - cosine) keeping the mean-pooled vectors near the base encoder's "
+        "(needs --pooling mean); such a model also serves as the pipeline's sentence encoder",
+    )
     parser.add_argument(
         "--stage2-mix", help="a second, shorter schedule after the first (e.g. fpb,tfns:0.25 to end on FPB)"
     )
@@ -613,6 +680,12 @@ def main(argv: list[str] | None = None) -> int:
         {s: len(d.labels) for s, d in val_data.items()}, {s: len(d.labels) for s, d in held_data.items()},
     )
 
+    anchors = val_anchors = None
+    if args.keep_space:
+        if args.pooling != "mean":
+            raise SystemExit("--keep-space needs --pooling mean: it keeps the mean-pooled vector in place")
+        anchors = base_vectors(base_path, train_data, pad_id, device)
+        val_anchors = {s: base_vectors(base_path, d, pad_id, device) for s, d in val_data.items()}
     model = build_model(args, base_path).to(device)
     log.info("trainable parameters: %d", sum(p.numel() for p in model.parameters() if p.requires_grad))
 
@@ -625,19 +698,24 @@ def main(argv: list[str] | None = None) -> int:
         if val_data:
             entry["val"] = {s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in val_data.items()}
             entry["val_score"] = round(float(np.mean([entry["val"][s]["macro_f1"] for s in select_on])), 4)
+        if val_anchors:
+            entry["val_space_cosine"] = {
+                s: round(space_cosine(model, d, val_anchors[s], pad_id, device), 4) for s, d in val_data.items()
+            }
         # scored for the record only: nothing is chosen by these figures
         entry["held_out"] = {s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in held_data.items()}
         history.append(entry)
         brief = {k: {s: {m: v for m, v in r.items() if m != "confusion"} for s, r in entry[k].items()}
                  for k in ("val", "held_out") if k in entry}
-        log.info("stage %s epoch %d done (%.0fs): %s", stage.name, epoch, time.perf_counter() - started, json.dumps(brief))
+        log.info("stage %s epoch %d done (%.0fs): %s %s", stage.name, epoch, time.perf_counter() - started,
+                 json.dumps(brief), entry.get("val_space_cosine", ""))
         if not val_data:
             return False
         return best.offer(entry["val_score"], {"stage": stage.name, "epoch": epoch, "val_score": entry["val_score"]})
 
     for stage in stages:
         best.stale = 0  # every stage gets its full patience
-        run_stage(stage, model, train_data, spans, args, device, pad_id, after_epoch)
+        run_stage(stage, model, train_data, spans, args, device, pad_id, after_epoch, anchors)
         best.restore()  # the next stage starts from the best weights so far, and so does the artefact
     chosen = best.tag or {"stage": history[-1]["stage"], "epoch": history[-1]["epoch"]}
     final = next(h for h in history if (h["stage"], h["epoch"]) == (chosen["stage"], chosen["epoch"]))
@@ -657,6 +735,9 @@ def main(argv: list[str] | None = None) -> int:
             "max_length": args.infer_max_length,
             "strip_urls": True,
             "pooling": args.pooling,
+            # its pooled vectors stay in the base encoder's space: the pipeline reads sentence vectors
+            # for catalysts and narratives from the same pass as the tone (models/registry.py)
+            "sentence_vectors": bool(args.keep_space),
             "command": "python models/train_sentiment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "train_args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "train_rows": {s: len(fit[s]) for s in train_sources},

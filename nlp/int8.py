@@ -1,4 +1,4 @@
-"""int8 inference for the two MiniLM transformers on CPUs without bf16 (AVX2-only x86 cores).
+"""int8 inference for MiniLM transformers on CPUs without bf16 (AVX2-only x86 cores).
 
 The query, key, value and feed-forward matrices of every transformer layer but the first become
 `Int8Linear`s: the weight in int8 with one scale per output channel, the input rounded to 7 bits

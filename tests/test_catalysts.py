@@ -409,13 +409,19 @@ def test_empty_or_one_word_docs_give_no_rows(pipeline, text):
 
 
 @pytest.mark.slow
-def test_the_encoder_pads_batches_to_a_few_widths_without_changing_vectors():
-    from nlp.catalysts import load_sentence_encoder
+@pytest.mark.parametrize("which", ["bundled", "packaged"])
+def test_the_encoder_pads_batches_to_a_few_widths_without_changing_vectors(which):
+    import nlp.catalysts as catalysts_mod
     from nlp.sentiment import PAD_MULTIPLE
 
-    encoder = load_sentence_encoder(device="cpu")
+    if which == "bundled":  # the sentiment model's pass (its torch module is one level down)
+        encoder = catalysts_mod.load_sentence_encoder(device="cpu")
+        module = encoder.model.model
+    else:
+        encoder = catalysts_mod.SentenceEncoder(catalysts_mod.default_encoder_path(), device="cpu")
+        module = encoder.model
     widths: list[int] = []
-    hook = encoder.model.register_forward_pre_hook(
+    hook = module.register_forward_pre_hook(
         lambda _m, _args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
     )
     texts = ["Tariffs rose.", "Beijing cut the reserve requirement ratio by 50 basis points on Tuesday."]
@@ -463,9 +469,68 @@ def test_sentence_vectors_are_stored_and_reused(pipeline, monkeypatch):
     for _name, proc in pipeline.pipeline[:-1]:
         again = proc(again)
     again._.sent_vectors = vectors.copy()
+    again._.vector_space = doc._.vector_space  # made by this extractor's encoder
     again = extractor(again)
     assert "Tencent unveiled a new reasoning model." not in seen
     assert [r["catalyst_type"] for r in catalyst_rows(again)] == [r["catalyst_type"] for r in catalyst_rows(doc)]
+
+    # vectors of another encoder are not comparable with the classifier's: encoded again
+    other = pipeline.make_doc(text)
+    other._.published_at = dt.datetime(2025, 5, 14, tzinfo=UTC)
+    for _name, proc in pipeline.pipeline[:-1]:
+        other = proc(other)
+    other._.sent_vectors, other._.vector_space = vectors.copy(), "some-other-encoder/fp32"
+    extractor(other)
+    assert "Tencent unveiled a new reasoning model." in seen
+
+
+@pytest.mark.slow
+def test_the_sentiment_pass_gives_the_catalyst_vectors_and_only_trimmed_sentences_are_encoded_again(monkeypatch):
+    from nlp.pipeline import PipelineConfig, build_pipeline
+
+    nlp = build_pipeline(PipelineConfig(device="cpu", n_process=1, disable=("lens_entities",)))
+    assert nlp.pipe_names.index("lens_sentiment") < nlp.pipe_names.index("lens_catalysts")
+    extractor = nlp.get_pipe("lens_catalysts")
+    sentiment = nlp.get_pipe("lens_sentiment").model
+    # one model in memory: the bundled sentiment model is the sentence encoder
+    assert extractor.encoder.model is sentiment and sentiment.vector_space
+    seen: list[str] = []
+    real_encode = extractor.encoder.encode
+    monkeypatch.setattr(extractor.encoder, "encode", lambda texts, batch_size=64: seen.extend(texts) or real_encode(texts, batch_size))
+    plain = "The museum reopened its east wing after a long renovation."
+    cited = "Shares of the bakery chain fell sharply (Bakery Chain Shares Slide After Weak Results) after the results."
+    doc = nlp.make_doc(f"{plain} {cited}")
+    doc._.article_id, doc._.published_at = "t", dt.datetime(2025, 5, 14, tzinfo=UTC)
+    doc = next(nlp.pipe([doc]))
+    assert len(doc._.sent_vectors) == 2 and doc._.vector_space == sentiment.vector_space
+    # the citation is left out of what the classifier reads, so only that sentence is encoded again
+    assert seen == ["Shares of the bakery chain fell sharply after the results."]
+    np.testing.assert_allclose(doc._.sent_vectors[1], real_encode(seen)[0], atol=1e-6)
+    # and the sentiment pass's vector of the plain sentence is what the encoder gives for it
+    assert float(doc._.sent_vectors[0] @ real_encode([plain])[0]) > 0.999
+
+
+@pytest.mark.slow
+def test_the_bundled_models_sentence_vectors_keep_the_packaged_encoders_neighbours():
+    import nlp.catalysts as catalysts_mod
+    from nlp.catalysts import SentimentModelEncoder, load_sentence_encoder
+
+    bundled = load_sentence_encoder(device="cpu")
+    assert isinstance(bundled, SentimentModelEncoder)
+    packaged = catalysts_mod.SentenceEncoder(catalysts_mod.default_encoder_path(), device="cpu", precision="fp32")
+    # pairs of paraphrases; each must stay the other's nearest neighbour among all eight
+    texts = [
+        "Washington raised tariffs on Chinese imports to 145%.", "The US lifted duties on goods from China again.",
+        "The PBoC cut the reserve requirement ratio by 50 basis points.", "China's central bank lowered banks' reserve ratios.",
+        "DeepSeek released its R1 reasoning model.", "The Chinese start-up launched a new open-source AI model.",
+        "Alibaba will buy back $5 billion of its shares.", "The e-commerce group announced a large share repurchase.",
+    ]  # fmt: skip
+    ours, base = bundled.encode(texts), packaged.encode(texts)
+    # trained to keep a linear map of its mean where the packaged encoder puts the sentence
+    assert np.mean(np.sum(ours * base, axis=1)) > 0.9
+    sims = ours @ ours.T
+    np.fill_diagonal(sims, -1)
+    assert [int(j) for j in sims.argmax(axis=1)] == [1, 0, 3, 2, 5, 4, 7, 6]
 
 
 @pytest.mark.slow

@@ -277,9 +277,37 @@ def test_relative_returns_use_common_sessions_and_sum_per_week():
 # ------------------------------------------------------------------------------ the stage over a store
 
 
-def write_store(out: Path, vectors: np.ndarray, truth: np.ndarray, first_day: int = 0) -> None:
+class PlantedEncoder:
+    """The encoder whose space the planted vectors are in: it cannot encode text, so a stage
+    that tried to (instead of reusing the stored vectors) fails the test."""
+
+    vector_space = "planted"
+
+    def encode(self, texts, batch_size=64):
+        raise AssertionError(f"encoded {len(texts)} texts instead of reading stored vectors")
+
+
+class StoryEncoder:
+    """A second encoder: a story's sentences get its centre, whatever the article tag."""
+
+    vector_space = "stories"
+
+    def __init__(self, centres: np.ndarray):
+        self.centres = centres
+        self.seen: list[str] = []
+
+    def encode(self, texts, batch_size=64):
+        self.seen += texts
+        out = []
+        for t in texts:
+            v = self.centres[0 if "tariffs" in t else 1] + 0.035 * np.random.default_rng(len(self.seen) + len(out)).standard_normal(EMBEDDING_DIM)
+            out.append(v / np.linalg.norm(v))
+        return np.stack(out).astype(np.float32)
+
+
+def write_store(out: Path, vectors: np.ndarray, truth: np.ndarray, first_day: int = 0, space: str = "planted") -> None:
     """Articles of one sentence each, on consecutive days, with their vectors stored as the
-    analysis stage stores them (float16 bytes)."""
+    analysis stage stores them (float16 bytes, labelled with the encoder's space)."""
     stories = ["Washington raised tariffs on goods from China again", "Beijing pledged fiscal stimulus and special bonds"]
     ids = [f"art{first_day + i:04d}" for i in range(len(vectors))]
     published = [START + pd.Timedelta(days=(first_day + i) // 4) for i in range(len(vectors))]
@@ -294,8 +322,8 @@ def write_store(out: Path, vectors: np.ndarray, truth: np.ndarray, first_day: in
                       "text": f"{stories[t]} ({a})", "score": 0.1} for a, t in zip(ids, truth, strict=True)]
         entities = [{"article_id": a, "sent_idx": 0, "entity_id": "china", "text": "China"} for a in ids]
         rows = {"sentences": sentences, "entities": entities, "catalysts": [], "article_scores": [],
-                "sentence_vectors": [{"article_id": a, "sent_idx": 0, "vector": v.astype("<f2").tobytes()}
-                                     for a, v in zip(ids, vectors, strict=True)]}
+                "sentence_vectors": [{"article_id": a, "sent_idx": 0, "vector": v.astype("<f2").tobytes(),
+                                      "space": space} for a, v in zip(ids, vectors, strict=True)]}
         store.replace_analysis(ids, dict(zip(ids, ids, strict=True)), {n: to_arrow(n, r) for n, r in rows.items()})
 
 
@@ -307,7 +335,7 @@ def test_stage_reuses_stored_vectors_writes_the_tables_and_later_runs_keep_the_f
     order = rng.permutation(len(truth))
     write_store(tmp_path, vectors[order], truth[order])
     config = NarrativeConfig(seeds="", k_min=2, k_max=4)
-    first = narrative_stage(tmp_path, None, config)
+    first = narrative_stage(tmp_path, None, config, encoder=PlantedEncoder())
     assert first.refitted and first.encoded_vectors == 0 and first.reused_vectors == 80
     narratives = pd.read_parquet(tmp_path / "narratives.parquet")
     assert sorted(narratives["size"]) == [40, 40]
@@ -320,7 +348,7 @@ def test_stage_reuses_stored_vectors_writes_the_tables_and_later_runs_keep_the_f
 
     more, more_truth = planted_vectors(np.random.default_rng(12), centres, [15, 15])
     write_store(tmp_path, more, more_truth, first_day=80)
-    second = narrative_stage(tmp_path, None, config)
+    second = narrative_stage(tmp_path, None, config, encoder=PlantedEncoder())
     assert not second.refitted
     assigned = pd.read_parquet(tmp_path / "narrative_sentences.parquet").set_index("article_id").narrative_id
     assert all(assigned[f"art{80 + i:04d}"] == before[t] for i, t in enumerate(more_truth))
@@ -334,6 +362,31 @@ def test_stage_reuses_stored_vectors_writes_the_tables_and_later_runs_keep_the_f
         first_term = label.split(" · ")[0]  # plotly's JSON escapes the separator
         assert f"{nid} {first_term}" in section["attention_chart"] and f"{nid} {first_term}" in section["tone_chart"]
     assert section["leadlag"] == []  # no prices given, no tests run
+
+
+def test_vectors_and_narratives_of_another_encoder_are_replaced_not_mixed(tmp_path):
+    rng = np.random.default_rng(21)
+    centres = unit_centres(rng, 2)
+    vectors, truth = planted_vectors(rng, centres, [30, 30])
+    write_store(tmp_path, vectors, truth)
+    config = NarrativeConfig(seeds="", k_min=2, k_max=4)
+    assert narrative_stage(tmp_path, None, config, encoder=PlantedEncoder()).refitted
+
+    # The pipeline's encoder changed (say, a new bundled model): the stored vectors and the frozen
+    # centroids are in the old space, so every sentence is encoded again and the narratives refitted.
+    new = StoryEncoder(unit_centres(np.random.default_rng(22), 2))
+    second = narrative_stage(tmp_path, None, config, encoder=new)
+    assert second.refitted and second.encoded_vectors == 60 and second.reused_vectors == 0
+    assert len(new.seen) == 60
+    narratives = pd.read_parquet(tmp_path / "narratives.parquet")
+    assert sorted(narratives["size"]) == [30, 30]
+    with Store(tmp_path / "lens.duckdb") as store:
+        assert store.con.execute("SELECT DISTINCT space FROM sentence_vectors").fetchall() == [("stories",)]
+
+    # stored under the new space now: the next run reads them and keeps the model
+    third = narrative_stage(tmp_path, None, config, encoder=new)
+    assert not third.refitted and third.reused_vectors == 60 and third.encoded_vectors == 0
+    assert len(new.seen) == 60
 
 
 # ------------------------------------------------------------------------------ planted stories, real encoder

@@ -70,6 +70,36 @@ def tiny_model(tokenizer) -> SentimentModel:
     return SentimentModel(tiny_loaded(tokenizer), device="cpu", precision="fp32", batch_size=4)
 
 
+def test_a_model_that_keeps_the_base_space_gives_unit_vectors_from_the_same_pass(tokenizer, tiny_model, tmp_path):
+    from transformers import BertModel
+
+    from models.registry import mean_pool_classifier
+
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64), add_pooling_layer=False).save_pretrained(tmp_path)
+    classifier = mean_pool_classifier(str(tmp_path), vectors=True).eval()
+    loaded = LoadedSentimentModel(name="tiny", model=classifier, tokenizer=tokenizer, label_columns=(0, 1, 2),
+                                  max_length=16, origin="test", vector_space="tiny@0123")
+    model = SentimentModel(loaded, device="cpu", precision="fp32", batch_size=4)
+    assert model.vector_space == "tiny@0123/fp32"  # the precision is part of the space's name
+    texts = ["Profit rose.", "", "Shares fell after the company warned on orders.", 42]
+    result = model.score(texts, vectors=True)
+    assert result.vectors.shape == (4, 32) and set(result.errors) == {3}
+    # a blank text or a bad item has no direction; the others are unit length
+    assert (result.vectors[[1, 3]] == 0).all()
+    np.testing.assert_allclose(np.linalg.norm(result.vectors[[0, 2]], axis=1), 1.0, atol=1e-5)
+    # the map starts at the identity, so a vector is the normalised mean of the token vectors
+    with torch.inference_mode():
+        hidden = classifier.encoder(**tokenizer(["Profit rose."], return_tensors="pt")).last_hidden_state
+    np.testing.assert_allclose(result.vectors[0], torch.nn.functional.normalize(hidden.mean(1), dim=-1)[0], atol=1e-5)
+    # asking for the vectors changes no probability
+    np.testing.assert_allclose(model.score(texts).probs[[0, 1, 2]], result.probs[[0, 1, 2]])
+    # a model trained without --keep-space has no such vectors, and says so
+    with pytest.raises(SentimentModelError, match="keep-space"):
+        tiny_model.score(["Profit rose."], vectors=True)
+
+
 # -- batch shapes ---------------------------------------------------------------------------------
 def test_pad_rows_repeats_the_last_row_up_to_the_multiple():
     batch = {"input_ids": torch.arange(6).reshape(3, 2), "attention_mask": torch.ones(3, 2)}

@@ -26,7 +26,8 @@ def _chunk(k: int) -> tuple[list[str], dict[str, pa.Table]]:
     vectors = [(k * n + i).to_bytes(8, "little") * 96 for i in range(n)]
     tables = {name: SCHEMAS[name].empty_table() for name in PER_ARTICLE}
     tables["sentence_vectors"] = pa.table(
-        {"article_id": article, "sent_idx": pa.array(sent, pa.int32()), "vector": pa.array(vectors, pa.binary())},
+        {"article_id": article, "sent_idx": pa.array(sent, pa.int32()), "vector": pa.array(vectors, pa.binary()),
+         "space": ["test-space"] * n},
         schema=SCHEMAS["sentence_vectors"],
     )
     return ids, tables
@@ -94,3 +95,22 @@ def test_analysis_commits_each_chunk_with_the_pool_capped(tmp_path, monkeypatch)
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{ANALYSIS_DUCKDB_MEMORY}'")
     assert set(seen) == {_setting(con)}
+
+
+def test_a_store_from_before_vectors_had_a_space_opens_with_their_space_unknown(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "lens.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE sentence_vectors (article_id VARCHAR, sent_idx INTEGER, vector BLOB)")
+    con.execute("INSERT INTO sentence_vectors VALUES ('a1', 0, 'xx'::BLOB)")
+    con.close()
+    with Store(path) as store:
+        found = store.sentence_vectors(pd.DataFrame({"article_id": ["a1"], "sent_idx": [0]}))
+        assert found.space.isna().all() and len(found) == 1  # so narratives encode it again
+        # and new rows, written with the current schema, line up with the added column
+        store.add_sentence_vectors(pa.table({"article_id": ["a2"], "sent_idx": pa.array([0], pa.int32()),
+                                             "vector": pa.array([b"yy"], pa.binary()), "space": ["enc"]},
+                                            schema=SCHEMAS["sentence_vectors"]))
+        assert store.con.execute("SELECT article_id, space FROM sentence_vectors ORDER BY 1").fetchall() == [
+            ("a1", None), ("a2", "enc")]
