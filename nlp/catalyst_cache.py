@@ -43,13 +43,15 @@ def cache_dir() -> Path | None:
     return Path(base) / "catalyst-lens"
 
 
-def model_key(taxonomy_digest: str, encoder_path: str, precision: str, device: str, candidate_floor: float,
+def model_key(taxonomy_digest: str, encoder_space: str, precision: str, device: str, candidate_floor: float,
               spacy_model: str) -> str:
+    """`encoder_space` names the encoder's weights (its `vector_space`: for the bundled model a
+    digest of them), so vectors from other weights never meet a classifier fitted on these."""
     import sklearn
 
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for part in (str(FORMAT), taxonomy_digest, Path(encoder_path).name, precision, device, repr(candidate_floor),
+    for part in (str(FORMAT), taxonomy_digest, encoder_space, precision, device, repr(candidate_floor),
                  spacy_model, sklearn.__version__):
         h.update(part.encode() + b"\0")
     for name in _SOURCES:

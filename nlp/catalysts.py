@@ -371,8 +371,7 @@ class SentimentModelEncoder:
 
     def __init__(self, model):
         self.model = model  # nlp.sentiment.SentimentModel with a vector_space
-        self.model_path = model.vector_space  # names the weights (the catalyst cache key)
-        self.vector_space = model.vector_space
+        self.vector_space = model.vector_space  # names the weights and precision (cache keys too)
         self.precision = model.precision
         self.device = str(model.device)
         self.dim = model.dim
@@ -846,7 +845,7 @@ class CatalystExtractor:
 
             encoder = self.encoder
             key = catalyst_cache.model_key(
-                self.taxonomy.digest, encoder.model_path, encoder.precision, encoder.device,
+                self.taxonomy.digest, encoder.vector_space, encoder.precision, encoder.device,
                 self.candidate_floor, f"{self.nlp.meta.get('name')}-{self.nlp.meta.get('version')}",
             )  # fmt: skip
             if key not in _MODELS:

