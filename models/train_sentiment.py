@@ -448,6 +448,13 @@ def check_init(init_dir: Path, meta: dict, args, digest: str) -> None:
         same = (prev.get("split_seed"), prev.get("holdout_frac")) == (args.split_seed, args.holdout_frac)
     if not same:
         raise SystemExit(f"{where}: it held out other rows than this run; its training rows may be in this hold-out")
+    # the sentence-vector map is part of the adapter's shape: the model must be built with it or without
+    if bool(prev.get("keep_space")) != bool(getattr(args, "keep_space", 0)):
+        raise SystemExit(
+            f"{where}: it was trained with --keep-space {prev['keep_space']}; pass --keep-space to continue it"
+            if prev.get("keep_space")
+            else f"{where}: it has no sentence-vector map; continue it without --keep-space"
+        )
     if args.val_frac and prev.get("val_frac", 0) != args.val_frac:
         raise SystemExit(
             f"{where}: it trained on rows this run would validate on (its --val-frac "

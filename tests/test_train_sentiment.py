@@ -111,6 +111,17 @@ def test_resuming_refuses_to_validate_on_rows_the_adapter_trained_on():
         check_init(Path("prev"), {"format": "encoder-delta-fp16"}, run_args(), digest="aaaa")
 
 
+def test_resuming_keeps_the_sentence_vector_map_or_its_absence():
+    mapped = {"format": "peft-lora", "holdout_digest": "aaaa", "train_args": {"val_frac": 0.1, "keep_space": 2.0}}
+    with pytest.raises(SystemExit, match="pass --keep-space"):
+        check_init(Path("prev"), mapped, run_args(keep_space=0.0), digest="aaaa")
+    check_init(Path("prev"), mapped, run_args(keep_space=1.0), digest="aaaa")  # the weight may change
+    plain = {"format": "peft-lora", "holdout_digest": "aaaa", "train_args": {"val_frac": 0.1}}
+    with pytest.raises(SystemExit, match="without --keep-space"):
+        check_init(Path("prev"), plain, run_args(keep_space=2.0), digest="aaaa")
+    check_init(Path("prev"), plain, run_args(), digest="aaaa")
+
+
 def test_best_validation_epoch_is_restored_and_patience_stops_a_stage():
     layer = torch.nn.Linear(2, 1)
     best = BestWeights(layer, patience=2)
