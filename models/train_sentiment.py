@@ -497,38 +497,33 @@ class BestWeights:
                 param.data.copy_(self.saved[name])
 
 
-def base_vectors(base_path: str, data: Encoded, pad_id: int, device, batch_size: int = 128):
-    """Unit-length mean-pooled vectors of the untuned encoder, one row per text of ``data``."""
+def pooled_vectors(model, data: Encoded, pad_id: int, device, batch_size: int = 128):
+    """Unit-length sentence vectors (the model's `space` map of its mean), one row per text of ``data``."""
     import torch
-    from transformers import BertModel
 
-    base = BertModel.from_pretrained(base_path, add_pooling_layer=False, local_files_only=True).to(device).eval()
-    out = torch.zeros((len(data.input_ids), base.config.hidden_size))
-    order = sorted(range(len(data.input_ids)), key=lambda i: len(data.input_ids[i]))
+    out = torch.zeros((len(data.input_ids), model.encoder.config.hidden_size))
+    order = sorted(range(len(data.input_ids)), key=lambda i: len(data.input_ids[i]))  # little padding
+    model.eval()
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             input_ids, mask = collate([data.input_ids[i] for i in idx], pad_id)
-            hidden = base(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-            m = mask.to(device).unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-            out[idx] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu()
+            vectors = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).vectors
+            out[idx] = torch.nn.functional.normalize(vectors.float(), dim=-1).cpu()
     return out
 
 
-def space_cosine(model, data: Encoded, target, pad_id: int, device, batch_size: int = 128) -> float:
-    """Mean cosine between the model's pooled vectors and the untuned encoder's (``target``)."""
-    import torch
+def base_vectors(base_path: str, data: Encoded, pad_id: int, device):
+    """The untuned encoder's vectors: before training the map is the identity, so an untrained
+    model gives the base's normalised mean."""
+    from models.registry import mean_pool_classifier
 
-    total = 0.0
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, len(data.input_ids), batch_size):
-            idx = list(range(start, min(start + batch_size, len(data.input_ids))))
-            input_ids, mask = collate([data.input_ids[i] for i in idx], pad_id)
-            vectors = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).vectors
-            total += torch.nn.functional.cosine_similarity(vectors.float().cpu(), target[idx], dim=-1).sum().item()
-    return total / max(1, len(data.input_ids))
+    return pooled_vectors(mean_pool_classifier(base_path, vectors=True).to(device), data, pad_id, device)
+
+
+def space_cosine(model, data: Encoded, target, pad_id: int, device) -> float:
+    """Mean cosine between the model's sentence vectors and the untuned encoder's (``target``)."""
+    return float((pooled_vectors(model, data, pad_id, device) * target).sum(dim=1).mean()) if len(target) else 0.0
 
 
 def run_stage(stage: Stage, model, data: Encoded, spans: dict[str, range], args, device, pad_id, after_epoch,
