@@ -171,19 +171,28 @@ def collate(ids: list[list[int]], pad_id: int):
     return input_ids, mask
 
 
-def predict_encoded(model, data: Encoded, pad_id: int, device, batch_size: int = 128) -> np.ndarray:
+def run_sorted(model, data: Encoded, pad_id: int, device, pick, batch_size: int = 128):
+    """`pick(output)` for every text of ``data``, one row each in the order of ``data``; the model
+    runs in eval mode over length-sorted batches, so that little of each batch is padding."""
     import torch
 
     order = sorted(range(len(data.input_ids)), key=lambda i: len(data.input_ids[i]))
-    preds = np.empty(len(order), dtype=np.int64)
+    out = None
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             input_ids, mask = collate([data.input_ids[i] for i in idx], pad_id)
-            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-            preds[idx] = logits.argmax(-1).cpu().numpy()
-    return preds
+            rows = pick(model(input_ids=input_ids.to(device), attention_mask=mask.to(device))).cpu()
+            if out is None:
+                out = rows.new_empty((len(order), *rows.shape[1:]))
+            out[idx] = rows
+    return out
+
+
+def predict_encoded(model, data: Encoded, pad_id: int, device, batch_size: int = 128) -> np.ndarray:
+    preds = run_sorted(model, data, pad_id, device, lambda output: output.logits.argmax(-1), batch_size)
+    return preds.numpy() if preds is not None else np.empty(0, dtype=np.int64)
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -501,16 +510,11 @@ def pooled_vectors(model, data: Encoded, pad_id: int, device, batch_size: int = 
     """Unit-length sentence vectors (the model's `space` map of its mean), one row per text of ``data``."""
     import torch
 
-    out = torch.zeros((len(data.input_ids), model.encoder.config.hidden_size))
-    order = sorted(range(len(data.input_ids)), key=lambda i: len(data.input_ids[i]))  # little padding
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            input_ids, mask = collate([data.input_ids[i] for i in idx], pad_id)
-            vectors = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).vectors
-            out[idx] = torch.nn.functional.normalize(vectors.float(), dim=-1).cpu()
-    return out
+    def unit(output):
+        return torch.nn.functional.normalize(output.vectors.float(), dim=-1)
+
+    out = run_sorted(model, data, pad_id, device, unit, batch_size)
+    return out if out is not None else torch.zeros((0, model.encoder.config.hidden_size))
 
 
 def base_vectors(base_path: str, data: Encoded, pad_id: int, device):

@@ -16,11 +16,14 @@ import torch
 
 from models.train_sentiment import (
     BestWeights,
+    Encoded,
     carve_validation,
     check_init,
     epoch_rows,
     holdout_digest,
     parse_mix,
+    pooled_vectors,
+    predict_encoded,
     split_holdout,
 )
 
@@ -137,3 +140,32 @@ def test_best_validation_epoch_is_restored_and_patience_stops_a_stage():
     best.restore()
     assert best.tag == {"epoch": 1}
     assert torch.equal(layer.weight, torch.ones_like(layer.weight))
+
+
+class _LengthModel(torch.nn.Module):
+    """Logits that pick class (real tokens - 1) % 3, and a vector (real tokens, 1) per row: what
+    each row gets is known from its own tokens, whatever batch it lands in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = argparse.Namespace(config=argparse.Namespace(hidden_size=2))
+
+    def forward(self, input_ids, attention_mask):
+        n = attention_mask.sum(dim=1)
+        logits = torch.nn.functional.one_hot((n - 1) % 3, 3).float()
+        vectors = torch.stack([n.float(), torch.ones_like(n, dtype=torch.float)], dim=1)
+        return argparse.Namespace(logits=logits, vectors=vectors)
+
+
+def test_predictions_and_vectors_come_back_in_the_order_of_the_texts_across_sorted_batches():
+    lengths = [5, 1, 3, 2, 6, 4, 1]  # batches of 3 are formed by length, not by position
+    data = Encoded(input_ids=[[7] * n for n in lengths], labels=torch.zeros(len(lengths)).numpy())
+    model = _LengthModel()
+    assert predict_encoded(model, data, 0, "cpu", batch_size=3).tolist() == [(n - 1) % 3 for n in lengths]
+    vectors = pooled_vectors(model, data, 0, "cpu", batch_size=3)
+    expected = torch.nn.functional.normalize(torch.tensor([[float(n), 1.0] for n in lengths]), dim=-1)
+    assert torch.allclose(vectors, expected)
+
+    empty = Encoded(input_ids=[], labels=torch.zeros(0).numpy())
+    assert predict_encoded(model, empty, 0, "cpu").shape == (0,)
+    assert tuple(pooled_vectors(model, empty, 0, "cpu").shape) == (0, 2)
