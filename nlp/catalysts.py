@@ -125,7 +125,8 @@ class Taxonomy:
     groups: dict[str, str]  # group id → label
     background: tuple[str, ...]
     calibration: tuple[tuple[str, tuple[str, ...]], ...]
-    # the larger labelled set of `sentences:` (models/catalyst_sentences.yaml): training only
+    # the larger labelled set of `sentences:` (models/catalyst_sentences.yaml): it trains the
+    # classifier and the calibrator like `calibration`, but is left out of int8's texts
     labelled: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
