@@ -49,6 +49,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import minibatch
+from threadpoolctl import threadpool_limits
 
 from nlp import timex
 
@@ -513,13 +514,20 @@ def _evidence(
     """Classifier probabilities (n, n_types + 1) and nearest-example similarities (n, n_types)
     of each sentence; where a pattern matched, the better of the sentence and of the words
     around the match (`window_index[i, j]` rows of `window_vectors`, -1 = none), so that the
-    second topic of a two-topic sentence is not drowned by the first."""
-    probs = classifier.predict_proba(vectors)
-    sims = _nearest_similarity(vectors, protos, proto_labels)
+    second topic of a two-topic sentence is not drowned by the first.
+
+    On one BLAS thread: how OpenBLAS splits a float32 product depends on its thread count, which
+    moved the last bits (and, once rounded, the reported confidence) between a process with two
+    threads and a Ray actor, which Ray gives one (OMP_NUM_THREADS=1). These products of a few
+    thousand rows by the example bank take milliseconds on one core."""
     rows, cols = np.nonzero(window_index >= 0)
+    with threadpool_limits(limits=1, user_api="blas"):
+        probs = classifier.predict_proba(vectors)
+        sims = _nearest_similarity(vectors, protos, proto_labels)
+        if len(rows):
+            w_probs = classifier.predict_proba(window_vectors)
+            w_sims = _nearest_similarity(window_vectors, protos, proto_labels)
     if len(rows):
-        w_probs = classifier.predict_proba(window_vectors)
-        w_sims = _nearest_similarity(window_vectors, protos, proto_labels)
         k = window_index[rows, cols]
         probs[rows, cols] = np.maximum(probs[rows, cols], w_probs[k, cols])
         sims[rows, cols] = np.maximum(sims[rows, cols], w_sims[k, cols])

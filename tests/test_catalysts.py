@@ -701,3 +701,27 @@ def test_seed_002_stale_years_are_flagged(pipeline):
     rows = catalyst_rows(analyse(pipeline, seed_text("002"), published=dt.datetime(2025, 9, 15, tzinfo=UTC)))
     deepseek = [r for r in rows if r["catalyst_type"] == "technology.ai_model_release" and "DeepSeek" in r["evidence"]]
     assert deepseek and any("year_conflict" in r["flags"] for r in deepseek)
+
+
+def test_the_evidence_does_not_depend_on_how_many_threads_blas_has():
+    """OpenBLAS splits a float32 product differently with one thread than with two (a Ray actor
+    gets one), which moved the last bits of the confidence; the evidence runs on one thread."""
+    from threadpoolctl import threadpool_limits
+
+    from nlp.catalysts import _evidence, _OneVsRest
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((300, 384)).astype(np.float32)
+    protos = rng.standard_normal((1700, 384)).astype(np.float32)
+    labels = rng.random((1700, 5)) < 0.2
+    classifier = _OneVsRest(c=4.0)
+    classifier.weights = rng.standard_normal((6, 384)).astype(np.float32)
+    classifier.bias = np.zeros(6, dtype=np.float32)
+    windows = np.full((300, 5), -1)
+    windows[:40, 1] = np.arange(40)
+    results = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            results.append(_evidence(classifier, protos, labels, vectors, vectors[:40] * 0.5, windows))
+    for one, two in zip(*results, strict=True):
+        np.testing.assert_array_equal(one, two)

@@ -3,6 +3,7 @@ order, whatever the batch size; and a window of work ahead that covers a compone
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -47,3 +48,17 @@ def test_workers_with_small_batches_give_the_single_process_docs_in_order():
     workers = [summary(d) for d in parse(nlp, articles, batch_size=4, n_process=2)]
     assert [s[0] for s in workers] == [a["article_id"] for a in articles]
     assert workers == alone
+
+
+def test_the_package_makes_torchs_threads_wait_passively_before_torch_loads():
+    """libgomp reads OMP_WAIT_POLICY when torch is imported: too late once torch is in."""
+    import subprocess
+    import sys
+
+    probe = "import sys, os, lens; print('torch' in sys.modules, os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "PASSIVE"]
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice stays
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "ACTIVE"]
