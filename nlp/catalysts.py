@@ -520,17 +520,16 @@ def _evidence(
     moved the last bits (and, once rounded, the reported confidence) between a process with two
     threads and a Ray actor, which Ray gives one (OMP_NUM_THREADS=1). These products of a few
     thousand rows by the example bank take milliseconds on one core."""
-    rows, cols = np.nonzero(window_index >= 0)
     with threadpool_limits(limits=1, user_api="blas"):
         probs = classifier.predict_proba(vectors)
         sims = _nearest_similarity(vectors, protos, proto_labels)
+        rows, cols = np.nonzero(window_index >= 0)
         if len(rows):
             w_probs = classifier.predict_proba(window_vectors)
             w_sims = _nearest_similarity(window_vectors, protos, proto_labels)
-    if len(rows):
-        k = window_index[rows, cols]
-        probs[rows, cols] = np.maximum(probs[rows, cols], w_probs[k, cols])
-        sims[rows, cols] = np.maximum(sims[rows, cols], w_sims[k, cols])
+            k = window_index[rows, cols]
+            probs[rows, cols] = np.maximum(probs[rows, cols], w_probs[k, cols])
+            sims[rows, cols] = np.maximum(sims[rows, cols], w_sims[k, cols])
     return probs, sims
 
 
