@@ -36,7 +36,7 @@ from dateparser.date import DateDataParser
 from dateutil.relativedelta import relativedelta
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from .sentences import sentences
 
@@ -87,6 +87,10 @@ class Timex:
     stated_year: int | None = None
     citation: bool = False  # inside a parenthetical source citation: dates the source, not the event
     anchor: bool = False  # a reference point ("since late 2021", "its 2021 peak"), not an event date
+    # Two or more clauses below its sentence's main one ("revenue grew 18%, short of what
+    # investors had hoped for after the company committed in February"): background that dates
+    # its own clause, not the neighbouring sentences that inherit a date.
+    embedded: bool = False
 
     @property
     def interval(self) -> DateInterval:
@@ -646,9 +650,26 @@ def _r_relative_period(t, published, prefer="past"):
     }  # fmt: skip
     key = t.removeprefix("the ").strip()
     if key not in table:
-        return None
+        return _weekend(key, p, prefer)
     start, end, precision = table[key]
     return DateInterval(start, end, precision, "relative")
+
+
+def _weekend(key: str, published: dt.date, prefer: str) -> DateInterval | None:
+    """"(over) the weekend", "this weekend", "last weekend": the Saturday and Sunday on or
+    before publication (news of a Monday reports what was decided over the weekend), or the
+    ones ahead when the clause announces something ("will hold a briefing this weekend").
+    A paper of a Saturday or Sunday is inside its own weekend, except for "last weekend"."""
+    if key not in ("weekend", "this weekend", "last weekend", "past weekend", "this past weekend"):
+        return None
+    weekday = published.weekday()
+    if weekday >= 5:
+        saturday = published - dt.timedelta(days=weekday - 5 + (7 if key.endswith("t weekend") else 0))
+    elif prefer == "future" and key in ("weekend", "this weekend"):
+        saturday = published + dt.timedelta(days=5 - weekday)
+    else:
+        saturday = published - dt.timedelta(days=weekday + 2)
+    return DateInterval(saturday, saturday + dt.timedelta(days=1), "week", "relative")
 
 
 _UNIT_DELTA = {
@@ -806,6 +827,7 @@ _CANDIDATE_RE = re.compile(
             rf"\b(?:(?:last|this)\s+)?{_WEEKDAY_RE}\b",
             rf"\b(?:the\s+)?(?:past|last|previous)\s+{_NUMBER_RE}\s+(?:day|week|month|year)s?\b",
             r"\bearlier this (?:year|month|week)\b",
+            r"\b(?:the|this|last|this past|past)\s+weekend\b",
             # "a week earlier," but not "two weeks before Trump returns" (that one looks ahead)
             rf"\b{_NUMBER_RE}\s+(?:day|week|month)s?\s+(?:earlier|before|prior)\b(?!\s+(?!and\b)\w)",
             rf"\b{_COMES_RE}\s+{_NUMBER_RE}\s+(?:day|week|month)s?\s+after\b",
@@ -971,10 +993,10 @@ def date_sentence(
             # January 1, where the publication date is inside it and closer. A bare year names
             # the time of its own sentence's story ("set in 2010"), and a later sentence hands
             # back only a day: "The rally began in late September" is background to the
-            # sentence before it, not its date.
+            # sentence before it, not its date. Nor does a date deep in a side clause.
             return [
                 tx for tx in timexes_by_sent[i]
-                if tx.precision != "year" and (i < sent_idx or tx.precision == "day")
+                if tx.precision != "year" and (i < sent_idx or tx.precision == "day") and not tx.embedded
                 and (published is None
                      or (tx.start <= published and not (tx.precision in _COARSE and tx.end >= published)))
             ]  # fmt: skip
@@ -986,7 +1008,12 @@ def date_sentence(
         ]  # fmt: skip
         if candidates:
             nearest = min(candidates, key=lambda i: (distance(i), i))
-            tx = pick_timex(past(nearest))
+            # The most precise of its dates, and of those the one closest to the event being
+            # dated: "was told on April 9 ... and informed on April 14. It expects charges"
+            # continues from April 14.
+            handed = past(nearest)
+            rank = min(_PRECISION_RANK[tx.precision] for tx in handed)
+            tx = pick_timex([tx for tx in handed if _PRECISION_RANK[tx.precision] == rank], near)
             return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, nearest, tx)
     if published is not None:
         return SentenceDate(published, published, "day", "publication")
@@ -1122,7 +1149,8 @@ class DateResolver:
             in_citation = any(c_start <= start and end <= c_end for c_start, c_end in citations)
             timexes.append(
                 Timex(full_text[start:end], start, end, sent_idx, iv.start, iv.end, iv.precision,
-                      iv.source, iv.stated_year, in_citation, is_anchor(full_text, start, end, future))
+                      iv.source, iv.stated_year, in_citation, is_anchor(full_text, start, end, future),
+                      clause_depth(doc, start, end) >= 2)
             )  # fmt: skip
         return timexes
 
@@ -1155,14 +1183,28 @@ _PAST_AUX = {"was", "were", "had", "did"}
 _DEADLINE = re.compile(r"\b(?:by|until|till)\s+(?:the\s+)?$", re.IGNORECASE)
 
 
+def _words(span: Span | None) -> Span | None:
+    """The span without punctuation at its edges. A date expression that ends a sentence can
+    take the full stop with it ("by the end of October."), and the stop hangs from the
+    sentence's main verb, which would then pass for the word the date modifies."""
+    if span is None:
+        return None
+    start, end = span.start, span.end
+    while start < end and span.doc[start].is_punct:
+        start += 1
+    while end > start and span.doc[end - 1].is_punct:
+        end -= 1
+    return span.doc[start:end] if end > start else None
+
+
 def clause_tense(doc: Doc, start_char: int, end_char: int) -> str:
     """"past" when the date modifies a past-tense verb ("was banned in April", "the tariffs
     imposed in April", "rose on Monday"), else "near". A date inside a noun phrase ("left
     the deadline in August unresolved") takes no tense from the verb above it."""
     if not doc.has_annotation("DEP"):
         return "near"
-    span = doc.char_span(start_char, end_char, alignment_mode="expand")
-    if span is None or not len(span):
+    span = _words(doc.char_span(start_char, end_char, alignment_mode="expand"))
+    if span is None:
         return "near"
     token = span.root
     for _ in range(4):  # up through prepositions to the word the date modifies
@@ -1184,8 +1226,8 @@ def speaks_of_future(doc: Doc, start_char: int, end_char: int, text: str | None 
     """Does the clause holding this date expression announce something ("will take effect on
     April 10", "is due to unveil tariffs on Wednesday", "said it would cut rates from Monday")?
     Uses the parse when there is one, else the words of the sentence before the expression."""
-    span = doc.char_span(start_char, end_char, alignment_mode="expand")
-    if span is None or not len(span):
+    span = _words(doc.char_span(start_char, end_char, alignment_mode="expand"))
+    if span is None:
         return False
     text = doc.text if text is None else text
     if re.search(r"\b(?:next|upcoming|coming)\s+$", text[max(0, start_char - 12) : start_char], re.IGNORECASE):
@@ -1225,6 +1267,28 @@ def _clause_head(token):
             return token
         token = token.head
     return token
+
+
+def clause_depth(doc: Doc, start_char: int, end_char: int) -> int:
+    """How many clauses below its sentence's main clause an expression sits: 0 in the main
+    clause, 1 in a clause hanging from it ("fell on Wednesday after the company disclosed late
+    on Tuesday", "said it was told on April 9"), 2 and more deeper. Conjoined and open
+    complement clauses ("and informed on April 14", "expects to record") count at the level of
+    the clause they continue. 0 without a parse."""
+    span = _words(doc.char_span(start_char, end_char, alignment_mode="expand"))
+    if span is None or not doc.has_annotation("DEP"):
+        return 0
+    head, depth = _clause_head(span.root), 0
+    for _ in range(50):
+        if head.head.i == head.i:
+            break
+        parent = _clause_head(head.head)
+        if head.dep_ not in ("conj", "xcomp"):
+            depth += 1
+        if parent.i == head.i:
+            break
+        head = parent
+    return depth
 
 
 def attached_timexes(doc: Doc, timexes: Sequence[Timex], near: tuple[int, int]) -> list[tuple[Timex, int]]:
@@ -1322,4 +1386,4 @@ def sentence_date_for(
     if sent_paragraph is None:
         sents = sentences(doc)
         sent_paragraph = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(doc.text))
-    return date_sentence(sent_idx, usable, sent_paragraph, published, max_distance=max_inherit_distance)
+    return date_sentence(sent_idx, usable, sent_paragraph, published, near, max_inherit_distance)

@@ -13,6 +13,7 @@ from nlp.timex import (
     SentenceDate,
     Timex,
     citation_spans,
+    clause_depth,
     clause_tense,
     date_sentence,
     is_anchor,
@@ -125,6 +126,49 @@ def test_clause_tense_reads_the_word_a_date_modifies():
                    ["nsubj", "ROOT", "det", "dobj", "prep", "pobj"], ["PRP", "VBD", "DT", "NN", "IN", "NNP"],
                    ["PRON", "VERB", "DET", "NOUN", "ADP", "PROPN"])  # fmt: skip
     assert clause_tense(deadline, 24, 30) == "near"  # inside a noun phrase: no tense from "left"
+
+
+def test_a_full_stop_taken_into_the_date_does_not_lend_it_the_main_verbs_tense():
+    from spacy.tokens import Doc
+
+    # "The bank told lenders to cut rates by the end of October.", then a paragraph break, as
+    # en_core_web_sm parses it: the stop hangs from "told" and holds the break, so spaCy makes
+    # it the root of "the end of October.". The date modifies "cut", an infinitive: no tense,
+    # and "by" makes it a deadline ahead (the October after a paper of September 30).
+    words = ["The", "bank", "told", "lenders", "to", "cut", "rates", "by", "the", "end", "of", "October", ".", "\n\n"]
+    heads = [1, 2, 2, 2, 5, 2, 5, 5, 9, 7, 9, 10, 2, 12]
+    deps = ["det", "nsubj", "ROOT", "dobj", "aux", "xcomp", "dobj", "prep", "det", "pobj", "prep", "pobj", "punct", "dep"]
+    tags = ["DT", "NN", "VBD", "NNS", "TO", "VB", "NNS", "IN", "DT", "NN", "IN", "NNP", ".", "_SP"]
+    pos = ["DET", "NOUN", "VERB", "NOUN", "PART", "VERB", "NOUN", "ADP", "DET", "NOUN", "ADP", "PROPN", "PUNCT", "SPACE"]
+    spaces = [True] * 11 + [False, False, False]
+    told = Doc(spacy.blank("en").vocab, words=words, spaces=spaces, heads=heads, deps=deps, tags=tags, pos=pos)
+    start = told.text.index("the end")
+    stop = told.text.index(".") + 1
+    assert told.char_span(start, stop).root.text == "."  # what misled the tense before
+    assert clause_tense(told, start, stop) == "near"  # with the stop
+    assert clause_tense(told, start, stop - 1) == "near"  # without it
+    assert clause_tense(told, 0, 13) == "past"  # "The bank told": the stop does not hide a real verb
+
+
+@pytest.mark.parametrize(
+    "published, text, prefer, expected",
+    [
+        (D(2024, 9, 30), "over the weekend", "past", D(2024, 9, 28)),  # a Monday: the Saturday before
+        (D(2024, 9, 30), "at the weekend", "near", D(2024, 9, 28)),
+        (D(2024, 10, 3), "last weekend", "past", D(2024, 9, 28)),
+        (D(2024, 10, 10), "this weekend", "future", D(2024, 10, 12)),  # "will meet this weekend"
+        (D(2024, 9, 29), "the weekend", "past", D(2024, 9, 28)),  # a Sunday paper: its own weekend
+        (D(2024, 9, 29), "last weekend", "past", D(2024, 9, 21)),
+    ],
+)
+def test_the_weekend_is_the_saturday_and_sunday_the_clause_points_to(published, text, prefer, expected):
+    assert span(resolve(text, published, prefer)) == (expected, expected + dt.timedelta(days=1), "week", "relative")
+
+
+def test_the_component_finds_the_weekend_where_ner_does_not(blank_nlp):
+    doc = run(blank_nlp, "Over the weekend three cities loosened home-purchase rules.", dt.datetime(2024, 9, 30, 8, tzinfo=dt.UTC))
+    assert [(t.text, t.start) for t in doc._.timexes] == [("the weekend", D(2024, 9, 28))]
+    assert doc._.sent_dates[0].start == D(2024, 9, 28)
 
 
 def test_a_stated_year_is_kept_and_recorded():
@@ -294,6 +338,42 @@ def test_no_inheritance_across_paragraphs_or_from_far_away():
     assert (got.start, got.end, got.precision, got.source) == (FRI_2025_03_07, FRI_2025_03_07, "day", "publication")
     far = date_sentence(5, timexes, [0] * 6, FRI_2025_03_07, max_distance=3)
     assert far.source == "publication"
+
+
+def test_a_neighbour_hands_on_its_most_precise_date_closest_to_the_event():
+    # "Nvidia said it was told on April 9 that a licence was needed and informed on April 14
+    # that it would stay. It expects charges of $5.5 billion." The charges follow April 14.
+    told = {0: [tx(0, D(2025, 4, 9), start_char=30), tx(0, D(2025, 4, 14), start_char=80),
+                tx(0, D(2025, 4, 1), D(2025, 4, 30), "month", start_char=100)]}  # fmt: skip
+    assert date_sentence(1, told, [0, 0], D(2025, 4, 16), near=(130, 140)).start == D(2025, 4, 14)
+    assert date_sentence(1, told, [0, 0], D(2025, 4, 16)).start == D(2025, 4, 9)  # no event: the first
+
+
+def test_a_date_deep_in_a_side_clause_dates_only_its_own_sentence():
+    # "Cloud revenue grew 18%, short of what investors had hoped for after the company
+    # committed in February to spend 380 billion yuan. Taobao revenue rose 12%."
+    february = {0: [tx(0, D(2025, 2, 1), D(2025, 2, 28), "month", embedded=True)]}
+    assert date_sentence(1, february, [0, 0], D(2025, 5, 15)).source == "publication"
+    assert date_sentence(0, february, [0, 0], D(2025, 5, 15)).start == D(2025, 2, 1)
+
+
+def test_clause_depth_counts_clauses_below_the_main_one():
+    from spacy.tokens import Doc
+
+    # "Shares fell on Wednesday after the company said it was told on April 9 ."
+    words = ["Shares", "fell", "on", "Wednesday", "after", "the", "company", "said", "it", "was", "told", "on",
+             "April", "9", "."]  # fmt: skip
+    heads = [1, 1, 1, 2, 7, 6, 7, 1, 10, 10, 7, 10, 11, 12, 1]
+    deps = ["nsubj", "ROOT", "prep", "pobj", "mark", "det", "nsubj", "advcl", "nsubjpass", "auxpass", "ccomp",
+            "prep", "pobj", "nummod", "punct"]  # fmt: skip
+    pos = ["NOUN", "VERB", "ADP", "PROPN", "SCONJ", "DET", "NOUN", "VERB", "PRON", "AUX", "VERB", "ADP", "PROPN",
+           "NUM", "PUNCT"]  # fmt: skip
+    doc = Doc(spacy.blank("en").vocab, words=words, heads=heads, deps=deps, pos=pos)
+    wednesday = doc.text.index("Wednesday")
+    april = doc.text.index("April")
+    assert clause_depth(doc, wednesday, wednesday + 9) == 0
+    assert clause_depth(doc, april, april + 7) == 2  # told ← said ← fell
+    assert clause_depth(spacy.blank("en")("Shares fell on Wednesday."), 15, 24) == 0  # no parse
 
 
 def test_announced_dates_are_not_inherited():
