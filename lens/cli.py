@@ -97,6 +97,11 @@ FETCH_ARTICLES = typer.Option(False, "--fetch-articles", help="Fetch the linked 
 COLUMNS = typer.Option(None, "--columns", help="Batch column mapping, e.g. 'title=headline,text=body,published_at=date'.")
 SENTIMENT_MODEL = typer.Option(None, "--sentiment-model", help="Bundled name (finance-minilm), local HF folder or cached id. [default: from config]")
 DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
+PRECISION = typer.Option(
+    None, "--precision",
+    help="Of the transformers: auto (fp16 on CUDA, bf16 on AMX/AVX512-BF16 CPUs, int8 on other x86 CPUs "
+         "for the bundled model, else fp32), fp32, bf16, fp16 or int8. [default: auto]",
+)  # fmt: skip
 BATCH = typer.Option(None, "--batch-size", help="Documents per en_core_web_sm batch. [default: 4]")
 N_PROCESS = typer.Option(None, "--n-process", help="en_core_web_sm worker processes. [default: one per core, at most 4; up to 8 with CUDA]")
 ENGINE = typer.Option("local", "--engine", help="Where the per-article analysis runs: local (this process) or ray (Ray Data actors; the ray extra).")
@@ -180,14 +185,25 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _run_analyze(out: Path, sentiment_model: str | None, device: str | None, batch_size: int | None,
-                 n_process: int | None, ray_options=None) -> stages.AnalyzeResult:
-    base = _config().nlp  # command-line options override lens.toml
+def _nlp_config(sentiment_model: str | None = None, device: str | None = None, batch_size: int | None = None,
+                n_process: int | None = None, precision: str | None = None):
+    """lens.toml's [nlp] with the command line's options over it."""
+    base = _config().nlp
     config = replace(
         base,
         sentiment_model=sentiment_model or base.sentiment_model, device=device or base.device,
         batch_size=batch_size or base.batch_size, n_process=n_process or base.n_process,
-    )
+        precision=precision or base.precision,
+    )  # fmt: skip
+    from nlp.sentiment import PRECISIONS
+
+    if config.precision.lower() not in PRECISIONS:  # one line before any model loads
+        console.print(Text("error: ", style="red") + plain(f"--precision {config.precision!r}: use one of {', '.join(PRECISIONS)}"))
+        raise typer.Exit(2)
+    return config
+
+
+def _run_analyze(out: Path, config, ray_options=None) -> stages.AnalyzeResult:
     with _progress() as progress:
         task = progress.add_task("analyse", total=None, rate="")
 
@@ -218,6 +234,7 @@ def analyze(
     columns: str = COLUMNS,
     sentiment_model: str = SENTIMENT_MODEL,
     device: str = DEVICE,
+    precision: str = PRECISION,
     batch_size: int = BATCH,
     n_process: int = N_PROCESS,
     allow_private_hosts: bool = ALLOW_PRIVATE,
@@ -231,6 +248,7 @@ def analyze(
     Example: lens analyze corpus/ --out reports/news   (later: lens analyze --out reports/news)
     """
     ray_options = _ray_options(engine, ray_address, ray_actors)
+    config = _nlp_config(sentiment_model, device, batch_size, n_process, precision)
     if sources:
         ingested = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
         if ingested.failed:
@@ -238,7 +256,7 @@ def analyze(
     elif not (out / stages.STORE_NAME).exists():
         console.print(f"[red]error:[/] {out / stages.STORE_NAME}: no store here; name SOURCES to ingest first")
         raise typer.Exit(2)
-    _run_analyze(out, sentiment_model, device, batch_size, n_process, ray_options)
+    _run_analyze(out, config, ray_options)
     out_console.print(f"Tables written to {out.resolve()}")
 
 
@@ -289,7 +307,7 @@ def eval_nlp(
         raise typer.Exit(2)
     if analyse_first:
         _run_ingest([str(corpus)], out, False, None)
-        _run_analyze(out, "finance-minilm", "auto", None, None)
+        _run_analyze(out, _nlp_config("finance-minilm", "auto"))
     scores = evaluate_run(gold, out, half)
     if half != "all":
         out_console.print(f"gold half: {half}", highlight=False)
@@ -309,6 +327,7 @@ def run(
     columns: str = COLUMNS,
     sentiment_model: str = SENTIMENT_MODEL,
     device: str = DEVICE,
+    precision: str = PRECISION,
     batch_size: int = BATCH,
     n_process: int = N_PROCESS,
     allow_private_hosts: bool = ALLOW_PRIVATE,
@@ -329,11 +348,12 @@ def run(
     if prices_from == "folder":
         _require_price_folder(prices)
     ray_options = _ray_options(engine, ray_address, ray_actors)
+    config = _nlp_config(sentiment_model, device, batch_size, n_process, precision)
     started = time.monotonic()
     result = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
     if result.failed:
         raise typer.Exit(1)
-    analysed = _run_analyze(out, sentiment_model, device, batch_size, n_process, ray_options)
+    analysed = _run_analyze(out, config, ray_options)
     from .timeline_view import load_events, write_files
 
     events = load_events(out)
@@ -352,9 +372,9 @@ def run(
     stage = _run_market(out, prices)
     from .cli_narratives import run_stage as run_narratives
 
-    run_narratives(out, stage.prices)
+    run_narratives(out, stage.prices, nlp=config)
     report_result = _build_report(out, stage, {
-        "run_name": out.name, "models": f"spaCy en_core_web_sm 3.8 + {sentiment_model or _config().nlp.sentiment_model}",
+        "run_name": out.name, "models": f"spaCy en_core_web_sm 3.8 + {config.sentiment_model}",
         "device": analysed.device or _previous_device(out), "run_seconds": time.monotonic() - started,
     })
     out_console.print(f"Tables written to {out.resolve()}")

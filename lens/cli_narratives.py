@@ -51,16 +51,22 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="narratives")
 
 
-def run_stage(out: Path, price_set, refit: bool = False):
+def run_stage(out: Path, price_set, refit: bool = False, nlp=None):
     """The narrative stage with the effective configuration; problems printed one line each.
+    `nlp` (a PipelineConfig, default lens.toml's) gives the encoder's device and precision: those
+    the analysis ran with, so that its stored sentence vectors are reused, not encoded again.
     Returns None (after saying why) when the run has too little text for narratives."""
+    from nlp.catalysts import load_sentence_encoder
+
     from . import cli
     from .narrative_stage import narrative_stage
 
     config = cli._config()
+    nlp = nlp or config.nlp
     with cli.console.status("narratives: assigning sentences" if not refit else "narratives: discovering themes"):
         try:
-            result = narrative_stage(out, price_set, config.narratives, config.leadlag, refit=refit)
+            encoder = load_sentence_encoder(device=nlp.device, precision=nlp.precision)
+            result = narrative_stage(out, price_set, config.narratives, config.leadlag, refit=refit, encoder=encoder)
         except ValueError as exc:
             cli.console.print(Text("warning: ", style="yellow") + plain(str(exc)), highlight=False)
             return None

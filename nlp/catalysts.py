@@ -432,16 +432,18 @@ def default_encoder_path() -> str:
 
 
 @lru_cache(maxsize=2)
-def load_sentence_encoder(model_path: str | None = None, device: str = "auto") -> SentenceEncoder | SentimentModelEncoder:
+def load_sentence_encoder(
+    model_path: str | None = None, device: str = "auto", precision: str = "auto"
+) -> SentenceEncoder | SentimentModelEncoder:
     """The per-process sentence encoder: the one at `model_path`, else the bundled sentiment
     model's pass when it gives vectors in the base space, else the packaged all-MiniLM-L6-v2."""
     if model_path is None:
         from .sentiment import shared_sentiment_model
 
-        model = shared_sentiment_model(device=device)
+        model = shared_sentiment_model(device=device, precision=precision)
         if model.vector_space:
             return SentimentModelEncoder(model)
-    return SentenceEncoder(model_path or default_encoder_path(), device=device)
+    return SentenceEncoder(model_path or default_encoder_path(), device=device, precision=precision)
 
 
 # --------------------------------------------------------------------------------------------
@@ -859,6 +861,7 @@ class CatalystExtractor:
         max_future_days: int = timex.DEFAULT_MAX_FUTURE_DAYS,
         stale_after_days: int = timex.DEFAULT_STALE_AFTER_DAYS,
         history_after_days: int = timex.DEFAULT_HISTORY_AFTER_DAYS,
+        precision: str = "auto",
     ):
         self.nlp = nlp
         self.name = name
@@ -866,6 +869,7 @@ class CatalystExtractor:
         self.type_index = {t: j for j, t in enumerate(self.taxonomy.type_ids)}
         self.encoder_path = encoder_path
         self.device = device
+        self.precision = precision
         self.threshold = threshold
         self.classifier_only_threshold = classifier_only_threshold
         self.candidate_floor = candidate_floor
@@ -890,7 +894,7 @@ class CatalystExtractor:
 
     @property
     def encoder(self) -> SentenceEncoder:
-        return load_sentence_encoder(self.encoder_path, self.device)
+        return load_sentence_encoder(self.encoder_path, self.device, self.precision)
 
     def catalyst_model(self) -> CatalystModel:
         """Fitted at first use, kept per process and on disk (nlp/catalyst_cache.py).
@@ -1392,6 +1396,7 @@ def _entities_by_sentence(
         "max_future_days": timex.DEFAULT_MAX_FUTURE_DAYS,
         "stale_after_days": timex.DEFAULT_STALE_AFTER_DAYS,
         "history_after_days": timex.DEFAULT_HISTORY_AFTER_DAYS,
+        "precision": "auto",
     },
 )
 def make_catalyst_extractor(
@@ -1408,10 +1413,12 @@ def make_catalyst_extractor(
     max_future_days: int,
     stale_after_days: int,
     history_after_days: int,
+    precision: str,
 ) -> CatalystExtractor:
     return CatalystExtractor(
         nlp, name, taxonomy_path, encoder_path, device, threshold, classifier_only_threshold,
         candidate_floor, min_tokens, encode_batch_size, max_future_days, stale_after_days, history_after_days,
+        precision,
     )  # fmt: skip
 
 

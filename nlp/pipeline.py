@@ -110,6 +110,10 @@ class PipelineConfig:
     spacy_model: str = SPACY_MODEL
     sentiment_model: str = "finance-minilm"
     device: str = "auto"
+    # Of both transformers (the sentiment model and, through it or the packaged encoder, the
+    # catalyst sentence vectors): auto, fp32, bf16, fp16 or int8 (nlp/sentiment.py:
+    # select_precision). "fp32" on an AVX2 CPU gives up int8's speed for fp32's exact numbers.
+    precision: str = "auto"
     # Documents per batch of the en_core_web_sm stage: its peak memory grows with the batch
     # (tok2vec and NER activations of every token at once; 64 long articles peaked ~650 MB
     # higher than 16) while its speed does not. Two workers parsing 96 bench articles: 1,022
@@ -151,9 +155,11 @@ def build_pipeline(config: PipelineConfig | None = None) -> Language:
             "device": config.device,
             "batch_size": config.sentiment_batch_size,
             "threads": config.threads,
+            "precision": config.precision,
         },
-        # the bundled sentiment model is the sentence encoder too: the same device gives the same instance
-        "lens_catalysts": {"device": config.device},
+        # the bundled sentiment model is the sentence encoder too: the same device and precision
+        # give the same instance
+        "lens_catalysts": {"device": config.device, "precision": config.precision},
     }
     for name in COMPONENTS:
         if name not in config.disable:

@@ -163,3 +163,33 @@ def test_eval_sentiment_on_a_labelled_csv(tmp_path: Path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["accuracy"] == 1.0 and report["confusion"] == [[3, 0, 0], [0, 2, 0], [0, 0, 3]]
+
+
+def test_analyze_runs_both_transformers_at_the_precision_asked_for(tmp_path):
+    # `auto` picks int8, bf16 or fp16 by machine; fp32 is a choice on every CPU, so asking for it
+    # must reach the sentiment component and the catalyst encoder alike (one instance, one
+    # vector space: the stored vectors say which precision made them).
+    import duckdb
+
+    from lens.cli import app
+    from nlp.pipeline import PipelineConfig, build_pipeline
+
+    nlp = build_pipeline(PipelineConfig(device="cpu", precision="fp32", n_process=1))
+    scorer = nlp.get_pipe("lens_sentiment").model
+    encoder = nlp.get_pipe("lens_catalysts").encoder
+    assert scorer.precision == "fp32" and encoder.precision == "fp32"
+    assert encoder.vector_space == scorer.vector_space
+
+    (tmp_path / "news.txt").write_text(
+        "Alibaba shares rose 5% on Tuesday after the company released a new reasoning model.\n"
+    )
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["analyze", str(tmp_path / "news.txt"), "--out", str(out),
+                                      "--device", "cpu", "--precision", "fp32"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(out / "lens.duckdb"), read_only=True) as con:
+        spaces = {row[0] for row in con.execute("SELECT DISTINCT space FROM sentence_vectors").fetchall()}
+    assert spaces and all(space.endswith("/fp32") for space in spaces)
+
+    wrong = CliRunner().invoke(app, ["analyze", "--out", str(out), "--precision", "int4"])
+    assert wrong.exit_code == 2 and "--precision 'int4'" in wrong.output
