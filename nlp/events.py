@@ -1,7 +1,8 @@
 """Catalyst mentions from all articles → the dated catalyst timeline (events).
 
 A mention joins an event when it has the same catalyst type, shares entities with it (or
-either side names none) and its date lies within a few days of the event's. Mentions dated
+either side names none, or it comes from an article that already put the event on the same
+day) and its date lies within a few days of the event's. Mentions dated
 only roughly (a month, a quarter, "this year", or nothing but the publication date) do not
 found events of their own when a precisely dated event of the same type and entities lies in
 their interval: they are evidence for that event. Mentions whose stated year contradicts the
@@ -161,12 +162,18 @@ def _sweep(ctype: str, mentions: list[dict], config: TimelineConfig) -> list[_Ev
 
 
 def _overlap(event: _Event, mention: dict) -> int | None:
-    """Shared entity count; 0 when either side names none; None when both name entities
-    and share none (different stories of the same type on the same days)."""
+    """Shared entity count; 0 when either side names none, or when the event holds a mention
+    of the same article (or a copy of it) dated the same day: one article's "The Fed cut rates
+    by half a point" and "Powell said the move was not a sign of worry" are one story, whoever
+    each sentence names. None when both name entities and share none (different stories of the
+    same type on the same days)."""
     if not mention["entity_ids"] or not event.entities:
         return 0
     shared = sum(1 for e in set(mention["entity_ids"]) if e in event.entities)
-    return shared or None
+    if shared:
+        return shared
+    same_story = any(m["_root"] == mention["_root"] and m["_start"] == mention["_start"] for m in event.mentions)
+    return 0 if same_story else None
 
 
 def _containing_event(events: list[_Event], mention: dict, config: TimelineConfig) -> _Event | None:

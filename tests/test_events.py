@@ -62,6 +62,20 @@ def test_same_type_same_day_different_entities_stay_apart():
     assert len(build_timeline(cats, ARTS)) == 2
 
 
+def test_one_article_putting_the_same_type_on_the_same_day_tells_one_story_whoever_it_names():
+    # "The Fed cut rates by half a point." ... "Powell said the move was no sign of worry."
+    cats = pd.DataFrame([
+        mention("a1", "policy.us_monetary", date(2025, 4, 2), ents=("federal_reserve",), sent=0),
+        mention("a1", "policy.us_monetary", date(2025, 4, 2), ents=("jerome_powell",), sent=3),
+        mention("a3", "policy.us_monetary", date(2025, 4, 2), ents=("hkma",), sent=1),  # another article
+        mention("a1", "policy.us_monetary", date(2025, 4, 4), ents=("nasdaq",), sent=5),  # another day
+    ])
+    tl = build_timeline(cats, ARTS)
+    assert sorted(tl.n_mentions) == [1, 1, 2]
+    merged = tl[tl.n_mentions == 2].iloc[0]
+    assert set(merged.entity_ids) == {"federal_reserve", "jerome_powell"} and merged.article_ids == ["a1"]
+
+
 def test_month_precision_mention_supports_the_precise_event_inside_its_interval():
     cats = pd.DataFrame([
         mention("a1", "trade.tariffs", date(2025, 4, 2)),
