@@ -1008,12 +1008,12 @@ def date_sentence(
         ]  # fmt: skip
         if candidates:
             nearest = min(candidates, key=lambda i: (distance(i), i))
-            # The most precise of its dates, and of those the one closest to the event being
-            # dated: "was told on April 9 ... and informed on April 14. It expects charges"
-            # continues from April 14.
+            # The most precise of its dates, and of those the one closest in the text: "was told
+            # on April 9 ... and informed on April 14. It expects charges" continues from April 14.
             handed = past(nearest)
             rank = min(_PRECISION_RANK[tx.precision] for tx in handed)
-            tx = pick_timex([tx for tx in handed if _PRECISION_RANK[tx.precision] == rank], near)
+            handed = [tx for tx in handed if _PRECISION_RANK[tx.precision] == rank]
+            tx = max(handed, key=lambda t: t.start_char) if nearest < sent_idx else min(handed, key=lambda t: t.start_char)
             return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, nearest, tx)
     if published is not None:
         return SentenceDate(published, published, "day", "publication")
@@ -1386,4 +1386,4 @@ def sentence_date_for(
     if sent_paragraph is None:
         sents = sentences(doc)
         sent_paragraph = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(doc.text))
-    return date_sentence(sent_idx, usable, sent_paragraph, published, near, max_inherit_distance)
+    return date_sentence(sent_idx, usable, sent_paragraph, published, max_distance=max_inherit_distance)

@@ -345,8 +345,10 @@ def test_a_neighbour_hands_on_its_most_precise_date_closest_to_the_event():
     # that it would stay. It expects charges of $5.5 billion." The charges follow April 14.
     told = {0: [tx(0, D(2025, 4, 9), start_char=30), tx(0, D(2025, 4, 14), start_char=80),
                 tx(0, D(2025, 4, 1), D(2025, 4, 30), "month", start_char=100)]}  # fmt: skip
-    assert date_sentence(1, told, [0, 0], D(2025, 4, 16), near=(130, 140)).start == D(2025, 4, 14)
-    assert date_sentence(1, told, [0, 0], D(2025, 4, 16)).start == D(2025, 4, 9)  # no event: the first
+    assert date_sentence(1, told, [0, 0], D(2025, 4, 16)).start == D(2025, 4, 14)
+    # a later sentence hands back the date nearest to it, its first
+    later = {1: [tx(1, D(2025, 4, 9), start_char=130), tx(1, D(2025, 4, 14), start_char=180)]}
+    assert date_sentence(0, later, [0, 0], D(2025, 4, 16)).start == D(2025, 4, 9)
 
 
 def test_a_date_deep_in_a_side_clause_dates_only_its_own_sentence():
