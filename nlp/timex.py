@@ -86,7 +86,10 @@ class Timex:
     source: str
     stated_year: int | None = None
     citation: bool = False  # inside a parenthetical source citation: dates the source, not the event
-    anchor: bool = False  # a reference point ("since late 2021", "its 2021 peak"), not an event date
+    # Not the time of an event: a reference point ("since late 2021", "its 2021 peak"), a time
+    # that recurs ("normally meets in April, July and December") or a deadline ahead ("told
+    # lenders to cut rates by the end of October": the telling is the news, not the deadline).
+    anchor: bool = False
     # Two or more clauses below its sentence's main one ("revenue grew 18%, short of what
     # investors had hoped for after the company committed in February"): background that dates
     # its own clause, not the neighbouring sentences that inherit a date.
@@ -1147,10 +1150,14 @@ class DateResolver:
         for start, end, iv, future in kept:
             sent_idx = max(0, _bisect_right(sent_starts, start) - 1)
             in_citation = any(c_start <= start and end <= c_end for c_start, c_end in citations)
+            deadline_ahead = (
+                published is not None and iv.start > published
+                and bool(_DEADLINE.search(full_text[max(0, start - 12) : start]))
+            )  # fmt: skip
+            anchor = is_anchor(full_text, start, end, future) or deadline_ahead or recurring(doc, start, end)
             timexes.append(
                 Timex(full_text[start:end], start, end, sent_idx, iv.start, iv.end, iv.precision,
-                      iv.source, iv.stated_year, in_citation, is_anchor(full_text, start, end, future),
-                      clause_depth(doc, start, end) >= 2)
+                      iv.source, iv.stated_year, in_citation, anchor, clause_depth(doc, start, end) >= 2)
             )  # fmt: skip
         return timexes
 
@@ -1267,6 +1274,20 @@ def _clause_head(token):
             return token
         token = token.head
     return token
+
+
+_HABITUAL = frozenset({"normally", "usually", "typically", "traditionally", "generally", "customarily", "routinely", "regularly"})
+
+
+def recurring(doc: Doc, start_char: int, end_char: int) -> bool:
+    """Does the date name a time that recurs ("the Politburo normally reviews the economy in
+    April, July and December")? Read from an adverb of habit on the verb it belongs to; False
+    without a parse."""
+    span = _words(doc.char_span(start_char, end_char, alignment_mode="expand"))
+    if span is None or not doc.has_annotation("DEP"):
+        return False
+    verb = _clause_verb(span.root)
+    return verb is not None and any(c.dep_ == "advmod" and c.lower_ in _HABITUAL for c in verb.children)
 
 
 def clause_depth(doc: Doc, start_char: int, end_char: int) -> int:

@@ -488,6 +488,36 @@ def test_component_reads_deadlines_ahead_and_short_distances_back(blank_nlp):
     assert lands._.timexes == []  # two weeks before *that*: not a distance back from the report
 
 
+def test_a_deadline_ahead_is_not_the_date_of_the_news(blank_nlp):
+    # The telling happened (here: on the publication day); the end of October is the deadline.
+    told = run(blank_nlp, "The central bank told lenders to cut mortgage rates by the end of October.",
+               dt.datetime(2024, 9, 30, 9, tzinfo=dt.UTC))  # fmt: skip
+    assert [(t.text.rstrip("."), t.start, t.anchor) for t in told._.timexes] == [("the end of October", D(2024, 10, 21), True)]
+    assert told._.sent_dates[0].source == "publication"
+    # "by" a day already past measures where something stood then: it still dates the sentence
+    fallen = run(blank_nlp, "Shares had fallen 20% by October 15, 2024.", dt.datetime(2024, 11, 20, tzinfo=dt.UTC))
+    assert fallen._.sent_dates[0].start == D(2024, 10, 15)
+
+
+def test_a_time_that_recurs_dates_nothing():
+    from spacy.tokens import Doc
+
+    from nlp.timex import recurring
+
+    # "The Politburo normally reviews policy in April ." / the same without "normally"
+    def parsed(words, heads, deps, pos):
+        return Doc(spacy.blank("en").vocab, words=words, heads=heads, deps=deps, pos=pos)
+
+    habit = parsed(["The", "Politburo", "normally", "reviews", "policy", "in", "April", "."], [1, 3, 3, 3, 3, 3, 5, 3],
+                   ["det", "nsubj", "advmod", "ROOT", "dobj", "prep", "pobj", "punct"],
+                   ["DET", "PROPN", "ADV", "VERB", "NOUN", "ADP", "PROPN", "PUNCT"])  # fmt: skip
+    once = parsed(["The", "Politburo", "reviewed", "policy", "in", "April", "."], [1, 2, 2, 2, 2, 4, 2],
+                  ["det", "nsubj", "ROOT", "dobj", "prep", "pobj", "punct"],
+                  ["DET", "PROPN", "VERB", "NOUN", "ADP", "PROPN", "PUNCT"])  # fmt: skip
+    assert recurring(habit, habit.text.index("April"), habit.text.index("April") + 5)
+    assert not recurring(once, once.text.index("April"), once.text.index("April") + 5)
+
+
 def test_component_on_an_undated_article(blank_nlp):
     doc = run(blank_nlp, "Stocks rose on Monday. Nothing else happened.", None)
     assert doc._.timexes == []  # "Monday" needs a publication date
