@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 PRECISE = ("day", "week")
+_RANK = {p: i for i, p in enumerate(("day", "week", "month", "quarter", "year"))}
 EVENT_COLUMNS = (
     "event_id", "catalyst_type", "title", "event_date", "first_seen", "n_mentions", "n_articles",
     "n_sources", "sentiment", "entity_ids", "article_ids", "evidence",
@@ -203,7 +204,8 @@ def _nearest_matching_event(events: list[_Event], mention: dict) -> _Event | Non
 
 def _consensus(mentions: list[dict]) -> date | None:
     """The most precise well-supported date: among day-precision explicit/relative mentions,
-    the date backed by the most independent sources, then by confidence; ties → earliest."""
+    the date backed by the most independent sources, then by confidence; ties → earliest.
+    Without such mentions, the most precise date of any mention, then the earliest."""
     votes: dict[date, set] = defaultdict(set)
     weight: Counter = Counter()
     for m in mentions:
@@ -211,8 +213,14 @@ def _consensus(mentions: list[dict]) -> date | None:
             votes[m["_start"]].add(m["_source"])
             weight[m["_start"]] += float(m.get("confidence") or 0)
     if not votes:
-        dated = [m["_start"] for m in mentions if m["_start"] is not None and not m["_conflict"]]
-        return min(dated) if dated else None
+        # Only rough dates: the most precise of them, then the earliest. A day on which an
+        # article appeared bounds the event more closely than the first of a month that some
+        # sentence named ("the London talks in June" against a report of June 5).
+        dated = [
+            (_RANK.get(m.get("date_precision"), len(_RANK)), m["_start"])
+            for m in mentions if m["_start"] is not None and not m["_conflict"]
+        ]  # fmt: skip
+        return min(dated)[1] if dated else None
     return min(votes, key=lambda d: (-len(votes[d]), -weight[d], d))
 
 

@@ -85,6 +85,17 @@ def test_month_precision_mention_supports_the_precise_event_inside_its_interval(
     assert len(tl) == 1 and tl.iloc[0].event_date == date(2025, 4, 2) and tl.iloc[0].n_mentions == 2
 
 
+def test_without_a_stated_day_the_event_takes_the_most_precise_rough_date():
+    # "the London talks in April" (a month) and a report of April 3 that names no day: the
+    # report's day bounds the event better than April 1.
+    cats = pd.DataFrame([
+        mention("a1", "trade.negotiations", date(2025, 4, 1), end=date(2025, 4, 30), precision="month"),
+        mention("a2", "trade.negotiations", date(2025, 4, 3), source="publication"),
+    ])
+    tl = build_timeline(cats, ARTS)
+    assert len(tl) == 1 and tl.iloc[0].n_mentions == 2 and tl.iloc[0].event_date == date(2025, 4, 3)
+
+
 def test_year_conflict_mention_joins_the_consensus_event_instead_of_moving_it():
     cats = pd.DataFrame([
         mention("a1", "technology.ai_model_release", date(2025, 1, 20), ents=("deepseek",)),
