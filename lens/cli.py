@@ -195,11 +195,13 @@ def _nlp_config(sentiment_model: str | None = None, device: str | None = None, b
         batch_size=batch_size or base.batch_size, n_process=n_process or base.n_process,
         precision=precision or base.precision,
     )  # fmt: skip
-    from nlp.sentiment import PRECISIONS
+    from nlp.sentiment import SentimentModelError, check_precision
 
-    if config.precision.lower() not in PRECISIONS:  # one line before any model loads
-        console.print(Text("error: ", style="red") + plain(f"--precision {config.precision!r}: use one of {', '.join(PRECISIONS)}"))
-        raise typer.Exit(2)
+    try:  # one line before any model loads
+        check_precision(config.precision)
+    except SentimentModelError as exc:
+        console.print(Text("error: ", style="red") + plain(f"--{exc}"))
+        raise typer.Exit(2) from None
     return config
 
 

@@ -92,12 +92,18 @@ def _x86_64() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
-def select_precision(device: torch.device, requested: str | None = "auto", int8_checked: bool = False) -> str:
-    """fp16 on CUDA; on CPU bf16 where the cores multiply bf16 natively (AMX/AVX512-BF16), else
-    int8 for the models whose int8 form was measured against fp32 (`int8_checked`), else fp32."""
+def check_precision(requested: str | None) -> str:
+    """The precision asked for, lower-cased ("auto" for none); SentimentModelError if unknown."""
     choice = (requested or "auto").lower()
     if choice not in PRECISIONS:
         raise SentimentModelError(f"precision {requested!r}: unknown; use one of {', '.join(PRECISIONS)}")
+    return choice
+
+
+def select_precision(device: torch.device, requested: str | None = "auto", int8_checked: bool = False) -> str:
+    """fp16 on CUDA; on CPU bf16 where the cores multiply bf16 natively (AMX/AVX512-BF16), else
+    int8 for the models whose int8 form was measured against fp32 (`int8_checked`), else fp32."""
+    choice = check_precision(requested)
     if choice != "auto":
         if device.type != "cpu" and choice in ("bf16", "int8"):
             raise SentimentModelError(f"precision {choice!r} is for the CPU; on {device.type} use fp16 or fp32")
