@@ -107,8 +107,10 @@ class Int8Linear(torch.nn.Module):
         self.out_features = weight.shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # clipped here, since the kernel would round an outlier up to 255, past the 7 bits
-        rows = (x.reshape(-1, x.shape[-1]).float() * self.inverse).clamp(self.low, self.high).contiguous()
+        # clipped here, since the kernel would round an outlier up to 255, past the 7 bits; in place,
+        # on the product's own buffer: a second activation-sized buffer per matrix cost 9-13% of
+        # bench/sentiment.py's rate on a 2-core AVX2 CPU (same numbers either way)
+        rows = torch.mul(x.reshape(-1, x.shape[-1]).float(), self.inverse).clamp_(self.low, self.high).contiguous()
         y = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
             rows, self.scale, self.zero_point, self.packed
         )
