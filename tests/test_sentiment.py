@@ -27,6 +27,8 @@ from models.registry import (
 )
 from nlp import sentiment as sentiment_mod
 from nlp.sentiment import (
+    PAD_MULTIPLE,
+    ROW_MULTIPLE,
     SentimentComponent,
     SentimentModel,
     SentimentResult,
@@ -118,7 +120,7 @@ def test_the_model_only_ever_sees_whole_multiples_of_rows_and_the_copies_are_dro
     texts = [f"Sales rose {i} percent in quarter {i % 4 + 1}." for i in range(70)] + ["Costs fell."]
     together = model.predict(texts)
     assert together.shape == (71, 3)
-    assert seen and all(rows % 16 == 0 and width % 16 == 0 for rows, width in seen)
+    assert seen and all(rows % ROW_MULTIPLE == 0 and width % PAD_MULTIPLE == 0 for rows, width in seen)
     alone = np.vstack([model.predict([t]) for t in texts[-3:]])
     np.testing.assert_allclose(together[-3:], alone, atol=1e-5)
 
