@@ -551,6 +551,23 @@ def space_cosine(model, data: Encoded, target, pad_id: int, device) -> float:
     return float((pooled_vectors(model, data, pad_id, device) * target).sum(dim=1).mean()) if len(target) else 0.0
 
 
+def measure_model(model, val_data: dict, held_data: dict, select_on: list[str], anchors, pad_id: int, device) -> dict:
+    """One model's figures: validation scores and their mean macro-F1 over ``select_on`` (the
+    figure that chooses), with ``anchors`` (the untuned encoder's vectors of the validation rows)
+    the mean cosine of its vectors to them, and held-out scores, for the record only: nothing
+    is chosen by them."""
+    entry: dict = {}
+    if val_data:
+        entry["val"] = {s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in val_data.items()}
+        entry["val_score"] = round(float(np.mean([entry["val"][s]["macro_f1"] for s in select_on])), 4)
+    if anchors:
+        entry["val_space_cosine"] = {
+            s: round(space_cosine(model, d, anchors[s], pad_id, device), 4) for s, d in val_data.items()
+        }
+    entry["held_out"] = {s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in held_data.items()}
+    return entry
+
+
 def run_stage(stage: Stage, model, data: Encoded, spans: dict[str, range], args, device, pad_id, after_epoch,
               anchors=None):
     """One schedule (warm-up then linear decay) over ``stage.mix``; ``after_epoch`` may stop it early.
@@ -726,14 +743,7 @@ def make_soup(args, argv: list[str] | None) -> int:
 
     def measure(folder: Path) -> dict:
         model = load_sentiment_model(str(folder)).model
-        entry = {"val": {s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in val_data.items()}}
-        entry["val_score"] = round(float(np.mean([entry["val"][s]["macro_f1"] for s in select_on])), 4)
-        if anchors:
-            entry["val_space_cosine"] = {
-                s: round(space_cosine(model, d, anchors[s], pad_id, device), 4) for s, d in val_data.items()
-            }
-        entry["held_out"] = {s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in held_data.items()}
-        return entry
+        return measure_model(model, val_data, held_data, select_on, anchors, pad_id, device)
 
     tried = []
     for d, meta in zip(runs, metas, strict=True):
@@ -931,16 +941,8 @@ def main(argv: list[str] | None = None) -> int:
     started, cpu_started = time.perf_counter(), time.process_time()
 
     def after_epoch(stage: Stage, epoch: int, loss: float) -> bool:
-        entry = {"stage": stage.name, "epoch": epoch, "loss": round(loss, 4)}
-        if val_data:
-            entry["val"] = {s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in val_data.items()}
-            entry["val_score"] = round(float(np.mean([entry["val"][s]["macro_f1"] for s in select_on])), 4)
-        if val_anchors:
-            entry["val_space_cosine"] = {
-                s: round(space_cosine(model, d, val_anchors[s], pad_id, device), 4) for s, d in val_data.items()
-            }
-        # scored for the record only: nothing is chosen by these figures
-        entry["held_out"] = {s: scores(d.labels, predict_encoded(model, d, pad_id, device)) for s, d in held_data.items()}
+        entry = {"stage": stage.name, "epoch": epoch, "loss": round(loss, 4),
+                 **measure_model(model, val_data, held_data, select_on, val_anchors, pad_id, device)}  # fmt: skip
         history.append(entry)
         brief = {k: {s: {m: v for m, v in r.items() if m != "confusion"} for s, r in entry[k].items()}
                  for k in ("val", "held_out") if k in entry}
