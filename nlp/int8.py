@@ -136,7 +136,8 @@ def activation_ranges(
 
     def observer(name: str) -> Callable:
         def hook(_module, args) -> None:
-            tokens = args[0][real[0]]
+            # a (rows, width, features) grid, or only its real tokens (models/packed_bert.py)
+            tokens = args[0][real[0]] if args[0].dim() == 3 else args[0]
             low, high = tokens.amin(dim=0), tokens.amax(dim=0)
             if name in seen:
                 low, high = torch.minimum(seen[name][0], low), torch.maximum(seen[name][1], high)

