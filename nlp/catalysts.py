@@ -49,7 +49,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import minibatch
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from models.packed_bert import packed_hidden, packs
 from nlp import timex
@@ -502,11 +502,22 @@ def _nearest_similarity(x: np.ndarray, protos: np.ndarray, proto_labels: np.ndar
     if len(x) == 0 or len(protos) == 0:
         return out
     sims = x @ protos.T
-    for j in range(n_types):
-        cols = np.flatnonzero(proto_labels[:, j])
-        if len(cols):
-            out[:, j] = sims[:, cols].max(axis=1)
+    # each type's examples side by side (an example of two types twice), one maximum per run of
+    # columns: a third of the time of a maximum per type over its scattered columns
+    columns = [np.flatnonzero(proto_labels[:, j]) for j in range(n_types)]
+    present = [j for j in range(n_types) if len(columns[j])]
+    if present:
+        starts = np.cumsum([0] + [len(columns[j]) for j in present[:-1]])
+        out[:, present] = np.maximum.reduceat(sims[:, np.concatenate([columns[j] for j in present])], starts, axis=1)
     return out
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """The process's thread pools, found once: `threadpool_limits` scans every loaded library
+    each time it is entered (0.74 ms against 0.02 ms, with torch loaded), once or twice a document.
+    numpy's BLAS, the one limited, is loaded before the first call."""
+    return ThreadpoolController()
 
 
 def _evidence(
@@ -526,7 +537,7 @@ def _evidence(
     moved the last bits (and, once rounded, the reported confidence) between a process with two
     threads and a Ray actor, which Ray gives one (OMP_NUM_THREADS=1). These products of a few
     thousand rows by the example bank take milliseconds on one core."""
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         probs = classifier.predict_proba(vectors)
         sims = _nearest_similarity(vectors, protos, proto_labels)
         rows, cols = np.nonzero(window_index >= 0)

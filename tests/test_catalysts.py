@@ -480,7 +480,7 @@ def test_the_encoder_pads_batches_to_a_few_widths_without_changing_vectors(which
         module = encoder.model.model
     else:
         encoder = catalysts_mod.SentenceEncoder(catalysts_mod.default_encoder_path(), device="cpu")
-        module = encoder.model
+        module = encoder.model.embeddings  # the packed pass (models/packed_bert.py) starts there
     widths: list[int] = []
     hook = module.register_forward_pre_hook(
         lambda _m, _args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
@@ -725,3 +725,17 @@ def test_the_evidence_does_not_depend_on_how_many_threads_blas_has():
             results.append(_evidence(classifier, protos, labels, vectors, vectors[:40] * 0.5, windows))
     for one, two in zip(*results, strict=True):
         np.testing.assert_array_equal(one, two)
+
+
+def test_nearest_similarity_takes_each_types_closest_example():
+    from nlp.catalysts import _nearest_similarity
+
+    # unit examples along the axes; the second belongs to types 0 and 2, type 1 has none
+    protos = np.eye(3, dtype=np.float32)
+    labels = np.array([[1, 0, 0], [1, 0, 1], [0, 0, 1]], dtype=bool)
+    x = np.array([[0.6, 0.8, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    # row 0: type 0 sees examples 0 and 1 (0.6, 0.8), type 2 sees 1 and 2 (0.8, 0.0)
+    # row 1: type 0 (0.0, 0.0), type 2 (0.0, 1.0); a type without examples stays at 0
+    expected = np.array([[0.8, 0.0, 0.8], [0.0, 0.0, 1.0]], dtype=np.float32)
+    np.testing.assert_allclose(_nearest_similarity(x, protos, labels), expected, atol=1e-7)
+    assert _nearest_similarity(x[:0], protos, labels).shape == (0, 3)
