@@ -34,6 +34,14 @@ def packs(encoder: torch.nn.Module) -> bool:
     return not config.is_decoder and not config.add_cross_attention and not config.chunk_size_feed_forward
 
 
+def last_hidden_state(encoder: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The encoder's last hidden state: the packed pass where it reproduces the encoder's numbers
+    (an encoder in eval mode that `packs`), else the encoder's own (training, other models)."""
+    if not encoder.training and packs(encoder):
+        return packed_hidden(encoder, input_ids, attention_mask)
+    return encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
 def packed_hidden(encoder: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """`encoder(input_ids, attention_mask).last_hidden_state` (rows, width, hidden), with zeros at
     the padding positions. Inference only: no dropout, no gradients needed."""
@@ -42,6 +50,8 @@ def packed_hidden(encoder: torch.nn.Module, input_ids: torch.Tensor, attention_m
         eager_attention_forward,
     )
 
+    config = encoder.config
+    attend = ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
     grid = encoder.embeddings(input_ids=input_ids)
     rows, width, hidden = grid.shape
     mask, _ = encoder._create_attention_masks(attention_mask, None, grid, None, None)
@@ -53,14 +63,12 @@ def packed_hidden(encoder: torch.nn.Module, input_ids: torch.Tensor, attention_m
         # only the real tokens go back; the rounding copies are dropped here
         return tokens.new_zeros(rows * width, tokens.shape[-1]).index_copy_(0, real, tokens[:n])
 
+    def heads(tokens: torch.Tensor) -> torch.Tensor:
+        return to_grid(tokens).view(rows, width, config.num_attention_heads, -1).transpose(1, 2)
+
     h = grid.reshape(rows * width, hidden).index_select(0, gather)
     for layer in encoder.encoder.layer:
         attention = layer.attention.self
-        attend = ALL_ATTENTION_FUNCTIONS.get_interface(encoder.config._attn_implementation, eager_attention_forward)
-
-        def heads(tokens: torch.Tensor, size: int = attention.attention_head_size) -> torch.Tensor:
-            return to_grid(tokens).view(rows, width, -1, size).transpose(1, 2)
-
         context, _ = attend(
             attention, heads(attention.query(h)), heads(attention.key(h)), heads(attention.value(h)), mask,
             dropout=0.0, scaling=attention.scaling,

@@ -111,7 +111,7 @@ def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = F
     from transformers import BertModel
     from transformers.modeling_outputs import SequenceClassifierOutput
 
-    from .packed_bert import packed_hidden, packs
+    from .packed_bert import last_hidden_state
 
     @dataclasses.dataclass
     class PooledOutput(SequenceClassifierOutput):
@@ -131,10 +131,8 @@ def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = F
                     self.space.bias.zero_()
 
         def forward(self, input_ids, attention_mask, labels=None, **_):
-            if not self.training and packs(self.encoder):  # same numbers, no work on padding
-                hidden = packed_hidden(self.encoder, input_ids, attention_mask)
-            else:
-                hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            # in eval mode over real tokens only: the same numbers, no work on padding
+            hidden = last_hidden_state(self.encoder, input_ids, attention_mask)
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
             logits = self.classifier(self.dropout(pooled))

