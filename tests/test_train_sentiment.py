@@ -27,6 +27,7 @@ from models.train_sentiment import (
     predict_encoded,
     soup_tensors,
     split_holdout,
+    training_sources,
 )
 
 
@@ -37,6 +38,13 @@ def frame(n_per_label: int, prefix: str) -> pd.DataFrame:
         for i in range(n_per_label)
     ]
     return pd.DataFrame(rows)
+
+
+def test_training_sources_are_both_stages_once_in_order():
+    # the soup carves its validation rows from these, as the runs did: a source only the second
+    # stage trains on is among them, and one in both stages counts once
+    assert training_sources("fpb:2,tfns") == ["fpb", "tfns"]
+    assert training_sources("tfns:0.5", "fpb,tfns") == ["tfns", "fpb"]
 
 
 def test_mix_factors_may_be_fractions_and_bad_ones_are_named():
