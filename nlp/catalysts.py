@@ -1301,6 +1301,23 @@ def _speculative(token) -> bool:
     )  # fmt: skip
 
 
+# Nouns that report what someone said: "reports that regulators had told companies to stop".
+_REPORT_NOUNS = frozenset({"report", "statement", "announcement", "news", "confirmation", "sign"})
+
+
+def _past_perfect(verb) -> bool:
+    """`verb` is in the past perfect ("had placed large orders after the breakthrough"): what
+    happened before the time the sentence reports, history told in passing. Not in reported
+    speech, where the past perfect is the news told in the past tense: "said it had increased
+    its holdings", "reports that regulators had told companies to stop buying"."""
+    if verb.tag_ != "VBN" or not any(c.dep_ in ("aux", "auxpass") and c.lower_ in ("had", "'d") for c in verb.children):
+        return False
+    if verb.dep_ == "ccomp" or (verb.dep_ == "acl" and verb.head.lemma_.lower() in _REPORT_NOUNS):
+        return False
+    # "because Beijing had lifted its duties earlier in the day" gives the reason for the news
+    return not any(c.dep_ == "mark" and c.lower_ in ("because", "as") for c in verb.children)
+
+
 def _backgrounded(doc: Doc, start: int, end: int) -> bool:
     """Whether the match doc[start:end] is background, a preview or a hypothesis: it sits in
     a clause or phrase introduced by a background word, or under a conditional auxiliary or a
@@ -1320,6 +1337,8 @@ def _backgrounded(doc: Doc, start: int, end: int) -> bool:
         if token.dep_ == "prep" and token.lower_ == "with" and token.head.lemma_ in _ORIGIN_VERBS:
             return True
         if token.dep_ == "ccomp" and _commentary(token.head):
+            return True
+        if _past_perfect(token):
             return True
         subject = token.dep_ in ("nsubj", "nsubjpass")
         token = token.head

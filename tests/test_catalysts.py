@@ -435,6 +435,23 @@ def test_a_concession_commentary_or_the_origin_of_a_trend_is_background(pipeline
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "reported",
+    [
+        "The US imposed a fresh round of tariffs on Chinese furniture makers on Monday.",
+        # reported speech puts the news in the past perfect
+        "Officials said on Monday that Washington had imposed fresh tariffs on Chinese furniture makers.",
+        # so does the reason for the news
+        "Furniture stocks fell on Monday because Washington had imposed fresh tariffs on Chinese makers.",
+    ],
+)
+def test_history_told_in_the_past_perfect_is_background(pipeline, reported):
+    background = "The yuan, which had slumped when Washington raised tariffs on Chinese goods in April, recovered on Monday."
+    assert "trade.tariffs" in rows_by_type(analyse(pipeline, reported))
+    assert "trade.tariffs" not in rows_by_type(analyse(pipeline, background))
+
+
+@pytest.mark.slow
 def test_a_central_bank_facility_for_buybacks_is_monetary_stimulus_not_a_buyback(pipeline):
     facility = rows_by_type(analyse(pipeline, "A 300 billion yuan relending programme from the central bank will help listed companies finance buybacks."))
     company = rows_by_type(analyse(pipeline, "JD.com's board approved a new three-year share repurchase plan worth 5 billion dollars on Thursday."))
