@@ -23,8 +23,9 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from .timex import PRECISION_RANK
+
 PRECISE = ("day", "week")
-_RANK = {p: i for i, p in enumerate(("day", "week", "month", "quarter", "year"))}
 EVENT_COLUMNS = (
     "event_id", "catalyst_type", "title", "event_date", "first_seen", "n_mentions", "n_articles",
     "n_sources", "sentiment", "entity_ids", "article_ids", "evidence",
@@ -217,7 +218,7 @@ def _consensus(mentions: list[dict]) -> date | None:
         # article appeared bounds the event more closely than the first of a month that some
         # sentence named ("the London talks in June" against a report of June 5).
         dated = [
-            (_RANK.get(m.get("date_precision"), len(_RANK)), m["_start"])
+            (PRECISION_RANK.get(m.get("date_precision"), len(PRECISION_RANK)), m["_start"])
             for m in mentions if m["_start"] is not None and not m["_conflict"]
         ]  # fmt: skip
         return min(dated)[1] if dated else None

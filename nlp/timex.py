@@ -41,6 +41,8 @@ from spacy.tokens import Doc, Span
 from .sentences import sentences
 
 PRECISIONS = ("day", "week", "month", "quarter", "year")
+# finest first: the order in which one date is preferred to another
+PRECISION_RANK = {p: i for i, p in enumerate(PRECISIONS)}
 DATE_SOURCES = ("explicit", "relative", "publication")
 
 # A date more than this far after publication is a target or forecast ("a goal to lead AI by
@@ -947,9 +949,6 @@ def usable_for_dating(timex: Timex, published: dt.date | None, max_future_days: 
     return True
 
 
-_PRECISION_RANK = {p: i for i, p in enumerate(PRECISIONS)}
-
-
 def pick_timex(timexes: Sequence[Timex], near: tuple[int, int] | None = None) -> Timex | None:
     """The timex that dates an event in a sentence: the one closest to the trigger's character
     range `near` when given ("the launch of X in 2022 with the release of Y in January" dates Y
@@ -957,13 +956,13 @@ def pick_timex(timexes: Sequence[Timex], near: tuple[int, int] | None = None) ->
     if not timexes:
         return None
     if near is None:
-        return min(timexes, key=lambda tx: (_PRECISION_RANK[tx.precision], tx.start_char))
+        return min(timexes, key=lambda tx: (PRECISION_RANK[tx.precision], tx.start_char))
     start, end = near
 
     def gap(tx: Timex) -> int:
         return max(0, tx.start_char - end, start - tx.end_char)
 
-    return min(timexes, key=lambda tx: (gap(tx), _PRECISION_RANK[tx.precision], tx.start_char))
+    return min(timexes, key=lambda tx: (gap(tx), PRECISION_RANK[tx.precision], tx.start_char))
 
 
 _COARSE = frozenset({"month", "quarter", "year"})
@@ -1014,8 +1013,8 @@ def date_sentence(
             # The most precise of its dates, and of those the one closest in the text: "was told
             # on April 9 ... and informed on April 14. It expects charges" continues from April 14.
             handed = past(nearest)
-            rank = min(_PRECISION_RANK[tx.precision] for tx in handed)
-            handed = [tx for tx in handed if _PRECISION_RANK[tx.precision] == rank]
+            rank = min(PRECISION_RANK[tx.precision] for tx in handed)
+            handed = [tx for tx in handed if PRECISION_RANK[tx.precision] == rank]
             tx = max(handed, key=lambda t: t.start_char) if nearest < sent_idx else min(handed, key=lambda t: t.start_char)
             return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, nearest, tx)
     if published is not None:
@@ -1127,7 +1126,7 @@ class DateResolver:
             text = full_text[start:end]
             future = speaks_of_future(doc, start, end, full_text)
             prefer = "future" if future else clause_tense(doc, start, end)
-            if prefer == "near" and _DEADLINE.search(full_text[max(0, start - 12) : start]):
+            if prefer == "near" and _after_deadline_word(full_text, start):
                 prefer = "future"  # "the changes take effect by Wednesday": a deadline ahead
             interval = resolve_date_expression(text, published, self.named_days, prefer)
             if interval is not None:
@@ -1150,10 +1149,7 @@ class DateResolver:
         for start, end, iv, future in kept:
             sent_idx = max(0, _bisect_right(sent_starts, start) - 1)
             in_citation = any(c_start <= start and end <= c_end for c_start, c_end in citations)
-            deadline_ahead = (
-                published is not None and iv.start > published
-                and bool(_DEADLINE.search(full_text[max(0, start - 12) : start]))
-            )  # fmt: skip
+            deadline_ahead = published is not None and iv.start > published and _after_deadline_word(full_text, start)
             anchor = is_anchor(full_text, start, end, future) or deadline_ahead or recurring(doc, start, end)
             timexes.append(
                 Timex(full_text[start:end], start, end, sent_idx, iv.start, iv.end, iv.precision,
@@ -1188,6 +1184,11 @@ def _clause_verb(token) -> object | None:
 
 _PAST_AUX = {"was", "were", "had", "did"}
 _DEADLINE = re.compile(r"\b(?:by|until|till)\s+(?:the\s+)?$", re.IGNORECASE)
+
+
+def _after_deadline_word(text: str, start: int) -> bool:
+    """The date at `start` follows "by", "until" or "till": a deadline."""
+    return bool(_DEADLINE.search(text[max(0, start - 12) : start]))
 
 
 def _words(span: Span | None) -> Span | None:
