@@ -1210,11 +1210,13 @@ def _sentence_words(prep: _Prepared, i: int) -> tuple[str, str]:
 
 
 # Words that put what follows them in the background of a sentence: "amid the trade war",
-# "despite the tariffs", "since the stimulus", "ahead of the Fed meeting" (context, history or
-# a preview). "after" and "following" usually give the cause the sentence reports ("stocks
+# "despite the tariffs", "since the stimulus", "ahead of the Fed meeting", "through the tariff
+# turmoil", "clustered around the tariff shock" (context, history, a preview or a time span). "after" and "following" usually give the cause the sentence reports ("stocks
 # jumped after the PBoC cut rates"), so they count only when a time span sets the event apart
 # ("a week after Washington raised tariffs").
-_BACKGROUND_WORDS = frozenset({"amid", "amidst", "despite", "since", "before", "ahead", "until"})
+_BACKGROUND_WORDS = frozenset({
+    "amid", "amidst", "despite", "since", "before", "ahead", "until", "during", "through", "throughout", "around",
+})
 _CAUSE_WORDS = frozenset({"after", "following"})
 # Subordinators of a concession: "even as the prospect of new tariffs clouded the outlook",
 # "although regulators had approved it" set a scene against the news. (A bare "as" usually

@@ -400,6 +400,11 @@ def test_a_fund_that_rose_is_not_a_fund_flow(pipeline):
          "President Trump unveiled new tariffs on Chinese goods on Wednesday."),
         ("Without a deal, US tariffs on Chinese goods would rise above 100% in August.",
          "US tariffs on Chinese goods rose above 100% on Thursday."),
+        # a catalyst that gives the time of something else
+        ("Redemptions from China funds clustered around the tariff shock of early April.",
+         "Washington imposed a 34% tariff on Chinese goods in early April, shocking markets."),
+        ("Gold rallied through the tariff turmoil of early April.",
+         "Washington imposed a 34% tariff on Chinese goods in early April, shocking markets."),
     ],
 )
 def test_a_catalyst_named_only_in_a_background_clause_is_not_reported(pipeline, background, reported):
