@@ -1211,9 +1211,10 @@ def _sentence_words(prep: _Prepared, i: int) -> tuple[str, str]:
 
 # Words that put what follows them in the background of a sentence: "amid the trade war",
 # "despite the tariffs", "since the stimulus", "ahead of the Fed meeting", "through the tariff
-# turmoil", "clustered around the tariff shock" (context, history, a preview or a time span). "after" and "following" usually give the cause the sentence reports ("stocks
-# jumped after the PBoC cut rates"), so they count only when a time span sets the event apart
-# ("a week after Washington raised tariffs").
+# turmoil", "clustered around the tariff shock" (context, history, a preview or a time span).
+# "after" and "following" usually give the cause the sentence reports ("stocks jumped after the
+# PBoC cut rates"), so they count only when a time span sets the event apart ("a week after
+# Washington raised tariffs").
 _BACKGROUND_WORDS = frozenset({
     "amid", "amidst", "despite", "since", "before", "ahead", "until", "during", "through", "throughout", "around",
 })
