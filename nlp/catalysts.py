@@ -387,7 +387,8 @@ class SentenceEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted((i for i, t in enumerate(texts) if t and t.strip()), key=lambda i: len(texts[i]))
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
+            # longest batch first, for the heap's sake (nlp/sentiment.py: SentimentModel._buckets)
+            for start in reversed(range(0, len(order), batch_size)):
                 idx = order[start : start + batch_size]
                 # Widths padded to a multiple: every new (batch, width) shape costs oneDNN a
                 # freshly compiled kernel that it keeps, ~0.5 GB over a long run without this.

@@ -223,8 +223,18 @@ class SentimentModel:
         return ids, cut | over
 
     def _buckets(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Positions grouped `batch_size` at a time by length, the longest bucket first.
+
+        Longest first because of glibc's heap: shortest first, each forward pass asks for
+        larger activations than any block the last one freed, so they come from fresh memory
+        at the top of the heap and the freed blocks stay behind as holes. The parent's heap
+        grew to 1 GB for 350 MB in use; longest first, the later, smaller passes fit in the
+        holes (one process, 10,395 sentences: peak RSS 1,016-1,043 MB against 1,140-1,337;
+        256 bench articles: parent peak PSS 1,025-1,117 MB against 1,396-1,404, same time).
+        The buckets themselves are the same, so are the numbers."""
         order = sorted(range(len(lengths)), key=lengths.__getitem__)
-        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        buckets = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        return buckets[::-1]
 
     def _collate(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
         longest = max(len(r) for r in rows)

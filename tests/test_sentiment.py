@@ -258,15 +258,15 @@ def test_batched_scores_match_one_by_one_in_input_order(tiny_model):
     np.testing.assert_allclose(together.sum(axis=1), 1, atol=1e-6)
 
 
-def test_buckets_are_length_sorted_and_no_bigger_than_batch_size(tiny_model, monkeypatch):
+def test_buckets_are_length_sorted_no_bigger_than_batch_size_and_run_longest_first(tiny_model, monkeypatch):
     seen: list[list[int]] = []
     forward = tiny_model._forward
     monkeypatch.setattr(tiny_model, "_forward", lambda rows: seen.append([len(r) for r in rows]) or forward(rows))
     texts = [" ".join(["word"] * n) for n in (9, 1, 5, 12, 3, 7, 2, 11, 4, 6)]
     tiny_model.predict(texts)
-    assert [len(b) for b in seen] == [4, 4, 2]
-    flat = [n for batch in seen for n in batch]
-    assert flat == sorted(flat)
+    # Cut from the shortest up (the partial bucket holds the longest texts, as it always
+    # has: same buckets, same numbers), then run from the longest down, for the heap.
+    assert seen == [[n + 2 for n in ns] for ns in ([11, 12], [5, 6, 7, 9], [1, 2, 3, 4])]  # + [CLS], [SEP]
 
 
 def test_overlong_texts_are_truncated_and_counted_never_dropped(tiny_model, monkeypatch):
