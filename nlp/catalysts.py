@@ -55,7 +55,14 @@ from models.packed_bert import last_hidden_state
 from nlp import timex
 
 from .sentences import sentences
-from .sentiment import PAD_MULTIPLE, pad_rows, prepare_model, select_device, select_precision
+from .sentiment import (
+    PAD_MULTIPLE,
+    length_buckets,
+    pad_rows,
+    prepare_model,
+    select_device,
+    select_precision,
+)
 
 log = logging.getLogger(__name__)
 
@@ -385,11 +392,10 @@ class SentenceEncoder:
         """float32 (len(texts), dim), unit length; blank texts give zero vectors."""
         torch = self._torch
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted((i for i, t in enumerate(texts) if t and t.strip()), key=lambda i: len(texts[i]))
+        filled = [i for i, t in enumerate(texts) if t and t.strip()]
         with torch.inference_mode():
-            # longest batch first, for the heap's sake (nlp/sentiment.py: SentimentModel._buckets)
-            for start in reversed(range(0, len(order), batch_size)):
-                idx = order[start : start + batch_size]
+            for bucket in length_buckets([len(texts[i]) for i in filled], batch_size):
+                idx = [filled[j] for j in bucket]
                 # Widths padded to a multiple: every new (batch, width) shape costs oneDNN a
                 # freshly compiled kernel that it keeps, ~0.5 GB over a long run without this.
                 enc = self.tokenizer(

@@ -222,20 +222,6 @@ class SentimentModel:
             over = np.array([len(f) > len(i) for f, i in zip(full, ids, strict=True)], dtype=bool)
         return ids, cut | over
 
-    def _buckets(self, lengths: Sequence[int]) -> list[list[int]]:
-        """Positions grouped `batch_size` at a time by length, the longest bucket first.
-
-        Longest first because of glibc's heap: shortest first, each forward pass asks for
-        larger activations than any block the last one freed, so they come from fresh memory
-        at the top of the heap and the freed blocks stay behind as holes. The parent's heap
-        grew to 1 GB for 350 MB in use; longest first, the later, smaller passes fit in the
-        holes (one process, 10,395 sentences: peak RSS 1,016-1,043 MB against 1,140-1,337;
-        256 bench articles: parent peak PSS 1,025-1,117 MB against 1,396-1,404, same time).
-        The buckets themselves are the same, so are the numbers."""
-        order = sorted(range(len(lengths)), key=lengths.__getitem__)
-        buckets = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        return buckets[::-1]
-
     def _collate(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
         longest = max(len(r) for r in rows)
         width = min(math.ceil(longest / PAD_MULTIPLE) * PAD_MULTIPLE, max(longest, self.max_length))
@@ -293,7 +279,7 @@ class SentimentModel:
         ids, cut = self._encode(texts_ok)
         truncated[valid] = cut
         with torch.inference_mode():
-            for bucket in self._buckets([len(r) for r in ids]):
+            for bucket in length_buckets([len(r) for r in ids], self.batch_size):
                 rows = [ids[j] for j in bucket]
                 targets = [valid[j] for j in bucket]
                 try:
@@ -322,6 +308,21 @@ class SentimentModel:
     def predict(self, texts: Iterable[object]) -> np.ndarray:
         """(n, 3) probabilities in the order negative, neutral, positive (NaN rows for bad items)."""
         return self.score(texts).probs
+
+
+def length_buckets(lengths: Sequence[int], size: int) -> list[list[int]]:
+    """Positions grouped `size` at a time by length (cut from the shortest up), the longest
+    bucket first.
+
+    Longest first because of glibc's heap: shortest first, each forward pass asks for
+    larger activations than any block the last one freed, so they come from fresh memory
+    at the top of the heap and the freed blocks stay behind as holes. The parent's heap
+    grew to 1 GB for 350 MB in use; longest first, the later, smaller passes fit in the
+    holes (one process, 10,395 sentences: peak RSS 1,016-1,043 MB against 1,140-1,337;
+    256 bench articles: parent peak PSS 1,025-1,117 MB against 1,396-1,404, same time).
+    The buckets themselves are the same, so are the numbers."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return [order[i : i + size] for i in range(0, len(order), size)][::-1]
 
 
 def pad_rows(batch: dict[str, torch.Tensor], multiple: int = ROW_MULTIPLE) -> tuple[dict[str, torch.Tensor], int]:
