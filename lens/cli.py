@@ -577,6 +577,8 @@ def bench(
     naive_articles: int = typer.Option(20, "--naive-articles", help="Articles for the (slow) naive baseline."),
     n_process: int = typer.Option(None, "--n-process", help="spaCy worker processes of `ours`. [default: analyze's own]"),
     out: Path = typer.Option(None, "--out", help="Results JSON. [default: bench/results/throughput.json]"),
+    variants: str = typer.Option("ours,spacy,naive", "--variants",
+                                 help="Which to run, comma-separated: ours, spacy (bare en_core_web_sm), naive."),
 ) -> None:
     """Measure the language stage: `lens analyze` vs bare en_core_web_sm vs naive usage, on the
     same recombined news texts; prints the ratios and writes the results JSON."""
@@ -592,8 +594,12 @@ def bench(
     if not numbers or min(numbers) < 1:
         console.print(f"[red]error:[/] --sizes {sizes!r}: give at least one size of 1 or more")
         raise typer.Exit(2)
+    chosen = tuple(v.strip() for v in variants.split(",") if v.strip())
+    if not chosen or set(chosen) - set(throughput.VARIANTS):
+        console.print(f"[red]error:[/] --variants {variants!r}: choose among {', '.join(throughput.VARIANTS)}")
+        raise typer.Exit(2)
     doc = throughput.benchmark(numbers, device, threads, naive_articles, n_process,
-                               say=lambda line: console.print(line, highlight=False))  # fmt: skip
+                               say=lambda line: console.print(line, highlight=False), variants=chosen)  # fmt: skip
     throughput.print_summary(doc, say=out_console.print)
     target = out or throughput.DEFAULT_RESULTS
     target.parent.mkdir(parents=True, exist_ok=True)

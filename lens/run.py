@@ -27,8 +27,9 @@ STORE_NAME = "lens.duckdb"
 # which made the process grow with the run (Store.memory_limit). The cross-article stages
 # after the loop read whole tables and run with DuckDB's default.
 ANALYSIS_DUCKDB_MEMORY = "128MB"
-# Fewer articles than this are parsed in the calling process: forking the spaCy workers and
-# filling their pipeline costs more than two cores save on a handful.
+# Fewer articles than this are parsed in the calling process: starting the spaCy workers (a
+# fresh process that loads en_core_web_sm, about 5 s) and filling their pipeline costs more
+# than two cores save on a handful.
 MIN_ARTICLES_FOR_WORKERS = 32
 
 
@@ -141,7 +142,7 @@ def analyze_store(
     tables. `nlp` may be passed in so that one process loads the models once. With
     `ray_options` (lens.engine_ray.RayOptions) the chunks are analysed on Ray actors instead."""
     from nlp.events import build_timeline
-    from nlp.pipeline import PipelineConfig, build_pipeline, release_free_heap
+    from nlp.pipeline import PipelineConfig, build_pipeline, release_free_heap, start_parse_workers
 
     from .tables import to_arrow
 
@@ -160,7 +161,10 @@ def analyze_store(
                                            on_progress)
                     result.analysed, result.truncated, result.device = done.analysed, done.truncated, done.device
                 else:
-                    nlp = nlp or build_pipeline(config)
+                    if nlp is None:
+                        if (workers := worker_count(config, total)) > 1:
+                            start_parse_workers(config, workers)  # they load while the models do
+                        nlp = build_pipeline(config)
                     result.device = pipeline_device(nlp)
                     records = pending.to_dict("records")
                     # One stream through the pipeline (its worker processes stay busy across
@@ -192,6 +196,15 @@ def analyze_store(
     return result
 
 
+def worker_count(config, n_articles: int) -> int:
+    """The spaCy worker processes an analysis of `n_articles` gets (1: spaCy in this process)."""
+    from nlp.pipeline import default_n_process
+
+    if n_articles < MIN_ARTICLES_FOR_WORKERS:
+        return 1  # starting workers costs more than it saves
+    return config.n_process or default_n_process(config.device)
+
+
 def analyze_chunks(nlp, records: list[dict], config, chunk_size: int, n_process: int | None = None):
     """(chunk of records, its per-article tables) for consecutive chunks of `chunk_size`,
     analysed as one stream, so the spaCy workers never drain and restart at a commit.
@@ -201,14 +214,12 @@ def analyze_chunks(nlp, records: list[dict], config, chunk_size: int, n_process:
     it is the chunk size). A chunk then gives the same rows whatever came before it, which is
     what lets a resumed run, and the Ray actors (one chunk per call), reproduce an
     uninterrupted local run."""
-    from nlp.pipeline import analyze, default_n_process
+    from nlp.pipeline import analyze
 
     from .tables import PER_ARTICLE, to_arrow
 
     if n_process is None:
-        n_process = config.n_process or default_n_process(config.device)
-    if len(records) < MIN_ARTICLES_FOR_WORKERS:
-        n_process = 1  # starting workers costs more than it saves
+        n_process = worker_count(config, len(records))
     component_batch = config.component_batch_size
     if chunk_size % component_batch:
         component_batch = chunk_size

@@ -17,11 +17,8 @@ count; `start_char`/`end_char` in the tables refer to that string (sentence 0 is
 from __future__ import annotations
 
 import ctypes
-import itertools
 import logging
 import os
-import signal
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,33 +51,6 @@ def paragraph_boundaries(doc: Doc) -> Doc:
         if token.is_space and "\n" in token.text:
             doc[token.i + 1].is_sent_start = True
     return doc
-
-
-_forking_pid: int | None = None
-
-
-def _remember_parent() -> None:
-    global _forking_pid
-    _forking_pid = os.getpid()
-
-
-def _die_with_parent() -> None:
-    """Runs in every child this process forks (the en_core_web_sm workers of `analyze`): the
-    child gets SIGKILL when its parent dies. A worker waits on a queue whose write end it holds
-    itself, so after a SIGKILLed `lens run` it would otherwise wait forever (measured: two
-    workers of 430 MB each left under init)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != _forking_pid:  # the parent died before the line above
-        os._exit(1)
-
-
-if sys.platform.startswith("linux"):
-    # Only forks run these (multiprocessing's workers); subprocess's fork+exec does not.
-    os.register_at_fork(before=_remember_parent, after_in_child=_die_with_parent)
 
 
 def release_free_heap() -> None:
@@ -142,12 +112,13 @@ def build_pipeline(config: PipelineConfig | None = None) -> Language:
     if _sentiment.select_device(config.device).type == "cuda":
         if config.n_process == 1:
             # Before loading: spaCy allocates on the GPU only when asked first (it needs cupy).
-            # Only for a single process: forked workers must not touch the parent's CUDA context.
+            # Only for a single process: the worker processes parse on the CPU (nlp/parse_workers.py).
             on_gpu = spacy.prefer_gpu()
             log.info("spaCy on %s", "the GPU" if on_gpu else "the CPU (cupy is not installed); transformers on the GPU")
         else:
             log.info("spaCy on the CPU in worker processes; transformers on the GPU")
     nlp = spacy.load(config.spacy_model)
+    nlp.meta["lens_spacy_model"] = config.spacy_model  # what the worker processes load (parse)
     nlp.add_pipe("lens_paragraphs", before="parser")
     configs = {
         "lens_sentiment": {
@@ -271,12 +242,12 @@ def parse(nlp: Language, articles: Iterable[dict], batch_size: int = 16, n_proce
     skip = [name for name in nlp.pipe_names if name in MODEL_COMPONENTS]
     items = ((analysis_text(a.get("title"), a.get("text")), a["article_id"], _published(a)) for a in articles)
     if n_process > 1:
-        yield from _parse_in_workers(nlp, items, batch_size, n_process, skip)
+        yield from _parse_in_workers(nlp, items, batch_size, n_process)
     else:
-        yield from nlp.pipe(_make_docs(nlp, items), batch_size=batch_size, disable=skip)
+        yield from nlp.pipe(make_docs(nlp, items), batch_size=batch_size, disable=skip)
 
 
-def _make_docs(nlp: Language, items: Iterable[tuple[str, str, datetime | None]]) -> Iterator[Doc]:
+def make_docs(nlp: Language, items: Iterable[tuple[str, str, datetime | None]]) -> Iterator[Doc]:
     # The dates component resolves "on Monday" against the publication time: set it first.
     for text, article_id, published in items:
         doc = nlp.make_doc(text)
@@ -295,49 +266,34 @@ def batches_ahead(n_process: int, batch_size: int) -> int:
     return -(-AHEAD_DOCS_PER_WORKER * (n_process + 1) // batch_size)
 
 
-# The pipeline a worker process parses with: set just before the pool forks, so each worker
-# inherits the loaded model and knowledge base instead of unpickling them.
-_worker_nlp: tuple[Language, list[str]] | None = None
+def start_parse_workers(config: PipelineConfig, n_process: int) -> None:
+    """Start `parse`'s worker processes before `build_pipeline(config)`, so that they load
+    en_core_web_sm (about 5 s in a fresh process) while this process loads the transformers."""
+    from .parse_workers import start
 
-
-def _parse_batch(items: list[tuple[str, str, datetime | None]]) -> list[tuple[bytes, dict]]:
-    """In a worker: the Docs as bytes, and their extension values (dates, entity links: Python
-    objects that Doc.to_bytes cannot encode) apart, pickled by the pool.
-
-    Without `doc.tensor`: en_core_web_sm's tok2vec leaves 96 floats per token there, three
-    quarters of a Doc's bytes (384 of 510 kB for 1,000 tokens), and nothing after the parse
-    reads it (the transformers encode the text themselves)."""
-    nlp, disable = _worker_nlp
-    docs = nlp.pipe(_make_docs(nlp, items), batch_size=len(items), disable=disable)
-    return [(doc.to_bytes(exclude=["user_data", "tensor"]), doc.user_data) for doc in docs]
+    left_out = tuple(name for name in COMPONENTS if name in config.disable or name in MODEL_COMPONENTS)
+    start(config.spacy_model, left_out, n_process)
 
 
 def _parse_in_workers(nlp: Language, items: Iterable[tuple[str, str, datetime | None]], batch_size: int,
-                      n_process: int, disable: list[str]) -> Iterator[Doc]:
-    """`nlp.pipe(n_process=...)` without its lockstep: spaCy's workers send each batch down a
-    pipe and block until the caller reads it, so while the caller runs the transformers over
-    a batch of Docs the workers sat idle (measured: 256 articles used 64-80% of two cores, and
-    took 167 s against 147 s this way). Here a pool's result thread drains the workers as they
-    finish, and they keep up to `ahead` batches done in advance; memory stays bounded by it."""
-    import multiprocessing as mp
-    from collections import deque
+                      n_process: int) -> Iterator[Doc]:
+    """`nlp.pipe(n_process=...)` without its lockstep, in workers that share nothing with this
+    process (nlp/parse_workers.py says why). spaCy's own workers send each batch down a pipe and
+    block until the caller reads it, so while the caller ran the transformers over a batch of
+    Docs the workers sat idle (measured: 256 articles used 64-80% of two cores, and took 167 s
+    against 147 s with workers that parse ahead)."""
+    from .parse_workers import parse_in_workers
 
-    global _worker_nlp
-    ahead = batches_ahead(n_process, batch_size)
-    batches = minibatch(items, size=batch_size)
-    _worker_nlp = (nlp, disable)
-    try:
-        with mp.get_context("fork").Pool(n_process) as pool:
-            pending = deque(pool.apply_async(_parse_batch, (batch,)) for batch in itertools.islice(batches, ahead))
-            while pending:
-                parsed = pending.popleft().get()
-                pending.extend(pool.apply_async(_parse_batch, (batch,)) for batch in itertools.islice(batches, 1))
-                for data, user_data in parsed:
-                    doc = Doc(nlp.vocab).from_bytes(data)
-                    doc.user_data.update(user_data)
-                    yield doc
-    finally:
-        _worker_nlp = None
+    # The workers build the same spaCy stage: en_core_web_sm and the rule components this
+    # pipeline has, none of the transformers.
+    left_out = tuple(name for name in COMPONENTS if name not in nlp.pipe_names or name in MODEL_COMPONENTS)
+    spacy_model = nlp.meta.get("lens_spacy_model", SPACY_MODEL)
+    parsed = parse_in_workers(spacy_model, left_out, n_process, minibatch(items, size=batch_size),
+                              ahead=batches_ahead(n_process, batch_size))
+    for data, user_data in parsed:
+        doc = Doc(nlp.vocab).from_bytes(data)
+        doc.user_data.update(user_data)
+        yield doc
 
 
 def annotate(nlp: Language, docs: Iterable[Doc], component_batch_size: int = 64) -> Iterator[DocRows]:

@@ -56,6 +56,20 @@ def test_bad_sizes_are_one_line_and_exit_2(sizes):
     assert result.exit_code == 2
 
 
+@pytest.mark.parametrize("variants", ["ours,bert", "", " , "])
+def test_bad_variants_are_one_line_and_exit_2(variants):
+    result = CliRunner().invoke(app, ["bench", "--sizes", "200", "--variants", variants])
+    assert result.exit_code == 2
+    assert "--variants" in result.output and "choose among ours, spacy, naive" in result.output
+
+
+def test_the_naive_baseline_runs_at_the_smallest_size_and_only_the_chosen_variants_run():
+    assert bench.variants_at(200, [200, 1000]) == ["ours", "spacy", "naive"]
+    assert bench.variants_at(1000, [200, 1000]) == ["ours", "spacy"]
+    assert bench.variants_at(200, [200, 5000], ("ours",)) == ["ours"]
+    assert bench.variants_at(200, [200, 5000], ("naive", "ours")) == ["ours", "naive"]  # in the usual order
+
+
 def test_figures_are_redrawn_but_dates_and_shapes_kept():
     rng = random.Random(3)
     text = "Shares rose 4.2% to $19,345 on January 27, 2025, after a 500 billion yuan plan and 50 basis points."

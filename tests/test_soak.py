@@ -179,7 +179,7 @@ def feed_xml(writer: NewsWriter, feed: int, numbers: range, base: str) -> bytes:
 
 def rss_mb() -> float:
     """Resident size of this process and its children (the en_core_web_sm workers of the
-    analysis): an upper bound, since forked workers share the pages of the loaded models."""
+    analysis): an upper bound, since the workers share the pages of their server's spaCy model."""
     return tree_memory_mb()[0]
 
 
