@@ -45,6 +45,7 @@ def last_hidden_state(encoder: torch.nn.Module, input_ids: torch.Tensor, attenti
 def packed_hidden(encoder: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """`encoder(input_ids, attention_mask).last_hidden_state` (rows, width, hidden), with zeros at
     the padding positions. Inference only: no dropout, no gradients needed."""
+    from transformers.masking_utils import create_bidirectional_mask
     from transformers.models.bert.modeling_bert import (
         ALL_ATTENTION_FUNCTIONS,
         eager_attention_forward,
@@ -54,7 +55,9 @@ def packed_hidden(encoder: torch.nn.Module, input_ids: torch.Tensor, attention_m
     attend = ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
     grid = encoder.embeddings(input_ids=input_ids)
     rows, width, hidden = grid.shape
-    mask, _ = encoder._create_attention_masks(attention_mask, None, grid, None, None)
+    # The mask BertModel builds for an encoder, through the public function it calls (its own
+    # _create_attention_masks changed its signature in transformers 5.25).
+    mask = create_bidirectional_mask(config=config, inputs_embeds=grid, attention_mask=attention_mask)
     real = attention_mask.reshape(-1).nonzero().squeeze(1)
     n = len(real)
     gather = torch.cat([real, real[-1:].expand(-n % PACK_MULTIPLE)]) if n else real
