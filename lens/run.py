@@ -28,7 +28,7 @@ STORE_NAME = "lens.duckdb"
 # after the loop read whole tables and run with DuckDB's default.
 ANALYSIS_DUCKDB_MEMORY = "128MB"
 # Fewer articles than this are parsed in the calling process: starting the spaCy workers (a
-# fresh process that loads en_core_web_sm, about 5 s) and filling their pipeline costs more
+# fresh process that loads en_core_web_sm, about 3 s) and filling their pipeline costs more
 # than two cores save on a handful.
 MIN_ARTICLES_FOR_WORKERS = 32
 

@@ -113,7 +113,7 @@ _started: ParseServer | None = None
 
 
 def start(spacy_model: str, components: Iterable[str], n_process: int) -> None:
-    """Start the workers now: the server takes about 5 s to import spaCy and load the model,
+    """Start the workers now: the server takes about 3 s to import spaCy and load the model,
     which can overlap the caller's own loading. The next `parse_in_workers` with the same
     arguments takes them over; one with others closes them and starts its own."""
     global _started

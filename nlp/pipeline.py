@@ -57,7 +57,7 @@ COMPONENTS = ("lens_entities", "lens_dates", "lens_sentiment", "lens_catalysts")
 # The other components are pure rules over the parse and run with en_core_web_sm (`parse`), in
 # its worker processes when it has them, which spreads ~20% of the annotation time over the cores.
 MODEL_COMPONENTS = ("lens_catalysts", "lens_sentiment")
-MODEL_COMPONENTS_IN_ORDER = tuple(name for name in COMPONENTS if name in MODEL_COMPONENTS)
+
 
 @dataclass
 class PipelineConfig:
@@ -90,6 +90,10 @@ class PipelineConfig:
     threads: int | None = None
     disable: tuple[str, ...] = field(default_factory=tuple)
 
+    def rule_components(self) -> tuple[str, ...]:
+        """The rule components this pipeline has (the spaCy stage's, nlp/spacy_stage.py)."""
+        return tuple(name for name in RULE_COMPONENTS if name not in self.disable)
+
 
 def build_pipeline(config: PipelineConfig | None = None) -> Language:
     config = config or PipelineConfig()
@@ -101,7 +105,7 @@ def build_pipeline(config: PipelineConfig | None = None) -> Language:
             log.info("spaCy on %s", "the GPU" if on_gpu else "the CPU (cupy is not installed); transformers on the GPU")
         else:
             log.info("spaCy on the CPU in worker processes; transformers on the GPU")
-    nlp = load_spacy_stage(config.spacy_model, [name for name in RULE_COMPONENTS if name not in config.disable])
+    nlp = load_spacy_stage(config.spacy_model, config.rule_components())
     configs = {
         "lens_sentiment": {
             "model": config.sentiment_model,
@@ -114,8 +118,8 @@ def build_pipeline(config: PipelineConfig | None = None) -> Language:
         # give the same instance
         "lens_catalysts": {"device": config.device, "precision": config.precision},
     }
-    for name in MODEL_COMPONENTS_IN_ORDER:
-        if name not in config.disable:
+    for name in COMPONENTS:
+        if name in MODEL_COMPONENTS and name not in config.disable:
             nlp.add_pipe(name, config=configs[name])
     log.info("pipeline: %s", " → ".join(nlp.pipe_names))
     return nlp
@@ -242,10 +246,10 @@ def batches_ahead(n_process: int, batch_size: int) -> int:
 
 def start_parse_workers(config: PipelineConfig, n_process: int) -> None:
     """Start `parse`'s worker processes before `build_pipeline(config)`, so that they load
-    en_core_web_sm (about 5 s in a fresh process) while this process loads the transformers."""
+    en_core_web_sm (about 3 s in a fresh process) while this process loads the transformers."""
     from .parse_workers import start
 
-    start(config.spacy_model, tuple(name for name in RULE_COMPONENTS if name not in config.disable), n_process)
+    start(config.spacy_model, config.rule_components(), n_process)
 
 
 def _parse_in_workers(nlp: Language, items: Iterable[tuple[str, str, datetime | None]], batch_size: int,
