@@ -251,17 +251,15 @@ def _texts(articles: list[dict]) -> list[str]:
 
 
 def run_ours(articles: list[dict], device: str, threads: int | None, n_process: int | None = None) -> dict:
-    from lens.run import analyze_store, worker_count
-    from nlp.pipeline import PipelineConfig, build_pipeline, start_parse_workers
+    from lens.run import analyze_store, load_pipeline
+    from nlp.pipeline import PipelineConfig
 
     config = PipelineConfig(device=device, threads=threads, n_process=n_process)
     with tempfile.TemporaryDirectory(prefix="lens-bench-ours-") as tmp:
         out = Path(tmp)
         _store_workload(articles, out)
         t0 = time.perf_counter()
-        if (workers := worker_count(config, len(articles))) > 1:
-            start_parse_workers(config, workers)  # as analyze_store does when it loads the models
-        nlp = build_pipeline(config)
+        nlp = load_pipeline(config, len(articles))  # as analyze_store loads it
         if "lens_catalysts" in nlp.pipe_names:
             nlp.get_pipe("lens_catalysts").catalyst_model()  # fitted at first use: count it as load
         load_s = time.perf_counter() - t0

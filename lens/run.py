@@ -142,7 +142,7 @@ def analyze_store(
     tables. `nlp` may be passed in so that one process loads the models once. With
     `ray_options` (lens.engine_ray.RayOptions) the chunks are analysed on Ray actors instead."""
     from nlp.events import build_timeline
-    from nlp.pipeline import PipelineConfig, build_pipeline, release_free_heap, start_parse_workers
+    from nlp.pipeline import PipelineConfig, release_free_heap
 
     from .tables import to_arrow
 
@@ -161,10 +161,7 @@ def analyze_store(
                                            on_progress)
                     result.analysed, result.truncated, result.device = done.analysed, done.truncated, done.device
                 else:
-                    if nlp is None:
-                        if (workers := worker_count(config, total)) > 1:
-                            start_parse_workers(config, workers)  # they load while the models do
-                        nlp = build_pipeline(config)
+                    nlp = nlp or load_pipeline(config, total)
                     result.device = pipeline_device(nlp)
                     records = pending.to_dict("records")
                     # One stream through the pipeline (its worker processes stay busy across
@@ -194,6 +191,17 @@ def analyze_store(
         ).fetchall()[0]
         result.sentences, result.entities, result.catalysts, result.events = counts
     return result
+
+
+def load_pipeline(config, n_articles: int):
+    """build_pipeline(config) for an analysis of `n_articles`, with its spaCy workers (if it
+    gets any) started first, so that they load en_core_web_sm while this process loads the
+    transformers."""
+    from nlp.pipeline import build_pipeline, start_parse_workers
+
+    if (workers := worker_count(config, n_articles)) > 1:
+        start_parse_workers(config, workers)
+    return build_pipeline(config)
 
 
 def worker_count(config, n_articles: int) -> int:

@@ -16,7 +16,7 @@ shared. multiprocessing's own "forkserver" would do the forking, but it imports 
 `if __name__ == "__main__"` guard.
 
 Protocol, over two pipes of `multiprocessing.connection.Connection` objects: the caller sends
-the spec (spaCy package, components to leave out, worker count), then batches of
+the spec (spaCy package, rule components to add, worker count), then batches of
 (text, article id, publication time), then None; the server answers each batch, in order, with
 ("docs", [(Doc bytes, user_data), ...]) or ("error", message).
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import itertools
 import os
 import queue
 import signal
@@ -144,8 +145,6 @@ def parse_in_workers(spacy_model: str, components: Iterable[str], n_process: int
     """(Doc bytes, user_data) for every item of `batches`, in order, with up to `ahead` batches
     sent before their turn, so that the workers keep parsing while the caller runs the
     transformers; memory stays bounded by that window."""
-    import itertools
-
     with _server(spacy_model, components, n_process) as server:
         pending = 0
         for batch in itertools.islice(batches, ahead):
