@@ -89,3 +89,15 @@ def test_companies_are_permuted_among_themselves():
     assert first != second and {first, second} <= set(bench._COMPANIES)
     assert swapped.count(first) >= 2  # one company maps to one name throughout
     assert "Alibabas and Metaverse" in swapped  # whole words only
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_machine_info_says_whether_the_transformers_run_in_bf16(monkeypatch, has_bf16):
+    # the same code is far faster where `auto` picks bf16, so results must say which it was
+    import torch
+
+    from nlp import sentiment
+
+    monkeypatch.setattr(sentiment, "_cpu_has_bf16_matmul", lambda: has_bf16)
+    assert bench.machine_info()["bf16_matmul"] is has_bf16
+    assert (sentiment.select_precision(torch.device("cpu")) == "bf16") is has_bf16
