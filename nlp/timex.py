@@ -795,7 +795,63 @@ def _r_calendar_day(t, published, prefer="past"):
     return DateInterval(day, day, "day", "explicit", stated)
 
 
+_ORD = r"(?:st|nd|rd|th)?"
+_RANGE_JOIN = r" ?(?P<join>-|to|through|thru|until|till|and) ?"
+# "Oct. 1 to Oct. 7", "October 1-7", "between Jan. 27 and Jan. 31", "Dec. 28 to Jan. 3, 2025"
+_MONTH_FIRST_RANGE = re.compile(
+    rf"^(?:between )?(?P<a>{_MONTH_RE} \d{{1,2}}{_ORD}(?:,? {_YEAR_RE})?){_RANGE_JOIN}"
+    rf"(?:(?P<mb>{_MONTH_RE}) )?(?P<db>\d{{1,2}}){_ORD}(?:,? (?P<yb>{_YEAR_RE}))?$"
+)
+# "1-7 October", "27 to 31 January 2025"
+_DAY_FIRST_RANGE = re.compile(
+    rf"^(?:between )?(?P<da>\d{{1,2}}){_ORD}{_RANGE_JOIN}(?P<b>\d{{1,2}}{_ORD} (?:of )?{_MONTH_RE}(?:,? {_YEAR_RE})?)$"
+)
+
+
+def _r_day_range(t, published, prefer="past"):
+    """A span of calendar days as one interval: the first day is read as `_r_calendar_day` reads
+    a date (its year picked the same way), the second takes the first's month and year unless it
+    names its own; a second month before the first is the next year ("Dec. 28 to Jan. 3").
+    A range of more than a year, or one that ends before it starts, is not a range, nor are two
+    days joined by "and" without "between" ("on Jan. 27 and Jan. 31": two dates)."""
+    m = _DAY_FIRST_RANGE.match(t) or _MONTH_FIRST_RANGE.match(t)
+    if m is None or (m["join"] == "and" and not t.startswith("between ")):
+        return None
+    if m.re is _DAY_FIRST_RANGE:
+        last = _r_calendar_day(m["b"], published, prefer)
+        if last is None:
+            return None
+        try:
+            first = last.start.replace(day=int(m["da"]))
+        except ValueError:
+            return None
+        end = last.start
+    else:
+        stated_b = int(m["yb"]) if m["yb"] else None
+        head = m["a"] if stated_b is None or re.search(_YEAR_RE, m["a"]) else f"{m['a']}, {stated_b}"
+        opening = _r_calendar_day(head, published, prefer)
+        if opening is None:
+            return None
+        first = opening.start
+        month = _MONTHS[m["mb"].rstrip(".")] if m["mb"] else first.month
+        year = stated_b or first.year
+        try:
+            end = dt.date(year, month, int(m["db"]))
+            if month < first.month and end < first:  # across the new year
+                if stated_b is None:
+                    end = end.replace(year=year + 1)
+                else:
+                    first = first.replace(year=first.year - 1)  # "Dec. 28 to Jan. 3, 2025"
+        except ValueError:
+            return None
+        last = opening
+    if not first <= end or (end - first).days > 366:
+        return None
+    return DateInterval(first, end, _precision_for(first, end), "explicit", last.stated_year)
+
+
 _RESOLVERS = (
+    _r_day_range,
     _r_iso,
     _r_year_range,
     _r_quarter,
@@ -827,6 +883,12 @@ _CANDIDATE_RE = re.compile(
             rf"\b(?:the\s+)?{_MONTH_RE}\s+quarter\b",
             rf"\b{_PART_RE}[\s-]*{_MONTH_RE}(?:,?\s+(?:of\s+)?{_YEAR_REF_RE})?(?![\w])",
             rf"\b{_PART_RE}[\s-]*{_YEAR_REF_RE}\b",
+            # a span of days first ("Oct. 1 to Oct. 7", "October 1-7"), then a single day; not a
+            # day and a figure ("rose on March 3 to 21,345 points")
+            rf"(?:\bbetween\s+(?={_MONTH_RE}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,\s*{_YEAR_RE})?\s+and\s))?"
+            rf"\b{_MONTH_RE}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,\s*{_YEAR_RE})?\s*(?:-|–|to|through|until|(?<=\s)and(?=\s))\s*"
+            rf"(?:{_MONTH_RE}\s+)?\d{{1,2}}(?:st|nd|rd|th)?(?:,\s*{_YEAR_RE})?\b"
+            r"(?![.,]\d|\s*%|\s*(?:percent|per cent|points|bps|basis|billion|million|trillion|yuan)\b)",
             rf"\b{_MONTH_RE}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,\s*{_YEAR_RE})?\b",
             rf"\b{_MONTH_RE}\s+(?:of\s+)?{_YEAR_REF_RE}\b",
             rf"\b(?:(?:last|this)\s+)?{_WEEKDAY_RE}\b",

@@ -58,6 +58,31 @@ def test_explicit_calendar_days_resolve_to_that_day(text, expected):
     assert span(resolve(text)) == (expected, expected, "day", "explicit")
 
 
+@pytest.mark.parametrize(
+    "text, first, last",
+    [
+        ("Feb. 3 to Feb. 7", D(2025, 2, 3), D(2025, 2, 7)),
+        ("February 3-7", D(2025, 2, 3), D(2025, 2, 7)),
+        ("from Feb. 3 through Feb. 7", D(2025, 2, 3), D(2025, 2, 7)),
+        ("between Jan. 27 and Jan. 31", D(2025, 1, 27), D(2025, 1, 31)),
+        ("27 to 31 January", D(2025, 1, 27), D(2025, 1, 31)),
+        # the first day's year is picked as for a single date; the second month is the next year
+        ("Dec. 30 to Jan. 3", D(2024, 12, 30), D(2025, 1, 3)),
+        # a stated year at the end is the second day's: the first falls in the year before
+        ("Dec. 30 to Jan. 3, 2024", D(2023, 12, 30), D(2024, 1, 3)),
+        ("March 3, 2024 to March 7, 2024", D(2024, 3, 3), D(2024, 3, 7)),
+    ],
+)
+def test_a_span_of_days_is_one_interval(text, first, last):
+    assert span(resolve(text)) == (first, last, "week", "explicit")
+
+
+@pytest.mark.parametrize("text", ["Feb. 7 to Feb. 3", "Feb. 27 to 31", "Jan. 27 and Jan. 31"])
+def test_what_is_not_a_span_of_days_is_not_read_as_one(text):
+    # backwards, a day the month lacks, and two dates joined by "and" without "between"
+    assert resolve(text) is None
+
+
 def test_missing_year_puts_the_date_on_or_before_publication():
     assert resolve("24 September").start == D(2024, 9, 24)
     assert resolve("December 12").start == D(2024, 12, 12)
@@ -462,6 +487,22 @@ def run(nlp, text: str, published: dt.datetime | None):
     doc = nlp.make_doc(text)
     doc._.published_at = published
     return nlp(doc)
+
+
+def test_component_reads_spans_of_days_but_not_a_day_and_a_figure(blank_nlp):
+    published = dt.datetime(2025, 3, 7, 9, tzinfo=dt.UTC)
+
+    def found(text):
+        return [(t.text, t.start, t.end) for t in run(blank_nlp, text, published)._.timexes]
+
+    assert found("Markets were shut from Feb. 3 to Feb. 7.") == [("Feb. 3 to Feb. 7", D(2025, 2, 3), D(2025, 2, 7))]
+    assert found("Talks ran between Jan. 27 and Jan. 31.") == [
+        ("between Jan. 27 and Jan. 31", D(2025, 1, 27), D(2025, 1, 31))
+    ]
+    assert found("Stocks fell on Jan. 27 and Jan. 31.") == [
+        ("Jan. 27", D(2025, 1, 27), D(2025, 1, 27)), ("Jan. 31", D(2025, 1, 31), D(2025, 1, 31))
+    ]
+    assert found("The index rose on Feb. 3 to 21,345 points.") == [("Feb. 3", D(2025, 2, 3), D(2025, 2, 3))]
 
 
 def test_component_dates_every_sentence(blank_nlp):
