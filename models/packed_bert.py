@@ -16,7 +16,12 @@ per real token (64 bench articles), the held-out FPB sentences 1.27.
 
 from __future__ import annotations
 
+import logging
+from functools import cache
+
 import torch
+
+log = logging.getLogger(__name__)
 
 # The token count is rounded up to a multiple of this (copies of a real token, dropped after):
 # a process fed 400 batches of random composition grew from 0.57 to 1.19 GB PSS with any count,
@@ -24,14 +29,38 @@ import torch
 PACK_MULTIPLE = 64
 
 
+@cache  # looked up (and warned about) once per process
+def _transformers_parts():
+    """The parts of transformers the packed pass calls (BertModel's own mask builder and
+    attention functions), or None where the installed release does not have them: the
+    project allows any transformers 5, and the private method this pass once called changed
+    its signature within it (5.25), so a release that moves these falls back to the encoder's
+    own pass, slower but right, instead of failing every analysis."""
+    try:
+        from transformers.masking_utils import create_bidirectional_mask
+        from transformers.models.bert.modeling_bert import (
+            ALL_ATTENTION_FUNCTIONS,
+            eager_attention_forward,
+        )
+    except ImportError as exc:
+        import transformers
+
+        log.warning("transformers %s lacks what the packed encoder pass needs (%s): running the "
+                    "encoder over its padded grid", transformers.__version__, exc)  # fmt: skip
+        return None
+    return create_bidirectional_mask, ALL_ATTENTION_FUNCTIONS, eager_attention_forward
+
+
 def packs(encoder: torch.nn.Module) -> bool:
-    """Whether `encoder` is a plain bidirectional BERT encoder this pass reproduces."""
+    """Whether `encoder` is a plain bidirectional BERT encoder this pass reproduces, with a
+    transformers that has the parts it needs."""
     from transformers import BertModel
 
     if not isinstance(encoder, BertModel):
         return False
     config = encoder.config
-    return not config.is_decoder and not config.add_cross_attention and not config.chunk_size_feed_forward
+    plain = not config.is_decoder and not config.add_cross_attention and not config.chunk_size_feed_forward
+    return plain and _transformers_parts() is not None
 
 
 def last_hidden_state(encoder: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -45,12 +74,7 @@ def last_hidden_state(encoder: torch.nn.Module, input_ids: torch.Tensor, attenti
 def packed_hidden(encoder: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """`encoder(input_ids, attention_mask).last_hidden_state` (rows, width, hidden), with zeros at
     the padding positions. Inference only: no dropout, no gradients needed."""
-    from transformers.masking_utils import create_bidirectional_mask
-    from transformers.models.bert.modeling_bert import (
-        ALL_ATTENTION_FUNCTIONS,
-        eager_attention_forward,
-    )
-
+    create_bidirectional_mask, ALL_ATTENTION_FUNCTIONS, eager_attention_forward = _transformers_parts()  # noqa: N806
     config = encoder.config
     attend = ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
     grid = encoder.embeddings(input_ids=input_ids)

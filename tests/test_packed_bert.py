@@ -83,3 +83,29 @@ def test_the_mean_pooling_classifier_packs_in_eval_and_not_in_training(tokenizer
         grid = model.train()(**batch).logits
     assert seen == [2, 3]
     torch.testing.assert_close(packed, grid, rtol=1e-5, atol=1e-6)
+
+
+def test_a_transformers_without_the_parts_falls_back_to_the_encoders_own_pass(tokenizer, monkeypatch, caplog):
+    import sys
+
+    import models.packed_bert as packed_bert
+    from models.packed_bert import last_hidden_state
+
+    model = small_bert()
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    # a release that moved the mask builder: importing it fails
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "transformers.masking_utils", None)
+        packed_bert._transformers_parts.cache_clear()
+        try:
+            assert not packs(model)
+            assert "lacks what the packed encoder pass needs" in caplog.text
+            with torch.inference_mode():
+                got = last_hidden_state(model, batch["input_ids"], batch["attention_mask"])
+                reference = model(**batch).last_hidden_state
+        finally:
+            packed_bert._transformers_parts.cache_clear()
+    # the encoder's own pass: its padding positions are not zeroed as the packed pass's are
+    torch.testing.assert_close(got, reference, rtol=0, atol=0)
+    assert got[~batch["attention_mask"].bool()].abs().max() > 0
+    assert packs(model)  # and with the parts back, the packed pass again
