@@ -821,33 +821,31 @@ def _r_day_range(t, published, prefer="past"):
         last = _r_calendar_day(m["b"], published, prefer)
         if last is None:
             return None
+        end, stated = last.start, last.stated_year
         try:
-            first = last.start.replace(day=int(m["da"]))
+            first = end.replace(day=int(m["da"]))
         except ValueError:
             return None
-        end = last.start
     else:
         stated_b = int(m["yb"]) if m["yb"] else None
         head = m["a"] if stated_b is None or re.search(_YEAR_RE, m["a"]) else f"{m['a']}, {stated_b}"
         opening = _r_calendar_day(head, published, prefer)
         if opening is None:
             return None
-        first = opening.start
+        first, stated = opening.start, opening.stated_year
         month = _MONTHS[m["mb"].rstrip(".")] if m["mb"] else first.month
-        year = stated_b or first.year
         try:
-            end = dt.date(year, month, int(m["db"]))
-            if month < first.month and end < first:  # across the new year
-                if stated_b is None:
-                    end = end.replace(year=year + 1)
-                else:
-                    first = first.replace(year=first.year - 1)  # "Dec. 28 to Jan. 3, 2025"
+            end = dt.date(stated_b or first.year, month, int(m["db"]))
         except ValueError:
             return None
-        last = opening
+        if month < first.month and end < first:  # across the new year
+            if stated_b is None:
+                end = end.replace(year=end.year + 1)
+            else:
+                first = first.replace(year=first.year - 1)  # "Dec. 28 to Jan. 3, 2025"
     if not first <= end or (end - first).days > 366:
         return None
-    return DateInterval(first, end, _precision_for(first, end), "explicit", last.stated_year)
+    return DateInterval(first, end, _precision_for(first, end), "explicit", stated)
 
 
 _RESOLVERS = (
@@ -874,6 +872,12 @@ _RESOLVERS = (
 # --------------------------------------------------------------------------------------------
 
 # Forms the small English NER model misses or cuts short.
+_DAY_TEXT = rf"{_MONTH_RE}\s+\d{{1,2}}{_ORD}(?:,\s*{_YEAR_RE})?"
+# the end of a span of days: not a figure ("rose on March 3 to 21,345 points")
+_SECOND_DAY_TEXT = (
+    rf"(?:{_MONTH_RE}\s+)?\d{{1,2}}{_ORD}(?:,\s*{_YEAR_RE})?\b"
+    r"(?![.,]\d|\s*%|\s*(?:percent|per cent|points|bps|basis|billion|million|trillion|yuan)\b)"
+)
 _CANDIDATE_RE = re.compile(
     "|".join(
         [
@@ -883,13 +887,11 @@ _CANDIDATE_RE = re.compile(
             rf"\b(?:the\s+)?{_MONTH_RE}\s+quarter\b",
             rf"\b{_PART_RE}[\s-]*{_MONTH_RE}(?:,?\s+(?:of\s+)?{_YEAR_REF_RE})?(?![\w])",
             rf"\b{_PART_RE}[\s-]*{_YEAR_REF_RE}\b",
-            # a span of days first ("Oct. 1 to Oct. 7", "October 1-7"), then a single day; not a
-            # day and a figure ("rose on March 3 to 21,345 points")
-            rf"(?:\bbetween\s+(?={_MONTH_RE}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,\s*{_YEAR_RE})?\s+and\s))?"
-            rf"\b{_MONTH_RE}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,\s*{_YEAR_RE})?\s*(?:-|–|to|through|until|(?<=\s)and(?=\s))\s*"
-            rf"(?:{_MONTH_RE}\s+)?\d{{1,2}}(?:st|nd|rd|th)?(?:,\s*{_YEAR_RE})?\b"
-            r"(?![.,]\d|\s*%|\s*(?:percent|per cent|points|bps|basis|billion|million|trillion|yuan)\b)",
-            rf"\b{_MONTH_RE}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,\s*{_YEAR_RE})?\b",
+            # a span of days first ("Oct. 1 to Oct. 7", "between Jan. 27 and Jan. 31"), then a
+            # single day
+            rf"\bbetween\s+{_DAY_TEXT}\s+and\s+{_SECOND_DAY_TEXT}",
+            rf"\b{_DAY_TEXT}\s*(?:-|–|to|through|thru|until|till)\s*{_SECOND_DAY_TEXT}",
+            rf"\b{_DAY_TEXT}\b",
             rf"\b{_MONTH_RE}\s+(?:of\s+)?{_YEAR_REF_RE}\b",
             rf"\b(?:(?:last|this)\s+)?{_WEEKDAY_RE}\b",
             rf"\b(?:the\s+)?(?:past|last|previous)\s+{_NUMBER_RE}\s+(?:day|week|month|year)s?\b",
