@@ -296,6 +296,29 @@ def _labelled_items(items: Any, types: dict, where: str, key: str) -> tuple[tupl
 _SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
 
 
+_TOKEN_TEXT_ATTRS = ("ORTH", "TEXT", "LOWER", "NORM", "LEMMA")
+
+
+def _check_single_tokens(nlp: Language, taxonomy: Taxonomy, ctype: CatalystType) -> None:
+    """A token pattern's word matches one token, so a word the tokenizer splits ("open-source"
+    is open, -, source) never matches and its pattern silently does nothing: refuse it, saying
+    how to write it. A word counts as one token if any of its casings is one ("u.s." is the
+    LOWER of the single token "U.S.")."""
+    for pattern in ctype.patterns:
+        for spec in pattern:
+            for attr, value in spec.items():
+                if attr.upper() not in _TOKEN_TEXT_ATTRS:
+                    continue
+                words = value.get("IN", []) if isinstance(value, dict) else [value]
+                for word in (w for w in words if isinstance(w, str)):
+                    if all(len(nlp.make_doc(form)) > 1 for form in (word, word.upper(), word.title())):
+                        pieces = ", ".join(t.text for t in nlp.make_doc(word))
+                        raise TaxonomyError(
+                            f"{taxonomy.path}: {ctype.id!r}: {attr} {word!r} is several tokens to the "
+                            f"tokenizer ({pieces}) and can never match one; write one token per piece"
+                        )
+
+
 class TaxonomyMatchers:
     """The taxonomy's phrases and token patterns compiled for one pipeline's vocab."""
 
@@ -311,6 +334,7 @@ class TaxonomyMatchers:
             if ctype.actors:
                 self.actor_matcher.add(ctype.id, [nlp.make_doc(p) for p in ctype.actors])
             if ctype.patterns:
+                _check_single_tokens(nlp, taxonomy, ctype)
                 try:
                     self.matcher.add(ctype.id, [list(p) for p in ctype.patterns])
                 except (ValueError, KeyError) as exc:

@@ -8,6 +8,7 @@ cues; `slow` tests run the real spaCy model and the MiniLM encoder on sentences 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,33 @@ def test_an_invalid_token_pattern_names_the_type(tmp_path):
     taxonomy["geopolitics"]["patterns"] = [[{"LEMMA": {"NOT_AN_OPERATOR": ["x"]}}]]
     with pytest.raises(TaxonomyError, match=r"invalid token pattern in 'geopolitics'"):
         TaxonomyMatchers(spacy.blank("en"), load_taxonomy(write_taxonomy(tmp_path, taxonomy, background=BACKGROUND)))
+
+
+@pytest.mark.parametrize("word", ["open-source", "exchange-traded"])
+def test_a_pattern_word_the_tokenizer_splits_is_refused_with_its_pieces(tmp_path, word):
+    # it could never match one token, so its pattern would do nothing without a word said
+    taxonomy = full_taxonomy()
+    taxonomy["geopolitics"]["patterns"] = [[{"LOWER": {"IN": ["sanctions", word]}}]]
+    pieces = ", ".join(word.partition("-"))
+    message = f"'geopolitics': LOWER '{word}' is several tokens to the tokenizer ({pieces})"
+    with pytest.raises(TaxonomyError, match=re.escape(message)):
+        TaxonomyMatchers(spacy.blank("en"), load_taxonomy(write_taxonomy(tmp_path, taxonomy, background=BACKGROUND)))
+
+
+def test_pattern_words_that_are_one_token_in_some_casing_are_accepted(tmp_path):
+    taxonomy = full_taxonomy()
+    # "u.s." is the LOWER of the one token "U.S."; the split word written as its three tokens
+    taxonomy["geopolitics"]["patterns"] = [[{"LOWER": {"IN": ["u.s.", "gpt-4"]}}],
+                                           [{"LOWER": "open"}, {"ORTH": "-"}, {"LEMMA": "source"}]]
+    nlp = spacy.blank("en")
+    matchers = TaxonomyMatchers(nlp, load_taxonomy(write_taxonomy(tmp_path, taxonomy, background=BACKGROUND)))
+    doc = nlp("The U.S. model is open-source.")
+    doc[6].lemma_ = "source"  # a blank pipeline has no lemmatizer (tokens: open, -, source)
+    assert {doc[s:e].text for _, s, e in matchers(doc)} == {"U.S.", "open-source"}
+
+
+def test_the_shipped_taxonomy_has_no_pattern_word_the_tokenizer_splits():
+    TaxonomyMatchers(spacy.blank("en"), load_taxonomy())  # raises TaxonomyError if it has
 
 
 def test_the_labelled_sentences_file_trains_the_classifier_and_keys_its_cache(tmp_path):
