@@ -403,7 +403,8 @@ def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = N
                 r["words"] = words if variant != "naive" else sum(a["words"] for a in articles[:naive_articles])
                 say(f"           {r['articles_per_s']:8.2f} articles/s  {r['sentences_per_s']:8.1f} sentences/s"
                     f"  run {r['run_s']:.1f} s (+ load {r['load_s']:.1f} s)  peak RSS {r['peak_rss_mb']:.0f} MB"
-                    f" (with workers: PSS {r['peak_tree_pss_mb']:.0f} MB, RSS sum {r['peak_tree_rss_mb']:.0f} MB)")
+                    f" (with workers: PSS {r['peak_tree_pss_mb']:.0f} MB, RSS sum {r['peak_tree_rss_mb']:.0f} MB)"
+                    + (f"  transformers in {r['precision']} on {r['device']}" if r.get("precision") else ""))
                 runs.append(r)
     return summarize(runs, sizes, device, threads, n_process)
 
