@@ -256,7 +256,7 @@ def _texts(articles: list[dict]) -> list[str]:
 
 
 def run_ours(articles: list[dict], device: str, threads: int | None, n_process: int | None = None) -> dict:
-    from lens.run import analyze_store, load_pipeline
+    from lens.run import analyze_store, load_pipeline, sentiment_model
     from nlp.pipeline import PipelineConfig
 
     config = PipelineConfig(device=device, threads=threads, n_process=n_process)
@@ -268,7 +268,7 @@ def run_ours(articles: list[dict], device: str, threads: int | None, n_process: 
         if "lens_catalysts" in nlp.pipe_names:
             nlp.get_pipe("lens_catalysts").catalyst_model()  # fitted at first use: count it as load
         load_s = time.perf_counter() - t0
-        precision = nlp.get_pipe("lens_sentiment").model.precision if "lens_sentiment" in nlp.pipe_names else None
+        precision = getattr(sentiment_model(nlp), "precision", None)
         marks: list[tuple[int, float]] = []
         t1 = time.perf_counter()
         result = analyze_store(out, config, nlp=nlp, on_progress=lambda done, _total: marks.append((done, time.perf_counter() - t1)))

@@ -255,10 +255,15 @@ def analyze_chunk(nlp, chunk: list[dict], config, n_process: int | None = None, 
     return {name: to_arrow(name, []) for name in PER_ARTICLE}
 
 
+def sentiment_model(nlp):
+    """The pipeline's sentiment model (its device and precision are the transformers'), or None."""
+    return nlp.get_pipe("lens_sentiment").model if "lens_sentiment" in nlp.pipe_names else None
+
+
 def pipeline_device(nlp) -> str | None:
     """The device the sentiment model runs on, as the run reports it."""
-    component = nlp.get_pipe("lens_sentiment") if "lens_sentiment" in nlp.pipe_names else None
-    return str(component.model.device) if component is not None else None
+    model = sentiment_model(nlp)
+    return str(model.device) if model is not None else None
 
 
 # ---------------------------------------------------------------------------- market
