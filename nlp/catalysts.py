@@ -1251,7 +1251,8 @@ _BACKGROUND_WORDS = frozenset({
 })
 _CAUSE_WORDS = frozenset({"after", "following"})
 # Subordinators of a concession: "even as the prospect of new tariffs clouded the outlook",
-# "although regulators had approved it" set a scene against the news. (A bare "as" usually
+# "although regulators had approved it" set a scene against the news (unless an actor
+# announces something in it: `_backgrounds`). (A bare "as" usually
 # gives the cause, "stocks fell as tariffs rose", so it counts only after "even"; "while"
 # mostly sets two pieces of news side by side.)
 _CONCESSIVE_MARKS = frozenset({"although", "though", "whereas"})
@@ -1268,7 +1269,9 @@ def _backgrounds(word_token, spanned) -> bool:
     if word_token.dep_ == "mark" and (
         word in _CONCESSIVE_MARKS or (word == "as" and word_token.i > 0 and word_token.doc[word_token.i - 1].lower_ == "even")
     ):
-        return True
+        # a concession is true all the same: what an actor announces in it is news ("stocks fell
+        # even though the state fund said it had bought ETFs"), as in a main clause
+        return not _announcing(spanned)
     return word in _CAUSE_WORDS and any(c.dep_ == "npadvmod" for c in spanned.children)
 
 
@@ -1318,10 +1321,15 @@ def _unreported(root) -> bool:
     return _commentary(root) or (root.lemma_.lower() not in _EFFECT_VERBS and _speculative(root))
 
 
+def _announcing(verb) -> bool:
+    """`verb` announces something and is not said by commentators: "the PBoC said", "Beijing
+    pledged"."""
+    return verb.lemma_.lower() in _ANNOUNCING_VERBS and not _said_by_commentators(verb)
+
+
 def _announced(token) -> bool:
     """`token` heads a clause reported as a decision by whoever made it."""
-    head = token.head
-    return token.dep_ == "ccomp" and head.lemma_.lower() in _ANNOUNCING_VERBS and not _said_by_commentators(head)
+    return token.dep_ == "ccomp" and _announcing(token.head)
 
 
 def _speculative(token) -> bool:

@@ -469,6 +469,23 @@ def test_a_concession_commentary_or_the_origin_of_a_trend_is_background(pipeline
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
+    ("type_id", "reported"),
+    [
+        ("trade.tariffs",
+         "Steel stocks in Shanghai rose on Monday, even though Washington announced it had raised tariffs on Chinese steel to 50%."),
+        ("policy.monetary_stimulus",
+         "The yuan weakened on Friday, although the central bank announced it would cut the reserve requirement ratio."),
+        ("policy.monetary_stimulus",
+         "Bank shares slipped, even though the central bank said it had cut the reserve requirement ratio by half a point."),
+    ],
+)
+def test_what_an_actor_announces_in_a_concession_is_reported(pipeline, type_id, reported):
+    # a concession is true all the same: only the scene it sets is background
+    assert type_id in rows_by_type(analyse(pipeline, reported))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
     "reported",
     [
         "The US imposed a fresh round of tariffs on Chinese furniture makers on Monday.",
