@@ -111,7 +111,7 @@ class TreeMemoryPeak:
 def machine_info(threads: int | None = None) -> dict:
     import torch
 
-    from nlp.sentiment import _cpu_has_bf16_matmul
+    from nlp.sentiment import cpu_has_bf16_matmul
 
     cpuinfo = Path("/proc/cpuinfo")
     model = platform.processor()
@@ -125,7 +125,7 @@ def machine_info(threads: int | None = None) -> dict:
         "amx": bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()),
         # whether `auto` runs the transformers in bf16 on this CPU (else int8 or fp32): the same
         # code is 1.5-2x faster end to end with it, so results of two CPUs compare only with it
-        "bf16_matmul": _cpu_has_bf16_matmul(),
+        "bf16_matmul": cpu_has_bf16_matmul(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "platform": platform.platform(),
         "python": platform.python_version(),

@@ -88,7 +88,7 @@ def select_device(requested: str | None = "auto") -> torch.device:
     return device
 
 
-def _cpu_has_bf16_matmul() -> bool:
+def cpu_has_bf16_matmul() -> bool:
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
@@ -118,7 +118,7 @@ def select_precision(device: torch.device, requested: str | None = "auto", int8_
         return choice
     if device.type == "cuda":
         return "fp16"
-    if device.type == "cpu" and _cpu_has_bf16_matmul():
+    if device.type == "cpu" and cpu_has_bf16_matmul():
         return "bf16"
     if device.type == "cpu" and int8_checked and _x86_64():
         return "int8"

@@ -98,6 +98,6 @@ def test_machine_info_says_whether_the_transformers_run_in_bf16(monkeypatch, has
 
     from nlp import sentiment
 
-    monkeypatch.setattr(sentiment, "_cpu_has_bf16_matmul", lambda: has_bf16)
+    monkeypatch.setattr(sentiment, "cpu_has_bf16_matmul", lambda: has_bf16)
     assert bench.machine_info()["bf16_matmul"] is has_bf16
     assert (sentiment.select_precision(torch.device("cpu")) == "bf16") is has_bf16

@@ -567,7 +567,7 @@ def test_without_bf16_the_packaged_encoder_runs_in_int8_and_its_vectors_stay_clo
     import nlp.catalysts as catalysts_mod
     from nlp import sentiment as sentiment_mod
 
-    monkeypatch.setattr(sentiment_mod, "_cpu_has_bf16_matmul", lambda: False)
+    monkeypatch.setattr(sentiment_mod, "cpu_has_bf16_matmul", lambda: False)
     path = catalysts_mod.default_encoder_path()
     quick = catalysts_mod.SentenceEncoder(path, device="cpu")
     exact = catalysts_mod.SentenceEncoder(path, device="cpu", precision="fp32")

@@ -172,10 +172,10 @@ def test_on_a_gpu_spacy_gets_the_cores_and_moves_to_the_gpu_only_in_a_single_pro
 
 def test_precision_is_fp16_on_cuda_bf16_on_amx_cpu_else_fp32(monkeypatch):
     assert select_precision(torch.device("cuda")) == "fp16"
-    monkeypatch.setattr(sentiment_mod, "_cpu_has_bf16_matmul", lambda: True)
+    monkeypatch.setattr(sentiment_mod, "cpu_has_bf16_matmul", lambda: True)
     assert select_precision(torch.device("cpu")) == "bf16"
     assert select_precision(torch.device("cpu"), int8_checked=True) == "bf16"
-    monkeypatch.setattr(sentiment_mod, "_cpu_has_bf16_matmul", lambda: False)
+    monkeypatch.setattr(sentiment_mod, "cpu_has_bf16_matmul", lambda: False)
     assert select_precision(torch.device("cpu")) == "fp32"
     assert select_precision(torch.device("cpu"), "int8") == "int8"
     with pytest.raises(SentimentModelError):
@@ -183,7 +183,7 @@ def test_precision_is_fp16_on_cuda_bf16_on_amx_cpu_else_fp32(monkeypatch):
 
 
 def test_without_bf16_only_models_whose_int8_form_was_measured_run_in_int8(monkeypatch):
-    monkeypatch.setattr(sentiment_mod, "_cpu_has_bf16_matmul", lambda: False)
+    monkeypatch.setattr(sentiment_mod, "cpu_has_bf16_matmul", lambda: False)
     monkeypatch.setattr(sentiment_mod, "_x86_64", lambda: True)
     assert select_precision(torch.device("cpu"), int8_checked=True) == "int8"
     assert select_precision(torch.device("cpu"), "fp32", int8_checked=True) == "fp32"  # asked for

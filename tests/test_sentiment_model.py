@@ -55,14 +55,14 @@ def test_obvious_sentences_get_the_obvious_label(model):
 
 
 def test_cpu_fast_forms_agree_with_fp32():
-    from nlp.sentiment import _cpu_has_bf16_matmul
+    from nlp.sentiment import cpu_has_bf16_matmul
 
     texts = NEGATIVE + POSITIVE + NEUTRAL
     exact = SentimentModel("finance-minilm", device="cpu", precision="fp32").predict(texts)
     # bf16 rounds the weights; int8 rounds weights to 255 levels and inputs to 128, which moves
     # these probabilities by up to 0.05 (99.5% of 400 FPB held-out labels stay, bench/sentiment.py)
     tolerance = {"int8": 0.1, "bf16": 0.05}
-    for form in ["int8"] + (["bf16"] if _cpu_has_bf16_matmul() else []):
+    for form in ["int8"] + (["bf16"] if cpu_has_bf16_matmul() else []):
         quick = SentimentModel("finance-minilm", device="cpu", precision=form).predict(texts)
         assert (quick.argmax(1) == exact.argmax(1)).all(), form
         np.testing.assert_allclose(quick, exact, atol=tolerance[form], err_msg=form)
@@ -74,7 +74,7 @@ def test_without_bf16_only_weights_whose_int8_form_was_measured_run_in_int8(monk
     from models import registry
     from nlp import sentiment as sentiment_mod
 
-    monkeypatch.setattr(sentiment_mod, "_cpu_has_bf16_matmul", lambda: False)
+    monkeypatch.setattr(sentiment_mod, "cpu_has_bf16_matmul", lambda: False)
     # the bundled model's int8 form was measured on the held-out rows (MODEL_CARD.md): int8
     assert SentimentModel("finance-minilm", device="cpu").precision == "int8"
     # the same weights run in int8 wherever their folder is

@@ -17,6 +17,7 @@ import torch
 from models.train_sentiment import (
     BestWeights,
     Encoded,
+    amp_dtype,
     carve_validation,
     check_init,
     check_soup,
@@ -253,7 +254,7 @@ def soup_meta(seed: int, **changes) -> dict:
 
 def test_a_soup_takes_runs_of_one_recipe_on_the_same_rows_that_differ_in_seed():
     runs = [Path("a"), Path("b")]
-    check_soup(runs, [soup_meta(13), soup_meta(14, threads=1)])  # where and how it ran may differ
+    check_soup(runs, [soup_meta(13), soup_meta(14, threads=1, no_autocast=True)])  # where and how it ran may differ
     with pytest.raises(SystemExit, match=r"another recipe .*\(lr\)"):
         check_soup(runs, [soup_meta(13), soup_meta(14, lr=1e-4)])
     with pytest.raises(SystemExit, match="held out other rows"):
@@ -264,6 +265,25 @@ def test_a_soup_takes_runs_of_one_recipe_on_the_same_rows_that_differ_in_seed():
         check_soup(runs, [soup_meta(13, val_frac=0), soup_meta(14, val_frac=0)])
     with pytest.raises(SystemExit, match="only peft-lora"):
         check_soup(runs, [soup_meta(13), {**soup_meta(14), "soup": {"ingredients": []}}])
+
+
+@pytest.mark.parametrize(
+    ("device", "bf16_cpu", "disabled", "expected"),
+    [
+        ("cuda", False, False, torch.float16),
+        ("cpu", True, False, torch.bfloat16),  # AVX512-BF16 / AMX multiply bf16 natively
+        ("cpu", False, False, None),  # elsewhere bf16 is emulated and slower than fp32
+        ("cpu", True, True, None),  # --no-autocast
+        ("cuda", False, True, None),
+    ],
+)
+def test_the_forward_pass_autocasts_only_where_the_device_computes_in_half_precision(
+    monkeypatch, device, bf16_cpu, disabled, expected
+):
+    from nlp import sentiment
+
+    monkeypatch.setattr(sentiment, "cpu_has_bf16_matmul", lambda: bf16_cpu)
+    assert amp_dtype(torch.device(device), disabled) == expected
 
 
 @pytest.mark.slow
