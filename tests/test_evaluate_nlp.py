@@ -28,6 +28,22 @@ def test_the_halves_split_the_gold_file_and_stay_put_when_articles_are_added():
         gold_half(gold, "train")
 
 
+def test_a_stated_half_pins_an_article_whatever_its_id():
+    # ids of local files changed once (they had been hashed from the file's path): the articles
+    # tuned on stay dev and the ones scored only stay test
+    ids = [f"a{i}" for i in range(40)]
+    by_hash = {aid: gold_half([article(aid)], "dev") != [] for aid in ids}
+    flipped = [{**article(aid), "half": "test" if by_hash[aid] else "dev"} for aid in ids]
+    assert {g["article_id"] for g in gold_half(flipped, "dev")} == {a for a in ids if not by_hash[a]}
+    assert {g["article_id"] for g in gold_half(flipped, "test")} == {a for a in ids if by_hash[a]}
+    assert 0 < sum(by_hash.values()) < len(ids)  # both halves occur without the field
+
+
+def test_the_shipped_gold_file_states_each_articles_half():
+    gold = load_gold(REPO / "corpus" / "gold" / "nlp_gold.jsonl")
+    assert all(g.get("half") in ("dev", "test") for g in gold)
+
+
 def test_catalyst_typing_counts_article_type_pairs():
     gold = [article("a", ["trade.tariffs", "policy.fiscal_stimulus"]), article("b", ["trade.tariffs"])]
     catalysts = pd.DataFrame({
@@ -44,3 +60,18 @@ def test_catalyst_typing_counts_article_type_pairs():
     # dates: a's most confident tariff mention is on the day, b's two days off
     assert (scores.dated_gold, scores.date_exact, scores.date_within3) == (3, 1, 2)
     assert scores.timeline_within3 == 1 and scores.timeline_gold == 2  # tariffs found, fiscal not
+
+
+def test_every_gold_article_is_found_in_the_corpus_read_from_another_folder(tmp_path):
+    # `lens eval-nlp` matches the gold to the analysed articles by id: a clone in any folder
+    # must give the ids the gold file names
+    import shutil
+
+    from lens.run import ingest
+
+    corpus = tmp_path / "elsewhere" / "corpus"
+    shutil.copytree(REPO / "corpus", corpus, ignore=shutil.ignore_patterns("gold", "prices"))
+    ingest([str(corpus)], tmp_path / "out")
+    ids = set(pd.read_parquet(tmp_path / "out" / "articles.parquet").article_id)
+    gold = load_gold(REPO / "corpus" / "gold" / "nlp_gold.jsonl")
+    assert {g["article_id"] for g in gold} <= ids

@@ -25,6 +25,21 @@ def test_markdown_heading_is_title_and_date_line_is_text_date(tmp_path):
     assert art.source == "desk" and art.url.startswith("file://")
 
 
+def test_a_text_file_keeps_its_id_wherever_the_folder_is(tmp_path):
+    # the gold file and an existing store name articles by id: a fresh clone elsewhere, or a
+    # colleague's copy of the corpus, must give the same ids
+    body = "Tariff pause lifts stocks\nDate: 2025-04-09\nStocks jumped.\n"
+    here, there = tmp_path / "clone" / "texts" / "pause.txt", tmp_path / "elsewhere" / "pause.txt"
+    for p in (here, there):
+        p.parent.mkdir(parents=True)
+        p.write_text(body)
+    a, b = read(here), read(there)
+    assert a.url != b.url  # where each copy was read stays on the record
+    assert a.article_id == b.article_id
+    there.write_text(body.replace("jumped", "slumped"))
+    assert read(there).article_id != a.article_id  # another text is another article
+
+
 def test_txt_first_line_title_second_line_date(tmp_path):
     p = tmp_path / "pause.txt"
     p.write_text("Tariff pause lifts stocks\nDate: 2025-04-09\nStocks jumped.\n")

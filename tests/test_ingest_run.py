@@ -67,7 +67,9 @@ def test_near_duplicate_is_stored_with_duplicate_of_and_exact_copy_skipped(tmp_p
     src.mkdir()
     (src / "a.md").write_text(f"# Beijing unveils stimulus\ndate 2024-09-24\n\n{STORY}\n\n{MORE}\n")
     (src / "b.md").write_text(f"# Beijing unveils big stimulus\ndate 2024-09-24\n\n{STORY}\n\n{MORE} Analysts welcomed it.\n")
-    (src / "c.md").write_text(f"# Beijing unveils stimulus\ndate 2024-09-24\n\n{STORY}\n\n{MORE}\n")  # same text, other file
+    # the same story under another address (a syndicated copy)
+    (src / "c.jsonl").write_text(json.dumps({"title": "Beijing unveils stimulus", "url": "https://wire.example/stimulus",
+                                             "published_at": "2024-09-24", "text": f"{STORY}\n\n{MORE}"}) + "\n")
     (src / "d.md").write_text("# Fed cuts\ndate 2024-09-18\n\nThe Federal Reserve cut rates by half a point.\n")
     res = ingest(src, "--out", tmp_path / "out")
     assert "1 near-duplicates flagged, 1 exact copies skipped" in res.output
