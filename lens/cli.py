@@ -298,7 +298,7 @@ def eval_nlp(
 
     Example: lens eval-nlp --out reports/eval --half test
     """
-    from nlp.evaluate import HALVES, evaluate_run
+    from nlp.evaluate import HALVES, evaluate_run, gold_not_in_run
 
     if half not in HALVES:
         console.print(f"[red]error:[/] --half {half}: expected one of {', '.join(HALVES)}")
@@ -311,6 +311,13 @@ def eval_nlp(
         _run_ingest([str(corpus)], out, False, None)
         _run_analyze(out, _nlp_config("finance-minilm", "auto"))
     scores = evaluate_run(gold, out, half)
+    missing = gold_not_in_run(gold, out, half)
+    if missing:
+        console.print(
+            f"[yellow]warning:[/] {out}: {len(missing)} gold articles are not in this run "
+            f"(first: {missing[0]}); their annotations count as misses. Analyse the corpus the gold "
+            "file annotates (--corpus)."
+        )
     if half != "all":
         out_console.print(f"gold half: {half}", highlight=False)
     for line in scores.lines():

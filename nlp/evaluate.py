@@ -162,3 +162,14 @@ def evaluate_run(gold_path: Path, out: Path, half: str = "all") -> NlpScores:
         pd.read_parquet(out / "catalysts.parquet"),
         pd.read_parquet(out / "events.parquet"),
     )
+
+
+def gold_not_in_run(gold_path: Path, out: Path, half: str = "all") -> list[str]:
+    """Gold article ids that the run's articles table lacks. Their annotations all score as
+    misses, so a run of another corpus, or ids that changed, show as a drop in recall; the
+    command says so instead."""
+    table = out / "articles.parquet"
+    if not table.exists():
+        return []
+    have = set(pd.read_parquet(table, columns=["article_id"]).article_id)
+    return [g["article_id"] for g in gold_half(load_gold(gold_path), half) if g["article_id"] not in have]

@@ -75,3 +75,28 @@ def test_every_gold_article_is_found_in_the_corpus_read_from_another_folder(tmp_
     ids = set(pd.read_parquet(tmp_path / "out" / "articles.parquet").article_id)
     gold = load_gold(REPO / "corpus" / "gold" / "nlp_gold.jsonl")
     assert {g["article_id"] for g in gold} <= ids
+
+
+def test_eval_nlp_warns_when_gold_articles_are_missing_from_the_run(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from lens.cli import app
+
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps(article(a, ["trade.tariffs"])) + "\n" for a in ("a", "b", "c")))
+    run = tmp_path / "run"
+    run.mkdir()
+    pd.DataFrame({"article_id": ["a", "x"]}).to_parquet(run / "articles.parquet")
+    pd.DataFrame({"article_id": ["a"], "entity_id": ["nvidia"]}).to_parquet(run / "entities.parquet")
+    pd.DataFrame({"article_id": ["a"], "catalyst_type": ["trade.tariffs"], "confidence": [0.9],
+                  "event_start": [pd.Timestamp("2025-01-20")]}).to_parquet(run / "catalysts.parquet")
+    pd.DataFrame({"catalyst_type": ["trade.tariffs"], "event_date": [date(2025, 1, 20)]}).to_parquet(run / "events.parquet")
+    res = CliRunner().invoke(app, ["eval-nlp", "--gold", str(gold), "--out", str(run), "--no-analyse"])
+    assert res.exit_code == 0, res.output
+    assert "2 gold articles are not in this run" in " ".join(res.output.split())
+    assert "(tp 1, fp 0, fn 2)" in res.output  # b and c still count as misses: the figures are not bent
+    pd.DataFrame({"article_id": ["a", "b", "c"]}).to_parquet(run / "articles.parquet")
+    res = CliRunner().invoke(app, ["eval-nlp", "--gold", str(gold), "--out", str(run), "--no-analyse"])
+    assert "not in this run" not in res.output
