@@ -1204,6 +1204,8 @@ class CatalystExtractor:
             flags.append("year_conflict")
         if date is not None and date.inherited_from is not None:
             flags.append("date_inherited")
+        if date is not None and date.timex is not None and date.timex.inferred_reference:
+            flags.append("inferred_reference")
         if not spans:
             flags.append("classifier_only")
         sent_entities, paragraph_entities = entities

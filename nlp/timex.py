@@ -26,7 +26,7 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -96,6 +96,9 @@ class Timex:
     # investors had hoped for after the company committed in February"): background that dates
     # its own clause, not the neighbouring sentences that inherit a date.
     embedded: bool = False
+    # Resolved against `inferred_reference` because the article states no publication date:
+    # its year comes from the latest day the article names, so it is a reading, not a fact.
+    inferred_reference: bool = False
 
     @property
     def interval(self) -> DateInterval:
@@ -1159,6 +1162,8 @@ class DateResolver:
         sents = sentences(doc)
         sent_starts = [s.start_char for s in sents]
         timexes = self.find_timexes(doc, published, sent_starts)
+        if published is None:
+            timexes = self.with_inferred_reference(doc, timexes, sent_starts)
         doc._.timexes = timexes
         usable: dict[int, list[Timex]] = {}
         for tx in timexes:
@@ -1221,9 +1226,45 @@ class DateResolver:
             )  # fmt: skip
         return timexes
 
+    def with_inferred_reference(self, doc: Doc, timexes: list[Timex], sent_starts: Sequence[int]) -> list[Timex]:
+        """An undated article's timexes, plus those that name a month or a named day ("in late
+        January", "on Feb. 3", "Singles' Day") resolved against `inferred_reference`: the year
+        is the one thing they lack, and an article is rarely read a year after the latest day it
+        names. Deictic expressions ("last week", "on Monday", "this year") stay unresolved: they
+        need the very day of writing, which the article does not give."""
+        reference = inferred_reference(doc, timexes)
+        if reference is None:
+            return timexes
+        known = {(tx.start_char, tx.end_char) for tx in timexes}
+        taken = [(tx.start_char, tx.end_char) for tx in timexes]
+        added = []
+        for tx in self.find_timexes(doc, reference, sent_starts):
+            if (tx.start_char, tx.end_char) in known or any(
+                tx.start_char < end and start < tx.end_char for start, end in taken
+            ):
+                continue
+            if _NAMES_A_MONTH.search(tx.text) or _resolve_named_day(_norm(tx.text), reference, self.named_days):
+                added.append(replace(tx, inferred_reference=True))
+        return sorted(timexes + added, key=lambda tx: tx.start_char)
+
     def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterable[Doc]:
         for doc in docs:
             yield self(doc)
+
+
+_NAMES_A_MONTH = re.compile(rf"\b{_MONTH_RE}(?!\w)", re.IGNORECASE)
+
+
+def inferred_reference(doc: Doc, timexes: Sequence[Timex]) -> dt.date | None:
+    """The latest day an undated article names in full ("February 19, 2025", often in its
+    source citations), not as a reference point or a date ahead: the article was written on
+    or after it. None when it names no such day."""
+    days = [
+        tx.end for tx in timexes
+        if tx.precision == "day" and tx.stated_year is not None and not tx.anchor
+        and not speaks_of_future(doc, tx.start_char, tx.end_char)
+    ]  # fmt: skip
+    return max(days, default=None)
 
 
 _FUTURE_AUX = {"will", "shall", "'ll", "would", "wo", "could", "may", "might"}

@@ -747,6 +747,17 @@ def test_seed_000_reports_the_deepseek_release_stimulus_trade_and_regulation(pip
 
 
 @pytest.mark.slow
+def test_seed_000_as_a_user_reads_it_without_a_date_still_dates_the_deepseek_release(pipeline):
+    # The file states no publication date; the days its sources carry (2025-02-19) give the year
+    # of "late January", and the row says the year was inferred.
+    rows = catalyst_rows(analyse(pipeline, seed_text("000"), published=None))
+    releases = [r for r in rows if r["catalyst_type"] == "technology.ai_model_release" and "late January" in r["evidence"]]
+    assert releases
+    assert all((r["event_start"], r["event_end"]) == (dt.date(2025, 1, 21), dt.date(2025, 1, 31)) for r in releases)
+    assert all("inferred_reference" in r["flags"] for r in releases)
+
+
+@pytest.mark.slow
 def test_seed_003_catalysts_are_dated_on_or_before_publication(pipeline):
     published = dt.date(2025, 3, 7)
     rows = catalyst_rows(analyse(pipeline, seed_text("003"), published=dt.datetime(2025, 3, 7, tzinfo=UTC)))

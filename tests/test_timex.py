@@ -565,6 +565,32 @@ def test_component_on_an_undated_article(blank_nlp):
     assert doc._.sent_dates == [None, None]
 
 
+def test_an_undated_article_reads_named_months_in_the_year_of_the_latest_day_it_names(blank_nlp):
+    text = (
+        "In late January, DeepSeek released its R1 model. Shares rose on Monday.\n\n"
+        "Chip stocks gained (Chinese Chipmakers Extend Their Rally, February 19, 2025)."
+    )
+    doc = run(blank_nlp, text, None)
+    found = {t.text: t for t in doc._.timexes}
+    late_january = found["late January"]
+    assert (late_january.start, late_january.end, late_january.inferred_reference) == (D(2025, 1, 21), D(2025, 1, 31), True)
+    assert "Monday" not in found  # a weekday needs the day of writing, not just a year
+    cited = found["February 19, 2025"]
+    assert cited.citation and not cited.inferred_reference  # it dates itself
+    assert doc._.sent_dates[0].start == D(2025, 1, 21)
+    assert doc._.sent_dates[2] is None  # no publication date to fall back on
+
+
+def test_a_day_ahead_or_a_reference_point_is_not_the_time_of_writing(blank_nlp):
+    ahead = run(blank_nlp, "The tariffs will take effect on March 4, 2026. In late January, exports slowed.", None)
+    assert "late January" not in {t.text for t in ahead._.timexes}
+    since = run(blank_nlp, "Shares are the highest since October 8, 2024. In late January, exports slowed.", None)
+    assert "late January" not in {t.text for t in since._.timexes}
+    dated = run(blank_nlp, "Exports slowed on January 30, 2025. In late December, imports fell.", None)
+    late_december = {t.text: t for t in dated._.timexes}["late December"]
+    assert (late_december.start, late_december.inferred_reference) == (D(2024, 12, 21), True)
+
+
 def test_component_on_an_empty_doc(blank_nlp):
     doc = run(blank_nlp, "", dt.datetime(2025, 3, 7, tzinfo=dt.UTC))
     assert doc._.timexes == [] and doc._.sent_dates == []
