@@ -1034,6 +1034,31 @@ def pick_timex(timexes: Sequence[Timex], near: tuple[int, int] | None = None) ->
 
 _COARSE = frozenset({"month", "quarter", "year"})
 
+# Any day will do: it only tells a date that needs the day of writing from a duration.
+_SOME_DAY = dt.date(2001, 6, 15)
+
+
+def _unread_date_closer(doc: Doc, sent_idx: int, near: tuple[int, int], chosen: Timex) -> bool:
+    """In an article without a publication date: is there a date expression closer to the
+    trigger than `chosen` that could not be read for want of that date? "comparing the launch
+    of ChatGPT in November 2022 with the release of R1 in January of this year": R1's date is
+    the unread one, and November 2022 belongs to ChatGPT."""
+    start, end = near
+
+    def gap(a: int, b: int) -> int:
+        return max(0, a - end, start - b)
+
+    sent = sentences(doc)[sent_idx]
+    read = [(tx.start_char, tx.end_char) for tx in doc._.timexes or () if tx.sent_idx == sent_idx]
+    for ent in sent.ents:
+        if ent.label_ != "DATE" or gap(ent.start_char, ent.end_char) >= gap(chosen.start_char, chosen.end_char):
+            continue
+        if any(a < ent.end_char and ent.start_char < b for a, b in read):
+            continue
+        if resolve_date_expression(ent.text, _SOME_DAY) is not None:
+            return True
+    return False
+
 
 def date_sentence(
     sent_idx: int,
@@ -1505,6 +1530,8 @@ def sentence_date_for(
         if attached:
             best_tier = min(tier for _, tier in attached)
             tx = pick_timex([tx for tx, tier in attached if tier == best_tier], near)
+            if published is None and _unread_date_closer(doc, sent_idx, near, tx):
+                return None
             return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, None, tx)
         usable.pop(sent_idx)  # its dates belong to other clauses: inherit instead
     elif own:

@@ -23,6 +23,7 @@ from nlp.timex import (
     paragraph_spans,
     pick_timex,
     resolve_date_expression,
+    sentence_date_for,
     sentence_paragraphs,
     to_utc_date,
     usable_for_dating,
@@ -589,6 +590,34 @@ def test_a_day_ahead_or_a_reference_point_is_not_the_time_of_writing(blank_nlp):
     dated = run(blank_nlp, "Exports slowed on January 30, 2025. In late December, imports fell.", None)
     late_december = {t.text: t for t in dated._.timexes}["late December"]
     assert (late_december.start, late_december.inferred_reference) == (D(2024, 12, 21), True)
+
+
+def with_date_entities(nlp, text: str, published, *dates: str):
+    """The blank pipeline over a doc whose DATE entities are set by hand, as the NER would."""
+    from spacy.tokens import Span
+
+    doc = nlp.make_doc(text)
+    doc._.published_at = published
+    spans = [doc.char_span(text.index(d), text.index(d) + len(d)) for d in dates]
+    doc.ents = [Span(doc, s.start, s.end, label="DATE") for s in spans]
+    for _, component in nlp.pipeline:
+        doc = component(doc)
+    return doc
+
+
+def test_an_undated_article_does_not_lend_a_trigger_the_farther_date_when_its_own_is_unread(blank_nlp):
+    text = "The bank compared the launch of ChatGPT in November 2022 with the release of R1 in January of this year."
+    near = (text.index("release"), text.index(" in January"))
+    undated = with_date_entities(blank_nlp, text, None, "November 2022", "January of this year")
+    assert sentence_date_for(undated, 0, near) is None
+    launch = (text.index("launch"), text.index(" in November"))
+    assert sentence_date_for(undated, 0, launch).start == D(2022, 11, 1)  # its own date is read
+    dated = with_date_entities(blank_nlp, text, dt.datetime(2025, 3, 7, tzinfo=dt.UTC), "November 2022", "January of this year")
+    assert sentence_date_for(dated, 0, near).start == D(2025, 1, 1)
+    # a duration nearer the trigger is not a date that went unread
+    text = "R1 was released after five years of work in November 2024."
+    work = with_date_entities(blank_nlp, text, None, "five years", "November 2024")
+    assert sentence_date_for(work, 0, (text.index("released"), text.index(" after"))).start == D(2024, 11, 1)
 
 
 def test_component_on_an_empty_doc(blank_nlp):
