@@ -815,6 +815,20 @@ def sentence_cores(text: str, sent_bounds: Sequence[tuple[int, int]]) -> list[tu
     return cores
 
 
+def section_heading(text: str, core: tuple[int, int]) -> bool:
+    """The sentence lies on a line in Title Case without a closing stop, such as "Impact of
+    Policy and Geopolitics": a section heading, which names a topic and reports nothing. The
+    parser may cut such a line in two; either part is a heading. The first line is the
+    article's headline and reports its news."""
+    start, end = core
+    line_start = text.rfind("\n", 0, start) + 1
+    if not text[:line_start].strip():
+        return False
+    line_end = text.find("\n", end)
+    line = text[line_start : line_end if line_end >= 0 else len(text)].strip()
+    return bool(line) and not re.search(r"[.!?:;\"”’)]$", line) and timex.looks_like_headline(line, min_words=2)
+
+
 def classification_text(text: str, citations: Sequence[tuple[int, int]] = (), offset: int = 0) -> str:
     """What the classifier reads: the text without source citations, whitespace collapsed."""
     for start, end in sorted(citations, reverse=True):
@@ -1041,7 +1055,10 @@ class CatalystExtractor:
         bounds = [(s.start_char, s.end_char) for s in sents]
         cores = sentence_cores(text, bounds)
         paragraph_of = timex.sentence_paragraphs(bounds, timex.paragraph_spans(text))
-        eligible = [force_eligible or self._eligible(s, c) for s, c in zip(sents, cores, strict=True)]
+        eligible = [
+            force_eligible or (self._eligible(s, c) and not section_heading(text, c))
+            for s, c in zip(sents, cores, strict=True)
+        ]  # fmt: skip
         hits = np.zeros((len(sents), len(self.type_index)), dtype=bool)
         spans: dict[tuple[int, int], list[tuple[int, int]]] = {}
         # A catalyst word inside a company name ("Semiconductor Manufacturing International

@@ -922,9 +922,10 @@ _CITATION_HINT = re.compile(
 _MINOR_WORDS = {"a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "vs.", "vs", "with"}
 
 
-def _looks_like_headline(inner: str) -> bool:
+def looks_like_headline(inner: str, min_words: int = 4) -> bool:
+    """Title Case: at least `min_words` words besides the minor ones, 80% of them capitalised."""
     words = [w for w in inner.split() if w[:1].isalpha() and w.lower() not in _MINOR_WORDS]
-    return len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.8 * len(words)
+    return len(words) >= min_words and sum(w[0].isupper() for w in words) >= 0.8 * len(words)
 
 
 def citation_spans(text: str) -> list[tuple[int, int]]:
@@ -933,7 +934,7 @@ def citation_spans(text: str) -> list[tuple[int, int]]:
     spans = []
     for m in _PAREN_RE.finditer(text):
         inner = m.group(1)
-        if len(inner.split()) >= 4 and (_CITATION_HINT.search(inner) or _looks_like_headline(inner)):
+        if len(inner.split()) >= 4 and (_CITATION_HINT.search(inner) or looks_like_headline(inner)):
             spans.append((m.start(), m.end()))
     return spans
 

