@@ -816,8 +816,8 @@ def sentence_cores(text: str, sent_bounds: Sequence[tuple[int, int]]) -> list[tu
 
 
 def section_heading(text: str, core: tuple[int, int]) -> bool:
-    """The sentence lies on a line in Title Case without a closing stop, such as "Impact of
-    Policy and Geopolitics": a section heading, which names a topic and reports nothing. The
+    """The sentence lies on a line in Title Case without a closing stop or figures, such as
+    "Impact of Policy and Geopolitics": a section heading, which names a topic and reports nothing. The
     parser may cut such a line in two; either part is a heading. The first line is the
     article's headline and reports its news."""
     start, end = core
@@ -826,7 +826,22 @@ def section_heading(text: str, core: tuple[int, int]) -> bool:
         return False
     line_end = text.find("\n", end)
     line = text[line_start : line_end if line_end >= 0 else len(text)].strip()
-    return bool(line) and not re.search(r"[.!?:;\"”’)]$", line) and timex.looks_like_headline(line, min_words=2)
+    if not line or re.search(r"[.!?:;\"”’)]$", line) or any(ch.isdigit() for ch in line):
+        return False  # a sentence, or a line of figures ("Baidu: +59% YTD")
+    return timex.looks_like_headline(line, min_words=2)
+
+
+def instruction(sent: Span) -> bool:
+    """An imperative sentence, "Monitor upcoming earnings reports for evidence of ...", "For
+    investors, focus on companies with reasonable valuations": advice to the reader, not news.
+    Its main verb is in the base form, or opens the sentence with an object (the tagger takes
+    a capitalised first "Monitor" for a name), and has neither subject nor auxiliary. (Not
+    asked of the headline, whose grammar is its own.)"""
+    root = sent.root
+    deps = {c.dep_ for c in root.children}
+    if deps & {"nsubj", "nsubjpass", "csubj", "expl", "aux", "auxpass"} or root.lemma_ in ("be", "have"):
+        return False  # "be" and "have" without a subject are a statement the parser misread
+    return root.tag_ in ("VB", "VBP") or (root.i == sent.start and "dobj" in deps)
 
 
 def classification_text(text: str, citations: Sequence[tuple[int, int]] = (), offset: int = 0) -> str:
@@ -1056,8 +1071,8 @@ class CatalystExtractor:
         cores = sentence_cores(text, bounds)
         paragraph_of = timex.sentence_paragraphs(bounds, timex.paragraph_spans(text))
         eligible = [
-            force_eligible or (self._eligible(s, c) and not section_heading(text, c))
-            for s, c in zip(sents, cores, strict=True)
+            force_eligible or (self._eligible(s, c) and not section_heading(text, c) and not (i and instruction(s)))
+            for i, (s, c) in enumerate(zip(sents, cores, strict=True))
         ]  # fmt: skip
         hits = np.zeros((len(sents), len(self.type_index)), dtype=bool)
         spans: dict[tuple[int, int], list[tuple[int, int]]] = {}

@@ -710,7 +710,8 @@ def test_a_title_case_line_without_a_stop_is_a_section_heading():
         "Trade Tensions and Tariffs\n"
         "Beijing raised tariffs on soybeans on Monday. Outlook for Exporters Darkens\n"
         "The Tariff Round Is the Third This Year.\n"
-        "Exporters: Bracing for Lower Orders"
+        "Exporters: Bracing for Lower Orders\n"
+        "Soybean Futures: -4% This Week"
     )
 
     def heading(line: str) -> bool:
@@ -724,20 +725,42 @@ def test_a_title_case_line_without_a_stop_is_a_section_heading():
     assert not heading("The Tariff Round Is the Third This Year.")  # a stop: a sentence
     assert not heading("Beijing raised tariffs on soybeans on Monday.")
     assert heading("Exporters: Bracing for Lower Orders")
+    assert not heading("Soybean Futures: -4% This Week")  # a line of figures is data
 
 
 @pytest.mark.slow
-def test_section_headings_report_nothing_but_the_headline_does(pipeline):
+@pytest.mark.parametrize(
+    "sentence, advice",
+    [
+        ("Monitor upcoming earnings reports for signs of margin pressure.", True),
+        ("Consider the tariff risk before buying Chinese exporters.", True),
+        ("Investors monitor upcoming earnings reports for signs of margin pressure.", False),
+        ("Beijing will cut the reserve requirement ratio next week.", False),
+    ],
+)
+def test_an_imperative_sentence_is_advice(pipeline, sentence, advice):
+    from nlp.catalysts import instruction
+
+    doc = pipeline.make_doc(f"Markets Today\n\n{sentence}")
+    for _, component in pipeline.pipeline[:-3]:  # up to the parser and NER
+        doc = component(doc)
+    assert instruction(list(doc.sents)[-1]) is advice
+
+
+@pytest.mark.slow
+def test_section_headings_and_advice_report_nothing_but_the_headline_does(pipeline):
     text = (
         "Beijing Raises Tariffs On US Farm Goods\n\n"
         "The Impact of Export Controls on Chipmakers\n\n"
-        "Analysts expect exporters to see lower orders over the summer months."
+        "Analysts expect exporters to see lower orders over the summer months.\n\n"
+        "Watch for another cut in the reserve requirement ratio."
     )
     doc = analyse(pipeline, text)
     heading = [i for i, s in enumerate(doc.sents) if "Impact" in s.text]
     rows = catalyst_rows(doc)
     assert any(r["catalyst_type"] == "trade.tariffs" and "Raises" in r["evidence"] for r in rows)
     assert heading and not any(r["sent_idx"] in heading for r in rows)
+    assert "policy.monetary_stimulus" not in {r["catalyst_type"] for r in rows}  # advice, not news
 
 
 @pytest.mark.slow
