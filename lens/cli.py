@@ -281,7 +281,7 @@ def timeline(
     if catalyst_type:
         events = events[(events.catalyst_type == catalyst_type) | events.catalyst_type.str.startswith(catalyst_type + ".")]
     csv_path, md_path = write_files(events, out)
-    out_console.print(render_table(events.head(limit)))
+    out_console.print(render_table(events.head(limit), width=out_console.width))
     console.print(f"{len(events)} events → {csv_path}, {md_path}", highlight=False)
 
 

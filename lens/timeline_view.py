@@ -48,8 +48,20 @@ def md_cell(cell) -> str:
     return (str(cell).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;"))
 
 
-def render_table(events: pd.DataFrame) -> Table:
-    table = Table("date", "type", "title", "art.", "src.", "tone", "entities", title="Catalyst timeline")
+def render_table(events: pd.DataFrame, width: int | None = None) -> Table:
+    """One line per event. Within `width` (the terminal's) the title and the entities are cut
+    short, not wrapped over ten lines; the files keep them whole."""
+    longest_type = int(events.catalyst_type.str.len().max()) if len(events) else 4
+    fixed = {"date": 10, "type": max(4, longest_type), "art.": 4, "src.": 4, "tone": 5}
+    # each of the 7 columns takes 3 characters of padding and border, plus the outer border
+    room = None if width is None else max(20, width - sum(fixed.values()) - 7 * 3 - 1)
+    table = Table(title="Catalyst timeline")
+    table.add_column("date", no_wrap=True, min_width=fixed["date"])
+    table.add_column("type", no_wrap=True, min_width=fixed["type"])
+    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=None if room is None else room * 3 // 5)
+    for name in ("art.", "src.", "tone"):
+        table.add_column(name, no_wrap=True, justify="right", min_width=fixed[name])
+    table.add_column("entities", no_wrap=True, overflow="ellipsis", max_width=None if room is None else room * 2 // 5)
     for row in _flat(events).itertuples(index=False):
         tone = "" if pd.isna(row.sentiment) else f"{row.sentiment:+.2f}"
         table.add_row(str(row.event_date), row.catalyst_type, plain(row.title[:70]), str(row.n_articles),

@@ -1,0 +1,49 @@
+"""The catalyst timeline as printed and as written."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from rich.console import Console
+
+from lens.timeline_view import render_table, write_files
+
+LONG_TITLE = "Washington and Beijing agree to extend their tariff truce for another ninety days after talks"
+
+
+def events() -> pd.DataFrame:
+    return pd.DataFrame({
+        "event_date": [dt.date(2025, 8, 11), dt.date(2025, 1, 27)],
+        "catalyst_type": ["trade.negotiations", "technology.ai_model_release"],
+        "title": [LONG_TITLE, "DeepSeek's R1 shakes chip stocks"],
+        "n_articles": [12, 3],
+        "n_sources": [4, 2],
+        "sentiment": [0.31, -0.42],
+        "entity_ids": [["united_states", "china", "donald_trump", "xi_jinping", "ustr"], ["deepseek", "nvidia"]],
+        "evidence": [["Trump signed the order on Monday."], ["DeepSeek released R1."]],
+    })
+
+
+def printed(width: int) -> list[str]:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(render_table(events(), width=width))
+    return console.export_text().rstrip("\n").split("\n")
+
+
+def test_a_narrow_terminal_cuts_titles_and_entities_instead_of_wrapping_rows():
+    lines = printed(100)
+    assert all(len(line) <= 100 for line in lines)
+    rows = [line for line in lines if "2025-" in line]
+    assert len(rows) == 2  # one line per event
+    assert "technology.ai_model_release" in rows[1] and "2025-01-27" in rows[1]
+    assert "…" in rows[0] and LONG_TITLE not in rows[0]
+    assert all(cell in rows[0] for cell in ("12", "4", "+0.31"))
+
+
+def test_a_wide_terminal_shows_more_of_the_title_and_the_files_keep_it_whole(tmp_path):
+    narrow = next(line for line in printed(100) if "2025-08-11" in line)
+    wide = next(line for line in printed(200) if "2025-08-11" in line)
+    assert len(wide.split("│")[3].strip()) > len(narrow.split("│")[3].strip())
+    _, md = write_files(events(), tmp_path)
+    assert LONG_TITLE in md.read_text()
