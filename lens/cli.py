@@ -466,7 +466,8 @@ def annotate(
     Example: lens annotate --ticker CQQQ --out reports/demo
     """
     import pandas as pd
-    from rich.table import Table
+
+    from .moves_view import render_moves
 
     path = out / "moves.parquet"
     if not path.exists():
@@ -480,12 +481,7 @@ def annotate(
         raise typer.Exit(2)
     if not all_moves:
         mine = mine[mine.top_event_id.notna()]
-    table = Table("date", "kind", "ret", "AR", "z", "catalyst", "score", "explanation", title=f"{ticker.upper()} moves")
-    for m in mine.sort_values("date").itertuples(index=False):
-        table.add_row(str(m.date), m.kind if m.n_sessions == 1 else f"{m.n_sessions}d", f"{m.ret:+.1%}",
-                      f"{m.abnormal_ret:+.1%}", f"{m.zscore:+.1f}", m.top_catalyst_type or "—",
-                      "" if pd.isna(m.attribution_score) else f"{m.attribution_score:.2f}", plain(m.explanation))
-    out_console.print(table)
+    out_console.print(render_moves(mine, ticker))
 
 
 @app.command("eval-attribution")

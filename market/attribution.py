@@ -81,6 +81,10 @@ def score_candidates(move: dict, candidates: list[dict], config: AttributionConf
     return sorted(scored, key=lambda c: (-c["score"], -c["n_articles"], c["event_id"]))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _day(value) -> str:
     return str(pd.Timestamp(value).date()) if value is not None and not pd.isna(value) else "undated"
 
@@ -100,5 +104,6 @@ def explain(move: dict, best: dict | None, threshold: float) -> str:
     url = best.get("url") or ""
     link = f" [{url}]" if url.startswith(("http://", "https://")) else ""  # local files have no public link
     return (f"{head} — most likely {best['catalyst_type']}: {best['title']} ({_day(best['event_date'])}; "
-            f"{best['n_articles']} articles, {best['n_sources']} sources{tone_word}; {best['relevance']} link). "
+            f"{_count(best['n_articles'], 'article')}, {_count(best['n_sources'], 'source')}{tone_word}; "
+            f"{best['relevance']} link). "
             f"Evidence: \u201c{evidence}\u201d{link}")

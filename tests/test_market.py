@@ -202,3 +202,15 @@ def test_event_sign_prefers_a_clear_tone_over_the_keyword_cue():
     assert event_sign(direction=-1.0, sentiment=0.1) == -1  # mild tone: the cue decides
     assert event_sign(direction=0.0, sentiment=0.0) == 0
     assert event_sign(direction=None, sentiment=None) == 0
+
+
+def test_the_explanation_counts_in_words_that_agree_with_the_number():
+    from market.attribution import explain
+
+    move = {"ticker": "KWEB", "ret": 0.081, "abnormal_ret": 0.07, "zscore": 3.2, "date": date(2025, 5, 12),
+            "n_sessions": 1}
+    best = {"score": 0.8, "catalyst_type": "trade.negotiations", "title": "Geneva truce", "event_date": date(2025, 5, 12),
+            "n_articles": 1, "n_sources": 1, "sentiment": 0.4, "relevance": "holding", "evidence_text": "They agreed."}
+    assert "(2025-05-12; 1 article, 1 source, positive; holding link)" in explain(move, best, 0.35)
+    several = explain(move, best | {"n_articles": 5, "n_sources": 2}, 0.35)
+    assert "5 articles, 2 sources" in several

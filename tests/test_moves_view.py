@@ -1,0 +1,40 @@
+"""`lens annotate`'s view of a ticker's moves."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from lens.moves_view import render_moves
+
+EXPLANATION = (
+    "KWEB rose 8.1% on 2025-05-12 (abnormal +7.0%, z +3.2) — most likely trade.negotiations: US and China "
+    "slash tariffs for 90 days in Geneva truce (2025-05-12; 4 articles, 3 sources, positive; holding link). "
+    "Evidence: “Washington and Beijing agreed on Monday to roll back most of the tariffs they imposed in April.”"
+)
+
+
+def moves() -> pd.DataFrame:
+    return pd.DataFrame({
+        "date": [dt.date(2025, 5, 12), dt.date(2025, 4, 7)],
+        "kind": ["day", "run"], "n_sessions": [1, 3],
+        "ret": [0.081, -0.175], "abnormal_ret": [0.070, -0.181], "zscore": [3.2, -3.7],
+        "top_catalyst_type": ["trade.negotiations", None], "attribution_score": [0.81, np.nan],
+        "explanation": [EXPLANATION, "KWEB fell 17.5% over 3 sessions to 2025-04-07: unexplained."],
+    })
+
+
+def test_figures_stay_in_one_line_per_move_and_explanations_read_as_whole_paragraphs():
+    console = Console(width=90, record=True, color_system=None)
+    console.print(render_moves(moves(), "kweb"))
+    text = console.export_text()
+    lines = text.split("\n")
+    assert all(len(line) <= 90 for line in lines)
+    rows = [line for line in lines if line.startswith("│ 2025-")]
+    assert [r.split("│")[1].strip() for r in rows] == ["2025-04-07", "2025-05-12"]  # by date
+    assert "3d" in rows[0] and "—" in rows[0] and "trade.negotiations" in rows[1] and "0.81" in rows[1]
+    assert " ".join(text.split()).count(" ".join(EXPLANATION.split())) == 1  # whole, wrapped only at spaces
+    assert "KWEB MOVES" in text.upper()
