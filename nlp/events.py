@@ -2,7 +2,8 @@
 
 A mention joins an event when it has the same catalyst type, shares entities with it (or
 either side names none, or it comes from an article that already put the event on the same
-day) and its date lies within a few days of the event's. Mentions dated
+day) and its date lies within a few days of the event's (within a day when texts date both to
+the day: Monday's crash and Wednesday's pause are two events). Mentions dated
 only roughly (a month, a quarter, "this year", or nothing but the publication date) do not
 found events of their own when a precisely dated event of the same type and entities lies in
 their interval: they are evidence for that event. Mentions whose stated year contradicts the
@@ -37,6 +38,11 @@ EVENT_COLUMNS = (
 @dataclass
 class TimelineConfig:
     join_days: int = 3  # a mention within this many days of an event's date can join it
+    # ... but a mention that a text dates to the day joins an event that texts date to a day only
+    # within this many: two reports a day apart are one event told from two time zones; two
+    # days apart (a crash on Monday, a pause on Wednesday) are two events, which chaining on
+    # the running date would otherwise merge.
+    day_join_days: int = 1
     max_evidence: int = 3
     # A mention dated only by its publication date refers to something up to this many days
     # before it (news reports the recent past).
@@ -49,6 +55,11 @@ class _Event:
     mentions: list[dict] = field(default_factory=list)
     entities: Counter = field(default_factory=Counter)
     anchor: date | None = None  # running consensus date
+
+    @property
+    def day_dated(self) -> bool:
+        """Some text puts it on a day (not a week, not only a publication date)."""
+        return any(_votes(m) for m in self.mentions)
 
     def add(self, mention: dict) -> None:
         self.mentions.append(mention)
@@ -148,10 +159,14 @@ def _sweep(ctype: str, mentions: list[dict], config: TimelineConfig) -> list[_Ev
     events: list[_Event] = []
     open_events: list[_Event] = []
     window = timedelta(days=config.join_days)
+    day_window = timedelta(days=config.day_join_days)
     for m in mentions:
         open_events = [e for e in open_events if m["_start"] - e.anchor <= window]
+        day_dated = _votes(m)
         best, best_overlap = None, -1
         for event in open_events:
+            if day_dated and event.day_dated and abs(m["_start"] - event.anchor) > day_window:
+                continue
             overlap = _overlap(event, m)
             if overlap is not None and overlap > best_overlap:
                 best, best_overlap = event, overlap
@@ -203,6 +218,11 @@ def _nearest_matching_event(events: list[_Event], mention: dict) -> _Event | Non
     return max(candidates, key=lambda eo: (eo[1], len(eo[0].mentions)))[0]
 
 
+def _votes(mention: dict) -> bool:
+    """The mention's text dates it to a day, with a year that fits the corpus."""
+    return mention.get("date_precision") == "day" and mention.get("date_source") != "publication" and not mention["_conflict"]
+
+
 def _consensus(mentions: list[dict]) -> date | None:
     """The most precise well-supported date: among day-precision explicit/relative mentions,
     the date backed by the most independent sources, then by confidence; ties → earliest.
@@ -210,7 +230,7 @@ def _consensus(mentions: list[dict]) -> date | None:
     votes: dict[date, set] = defaultdict(set)
     weight: Counter = Counter()
     for m in mentions:
-        if m.get("date_precision") == "day" and m.get("date_source") != "publication" and not m["_conflict"]:
+        if _votes(m):
             votes[m["_start"]].add(m["_source"])
             weight[m["_start"]] += float(m.get("confidence") or 0)
     if not votes:

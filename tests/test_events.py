@@ -123,3 +123,32 @@ def test_publication_dated_mention_without_precise_event_forms_its_own():
     cats = pd.DataFrame([mention("a4", "markets.fund_flows", date(2025, 4, 20), source="publication")])
     tl = build_timeline(cats, ARTS)
     assert len(tl) == 1 and tl.iloc[0].event_date == date(2025, 4, 20)
+
+
+def test_two_days_the_texts_name_two_days_apart_are_two_events():
+    # A crash on Monday April 7 and a pause on Wednesday April 9: same type and entities, each
+    # dated to its day by the texts; chaining on the running date used to make them one event.
+    cats = pd.DataFrame([
+        mention("a1", "trade.tariffs", date(2025, 4, 7)),
+        mention("a2", "trade.tariffs", date(2025, 4, 7), sent=1),
+        mention("a4", "trade.tariffs", date(2025, 4, 9)),
+        mention("a5", "trade.tariffs", date(2025, 4, 9), sent=1),
+    ])
+    tl = build_timeline(cats, ARTS)
+    assert list(tl.event_date) == [date(2025, 4, 7), date(2025, 4, 9)]
+    assert list(tl.n_mentions) == [2, 2]
+
+
+def test_reports_a_day_apart_or_a_week_against_a_day_are_still_one_event():
+    one_day = pd.DataFrame([
+        mention("a1", "trade.tariffs", date(2025, 4, 2)),
+        mention("a2", "trade.tariffs", date(2025, 4, 3)),  # the same news read in Asia's morning
+    ])
+    assert len(build_timeline(one_day, ARTS)) == 1
+    weekend = pd.DataFrame([
+        mention("a1", "trade.negotiations", date(2025, 5, 10), end=date(2025, 5, 11), precision="week", source="relative"),
+        mention("a5", "trade.negotiations", date(2025, 5, 12)),  # the statement on Monday
+    ])
+    tl = build_timeline(weekend, ARTS)
+    assert len(tl) == 1 and tl.iloc[0].event_date == date(2025, 5, 12)
+
