@@ -1068,15 +1068,19 @@ def date_sentence(
     published: dt.date | None,
     near: tuple[int, int] | None = None,
     max_distance: int = DEFAULT_MAX_INHERIT_DISTANCE,
+    present: bool = False,
 ) -> SentenceDate | None:
     """The date of a sentence's events: its own timex; else the nearest dated sentence of the
     same paragraph within `max_distance` sentences (narrative reads forward, so a later
     sentence counts one sentence farther than an earlier one); else the publication date; else
-    None. `timexes_by_sent` holds only timexes usable for dating."""
+    None. A sentence in the simple present (`present`, see `in_simple_present`) speaks of the
+    time of writing and inherits nothing: after "Nvidia said it was told on April 9 ...", "It
+    expects to record $5.5 billion of charges" is what it expects now. `timexes_by_sent` holds
+    only timexes usable for dating."""
     own = pick_timex(timexes_by_sent.get(sent_idx, ()), near)
     if own is not None:
         return SentenceDate(own.start, own.end, own.precision, own.source, own.stated_year, None, own)
-    paragraph = sent_paragraph[sent_idx] if 0 <= sent_idx < len(sent_paragraph) else -1
+    paragraph = sent_paragraph[sent_idx] if 0 <= sent_idx < len(sent_paragraph) and not (present and published) else -1
     if paragraph >= 0:
         def distance(i: int) -> int:
             return sent_idx - i if i < sent_idx else i - sent_idx + 1
@@ -1113,6 +1117,14 @@ def date_sentence(
     if published is not None:
         return SentenceDate(published, published, "day", "publication")
     return None
+
+
+def in_simple_present(sent: Span) -> bool:
+    """The sentence's main verb is in the simple present ("expects", "remains", "leaves"), not
+    a perfect or a passive, which have an auxiliary. (A headline's present tells the past;
+    its date comes from publication either way.)"""
+    root = sent.root
+    return root.tag_ in ("VBZ", "VBP") and not any(c.dep_ in ("aux", "auxpass") for c in root.children)
 
 
 def is_year_conflict(
@@ -1197,8 +1209,9 @@ class DateResolver:
                 usable.setdefault(tx.sent_idx, []).append(tx)
         paragraphs = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(doc.text))
         doc._.sent_dates = [
-            date_sentence(i, usable, paragraphs, published, max_distance=self.max_inherit_distance)
-            for i in range(len(sents))
+            date_sentence(i, usable, paragraphs, published, max_distance=self.max_inherit_distance,
+                          present=in_simple_present(sent))
+            for i, sent in enumerate(sents)
         ]
         return doc
 
@@ -1541,4 +1554,5 @@ def sentence_date_for(
     if sent_paragraph is None:
         sents = sentences(doc)
         sent_paragraph = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(doc.text))
-    return date_sentence(sent_idx, usable, sent_paragraph, published, max_distance=max_inherit_distance)
+    return date_sentence(sent_idx, usable, sent_paragraph, published, max_distance=max_inherit_distance,
+                         present=in_simple_present(sentences(doc)[sent_idx]))

