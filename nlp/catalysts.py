@@ -841,7 +841,25 @@ def instruction(sent: Span) -> bool:
     deps = {c.dep_ for c in root.children}
     if deps & {"nsubj", "nsubjpass", "csubj", "expl", "aux", "auxpass"} or root.lemma_ in ("be", "have"):
         return False  # "be" and "have" without a subject are a statement the parser misread
-    return root.tag_ in ("VB", "VBP") or (root.i == sent.start and "dobj" in deps)
+    if not (root.tag_ in ("VB", "VBP") or (root.i == sent.start and "dobj" in deps)):
+        return False
+    return not _list_item(sent)
+
+
+_LIST_MARK = re.compile(r"\s*(?:[-*•·–—]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s*")
+
+
+def _list_item(sent: Span) -> bool:
+    """The sentence is an item of a list whose subject came before: "The Politburo pledged
+    to:" then "- Cut the reserve requirement ratio ...". Its line starts with a bullet or a
+    number, or the line before it ends with a colon."""
+    text = sent.doc.text
+    line_start = text.rfind("\n", 0, sent.start_char) + 1
+    first_word = next((t.idx for t in sent if t.is_alpha), sent.end_char)
+    if _LIST_MARK.fullmatch(text[line_start:first_word]) and text[line_start:first_word].strip():
+        return True
+    before = text[:line_start].rstrip()
+    return before.endswith(":")
 
 
 def classification_text(text: str, citations: Sequence[tuple[int, int]] = (), offset: int = 0) -> str:

@@ -748,6 +748,20 @@ def test_an_imperative_sentence_is_advice(pipeline, sentence, advice):
 
 
 @pytest.mark.slow
+def test_a_list_of_measures_in_the_imperative_is_still_news(pipeline):
+    text = (
+        "Politburo pledges support as growth slows\n\n"
+        "The Politburo said it would take these steps:\n"
+        "- Cut the reserve requirement ratio and interest rates at an appropriate time.\n"
+        "- Boost consumption vigorously.\n\n"
+        "Analysts expect little.\n\n"
+        "1. Raise the budget deficit ratio to 4% of GDP and issue more special treasury bonds."
+    )
+    types = {r["catalyst_type"] for r in catalyst_rows(analyse(pipeline, text))}
+    assert {"policy.monetary_stimulus", "policy.fiscal_stimulus"} <= types
+
+
+@pytest.mark.slow
 def test_section_headings_and_advice_report_nothing_but_the_headline_does(pipeline):
     text = (
         "Beijing Raises Tariffs On US Farm Goods\n\n"
