@@ -828,7 +828,7 @@ def section_heading(text: str, core: tuple[int, int]) -> bool:
     line = text[line_start : line_end if line_end >= 0 else len(text)].strip()
     if not line or re.search(r"[.!?:;\"”’)]$", line) or any(ch.isdigit() for ch in line):
         return False  # a sentence, or a line of figures ("Baidu: +59% YTD")
-    return timex.looks_like_headline(line, min_words=2)
+    return timex.looks_like_headline(line, min_words=2) and not _list_line(text, line_start)
 
 
 def instruction(sent: Span) -> bool:
@@ -843,23 +843,18 @@ def instruction(sent: Span) -> bool:
         return False  # "be" and "have" without a subject are a statement the parser misread
     if not (root.tag_ in ("VB", "VBP") or (root.i == sent.start and "dobj" in deps)):
         return False
-    return not _list_item(sent)
-
-
-_LIST_MARK = re.compile(r"\s*(?:[-*•·–—]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s*")
-
-
-def _list_item(sent: Span) -> bool:
-    """The sentence is an item of a list whose subject came before: "The Politburo pledged
-    to:" then "- Cut the reserve requirement ratio ...". Its line starts with a bullet or a
-    number, or the line before it ends with a colon."""
     text = sent.doc.text
-    line_start = text.rfind("\n", 0, sent.start_char) + 1
-    first_word = next((t.idx for t in sent if t.is_alpha), sent.end_char)
-    if _LIST_MARK.fullmatch(text[line_start:first_word]) and text[line_start:first_word].strip():
-        return True
-    before = text[:line_start].rstrip()
-    return before.endswith(":")
+    return not _list_line(text, text.rfind("\n", 0, sent.start_char) + 1)
+
+
+_LIST_MARK = re.compile(r"\s*(?:[-*•·–—]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+")
+
+
+def _list_line(text: str, line_start: int) -> bool:
+    """The line is an item of a list whose subject came before: "The Politburo pledged to:"
+    then "- Cut the reserve requirement ratio ..." or "- Lower Mortgage Rates". It starts with
+    a bullet or a number, or the line before it ends with a colon."""
+    return bool(_LIST_MARK.match(text, line_start)) or text[:line_start].rstrip().endswith(":")
 
 
 def classification_text(text: str, citations: Sequence[tuple[int, int]] = (), offset: int = 0) -> str:

@@ -711,7 +711,10 @@ def test_a_title_case_line_without_a_stop_is_a_section_heading():
         "Beijing raised tariffs on soybeans on Monday. Outlook for Exporters Darkens\n"
         "The Tariff Round Is the Third This Year.\n"
         "Exporters: Bracing for Lower Orders\n"
-        "Soybean Futures: -4% This Week"
+        "Soybean Futures: -4% This Week\n"
+        "The retaliation list:\n"
+        "Higher Duties on American Pork\n"
+        "- Curbs on Rare Earth Magnets"
     )
 
     def heading(line: str) -> bool:
@@ -726,6 +729,8 @@ def test_a_title_case_line_without_a_stop_is_a_section_heading():
     assert not heading("Beijing raised tariffs on soybeans on Monday.")
     assert heading("Exporters: Bracing for Lower Orders")
     assert not heading("Soybean Futures: -4% This Week")  # a line of figures is data
+    assert not heading("Higher Duties on American Pork")  # an item of the list the colon opens
+    assert not heading("Curbs on Rare Earth Magnets")  # a bulleted item
 
 
 @pytest.mark.slow
