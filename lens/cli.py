@@ -265,7 +265,7 @@ def analyze(
 @app.command()
 def timeline(
     out: Path = typer.Option(Path("reports/analyze"), "--out", "-o", help="Folder of an analysed store."),
-    limit: int = typer.Option(40, "--limit", help="Rows to print (all rows go to the files)."),
+    limit: int = typer.Option(40, "--limit", help="Latest events to print (all go to the files)."),
     catalyst_type: str = typer.Option(None, "--type", help="Only this catalyst type or family (e.g. trade)."),
 ) -> None:
     """Print the catalyst timeline and write OUT/timeline.csv and OUT/timeline.md.
@@ -281,8 +281,12 @@ def timeline(
     if catalyst_type:
         events = events[(events.catalyst_type == catalyst_type) | events.catalyst_type.str.startswith(catalyst_type + ".")]
     csv_path, md_path = write_files(events, out)
-    out_console.print(render_table(events.head(limit), width=out_console.width))
-    console.print(f"{len(events)} events → {csv_path}, {md_path}", highlight=False)
+    # The latest events, still oldest first: what an analyst opens the timeline for.
+    shown = events.tail(limit) if limit > 0 else events.iloc[:0]
+    out_console.print(render_table(shown, width=out_console.width))
+    noun = "event" if len(events) == 1 else "events"
+    which = f"the latest {len(shown)} of {len(events)} {noun}" if len(shown) < len(events) else f"{len(events)} {noun}"
+    console.print(f"{which} shown; all in {csv_path} and {md_path}", highlight=False)
 
 
 @app.command("eval-nlp")
