@@ -281,8 +281,9 @@ def timeline(
     if catalyst_type:
         events = events[(events.catalyst_type == catalyst_type) | events.catalyst_type.str.startswith(catalyst_type + ".")]
     csv_path, md_path = write_files(events, out)
-    # The latest events, still oldest first: what an analyst opens the timeline for.
-    shown = events.tail(limit) if limit > 0 else events.iloc[:0]
+    # The latest events, still oldest first: what an analyst opens the timeline for (an event
+    # without a date is not among the latest).
+    shown = events.sort_values("event_date", na_position="first", kind="stable").tail(limit) if limit > 0 else events.iloc[:0]
     out_console.print(render_table(shown, width=out_console.width))
     noun = "event" if len(events) == 1 else "events"
     which = f"the latest {len(shown)} of {len(events)} {noun}" if len(shown) < len(events) else f"{len(events)} {noun}"

@@ -57,11 +57,13 @@ def test_lens_timeline_prints_the_latest_events_and_writes_them_all(tmp_path):
     frame = events()
     third = frame.iloc[[0]].assign(event_date=[dt.date(2024, 9, 24)], catalyst_type=["policy.monetary_stimulus"],
                                    title=["PBoC unveils its broadest stimulus"])  # fmt: skip
-    pd.concat([frame, third]).to_parquet(tmp_path / "events.parquet")
+    undated = frame.iloc[[1]].assign(event_date=[None], title=["A release whose year the texts disagree on"])
+    pd.concat([frame, third, undated]).to_parquet(tmp_path / "events.parquet")
     res = CliRunner().invoke(app, ["timeline", "--out", str(tmp_path), "--limit", "2"], env={"COLUMNS": "160"})
     assert res.exit_code == 0, res.output
-    assert "2025-01-27" in res.output and "2025-08-11" in res.output and "2024-09-24" not in res.output
-    assert "the latest 2 of 3 events shown" in res.output
-    assert (tmp_path / "timeline.csv").read_text().count("\n") == 4  # header and every event
+    assert "2025-01-27" in res.output and "2025-08-11" in res.output
+    assert "2024-09-24" not in res.output and "disagree" not in res.output  # neither old nor undated
+    assert "the latest 2 of 4 events shown" in res.output
+    assert (tmp_path / "timeline.csv").read_text().count("\n") == 5  # header and every event
     trade = CliRunner().invoke(app, ["timeline", "--out", str(tmp_path), "--type", "trade"], env={"COLUMNS": "160"})
     assert "trade.negotiations" in trade.output and "1 event shown" in trade.output
