@@ -1242,7 +1242,7 @@ class CatalystExtractor:
             trigger, near = _fallback_trigger(sent, cue, tokens)
         exclude = _is_reporting_period if ctype.dated_by_report else None
         date = timex.sentence_date_for(
-            doc, i, near, self.max_future_days, exclude=exclude, sent_paragraph=prep.paragraph_of
+            doc, i, near, self.max_future_days, exclude=exclude, sent_paragraph=prep.paragraph_of, sents=prep.sents
         )
         flags = []
         if ctype.recency and timex.is_year_conflict(date, published, self.stale_after_days):

@@ -55,14 +55,11 @@ class _Event:
     mentions: list[dict] = field(default_factory=list)
     entities: Counter = field(default_factory=Counter)
     anchor: date | None = None  # running consensus date
-
-    @property
-    def day_dated(self) -> bool:
-        """Some text puts it on a day (not a week, not only a publication date)."""
-        return any(_votes(m) for m in self.mentions)
+    day_dated: bool = False  # some text puts it on a day (not a week, not only a publication date)
 
     def add(self, mention: dict) -> None:
         self.mentions.append(mention)
+        self.day_dated = self.day_dated or _votes(mention)
         self.entities.update(mention["entity_ids"])
         self.anchor = _consensus(self.mentions) or self.anchor or mention["_start"]
 

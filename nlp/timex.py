@@ -1039,7 +1039,7 @@ _COARSE = frozenset({"month", "quarter", "year"})
 _SOME_DAY = dt.date(2001, 6, 15)
 
 
-def _unread_date_closer(doc: Doc, sent_idx: int, near: tuple[int, int], chosen: Timex) -> bool:
+def _unread_date_closer(doc: Doc, sent: Span, near: tuple[int, int], chosen: Timex) -> bool:
     """In an article without a publication date: is there a date expression closer to the
     trigger than `chosen` that could not be read for want of that date? "comparing the launch
     of ChatGPT in November 2022 with the release of R1 in January of this year": R1's date is
@@ -1049,8 +1049,7 @@ def _unread_date_closer(doc: Doc, sent_idx: int, near: tuple[int, int], chosen: 
     def gap(a: int, b: int) -> int:
         return max(0, a - end, start - b)
 
-    sent = sentences(doc)[sent_idx]
-    read = [(tx.start_char, tx.end_char) for tx in doc._.timexes or () if tx.sent_idx == sent_idx]
+    read = [(tx.start_char, tx.end_char) for tx in doc._.timexes or () if sent.start_char <= tx.start_char < sent.end_char]
     for ent in sent.ents:
         if ent.label_ != "DATE" or gap(ent.start_char, ent.end_char) >= gap(chosen.start_char, chosen.end_char):
             continue
@@ -1522,14 +1521,15 @@ def sentence_date_for(
     max_inherit_distance: int = DEFAULT_MAX_INHERIT_DISTANCE,
     exclude: Callable[[Timex], bool] | None = None,
     sent_paragraph: Sequence[int] | None = None,
+    sents: Sequence[Span] | None = None,
 ) -> SentenceDate | None:
     """Date the event at the character range `near` (e.g. a catalyst trigger) in a sentence of
     an annotated doc: the sentence's dates in the trigger's own clause (the most specific
     clause, then the closest); when all its dates belong to other clauses, the paragraph's or
     the publication date as for an undated sentence. Without `near` or `exclude` (timexes
     that cannot date this kind of event, e.g. reporting periods for earnings):
-    `Doc._.sent_dates`. `sent_paragraph` (see `sentence_paragraphs`) saves recomputing it for
-    every mention of a long doc."""
+    `Doc._.sent_dates`. `sent_paragraph` (see `sentence_paragraphs`) and `sents` (the doc's
+    sentences) save recomputing them for every mention of a long doc."""
     sent_dates = doc._.sent_dates
     if near is None and exclude is None and sent_dates is not None and sent_idx < len(sent_dates):
         return sent_dates[sent_idx]
@@ -1544,15 +1544,15 @@ def sentence_date_for(
         if attached:
             best_tier = min(tier for _, tier in attached)
             tx = pick_timex([tx for tx, tier in attached if tier == best_tier], near)
-            if published is None and _unread_date_closer(doc, sent_idx, near, tx):
+            if published is None and _unread_date_closer(doc, (sents or sentences(doc))[sent_idx], near, tx):
                 return None
             return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, None, tx)
         usable.pop(sent_idx)  # its dates belong to other clauses: inherit instead
     elif own:
         tx = pick_timex(own, near)
         return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, None, tx)
+    sents = sents or sentences(doc)
     if sent_paragraph is None:
-        sents = sentences(doc)
         sent_paragraph = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(doc.text))
     return date_sentence(sent_idx, usable, sent_paragraph, published, max_distance=max_inherit_distance,
-                         present=in_simple_present(sentences(doc)[sent_idx]))
+                         present=in_simple_present(sents[sent_idx]))
