@@ -1273,14 +1273,11 @@ class DateResolver:
         reference = inferred_reference(doc, timexes)
         if reference is None:
             return timexes
-        known = {(tx.start_char, tx.end_char) for tx in timexes}
         taken = [(tx.start_char, tx.end_char) for tx in timexes]
         added = []
         for tx in self.find_timexes(doc, reference, sent_starts):
-            if (tx.start_char, tx.end_char) in known or any(
-                tx.start_char < end and start < tx.end_char for start, end in taken
-            ):
-                continue
+            if any(tx.start_char < end and start < tx.end_char for start, end in taken):
+                continue  # read without the reference already (or overlapping what was)
             if _NAMES_A_MONTH.search(tx.text) or _resolve_named_day(_norm(tx.text), reference, self.named_days):
                 added.append(replace(tx, inferred_reference=True))
         return sorted(timexes + added, key=lambda tx: tx.start_char)
