@@ -175,18 +175,20 @@ def _sweep(ctype: str, mentions: list[dict], config: TimelineConfig) -> list[_Ev
     return events
 
 
-def _overlap(event: _Event, mention: dict) -> int | None:
+def _overlap(event: _Event, mention: dict, any_day: bool = False) -> int | None:
     """Shared entity count; 0 when either side names none, or when the event holds a mention
-    of the same article (or a copy of it) dated the same day: one article's "The Fed cut rates
-    by half a point" and "Powell said the move was not a sign of worry" are one story, whoever
-    each sentence names. None when both name entities and share none (different stories of the
-    same type on the same days)."""
+    of the same article (or a copy of it) dated the same day (`any_day`: on any day): one
+    article's "The Fed cut rates by half a point" and "Powell said the move was not a sign of
+    worry" are one story, whoever each sentence names. None when both name entities and share
+    none (different stories of the same type on the same days)."""
     if not mention["entity_ids"] or not event.entities:
         return 0
     shared = sum(1 for e in set(mention["entity_ids"]) if e in event.entities)
     if shared:
         return shared
-    same_story = any(m["_root"] == mention["_root"] and m["_start"] == mention["_start"] for m in event.mentions)
+    same_story = any(
+        m["_root"] == mention["_root"] and (any_day or m["_start"] == mention["_start"]) for m in event.mentions
+    )
     return 0 if same_story else None
 
 
@@ -198,7 +200,11 @@ def _containing_event(events: list[_Event], mention: dict, config: TimelineConfi
     for event in events:
         if event.anchor is None or not (start <= event.anchor <= end):
             continue
-        overlap = _overlap(event, mention)
+        # A mention dated only by its publication (a headline) is evidence for the event its
+        # own article dates within the lookback, whoever it names: "China's debt swap leaves
+        # stimulus hopes unmet" over "the NPC approved on Friday". A month-dated recap ("the
+        # tariff announcement earlier this month") is not: it may be another story.
+        overlap = _overlap(event, mention, any_day=mention.get("date_source") == "publication")
         if overlap is None:
             continue
         key = (overlap, len(event.mentions), -abs((end - event.anchor).days))

@@ -122,6 +122,12 @@ def test_capitals_stand_for_governments_but_not_after_a_word_of_place(blank):
     ]
 
 
+def test_chinas_legislature_is_the_npc_but_another_legislature_is_not(blank):
+    # Wire copy names the NPC by its role ("China's top legislature on Friday approved ...").
+    doc = blank("China's top legislature approved the swap; China's legislature met. The US legislature is split.")
+    assert links(doc) == [("China's top legislature", "npc"), ("China's legislature", "npc"), ("US", "united_states")]
+
+
 def test_treasury_yields_are_the_bond_market_not_the_department(blank):
     doc = blank(
         "Treasury yields rose after Treasury Secretary Scott Bessent spoke; the Treasury said."

@@ -76,6 +76,23 @@ def test_one_article_putting_the_same_type_on_the_same_day_tells_one_story_whoev
     assert set(merged.entity_ids) == {"federal_reserve", "jerome_powell"} and merged.article_ids == ["a1"]
 
 
+def test_a_headline_dated_by_its_publication_joins_the_event_its_own_article_dates():
+    # Headline "China's debt swap leaves stimulus hopes unmet" (names China, dated by the
+    # publication) over "the NPC Standing Committee approved on Friday" (names the NPC): one
+    # story. A month-dated recap of the same article naming others may be another story.
+    cats = pd.DataFrame([
+        mention("a2", "policy.fiscal_stimulus", date(2025, 4, 3), source="publication", ents=("china",), sent=0),
+        mention("a2", "policy.fiscal_stimulus", date(2025, 4, 2), source="relative", ents=("npc",), sent=2),
+        mention("a1", "policy.fiscal_stimulus", date(2025, 4, 2), ents=("npc", "lan_foan"), sent=4),
+        mention("a2", "policy.fiscal_stimulus", date(2025, 4, 1), end=date(2025, 4, 3), precision="month",
+                source="relative", ents=("bytedance",), sent=6),
+    ])
+    tl = build_timeline(cats, ARTS)
+    assert sorted(tl.n_mentions) == [1, 3]
+    story = tl[tl.n_mentions == 3].iloc[0]
+    assert story.event_date == date(2025, 4, 2) and set(story.entity_ids) == {"china", "npc", "lan_foan"}
+
+
 def test_month_precision_mention_supports_the_precise_event_inside_its_interval():
     cats = pd.DataFrame([
         mention("a1", "trade.tariffs", date(2025, 4, 2)),
