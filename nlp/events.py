@@ -8,7 +8,8 @@ only roughly (a month, a quarter, "this year", or nothing but the publication da
 found events of their own when a precisely dated event of the same type and entities lies in
 their interval: they are evidence for that event. Mentions whose stated year contradicts the
 rest of the corpus (`year_conflict`) join the nearest matching event regardless of date, so
-the timeline keeps the consensus date.
+the timeline keeps the consensus date. Last, an event told by one article folds into a larger
+one it would have joined had its mentions come last (`_absorb_fragments`).
 
 Cost is linear in the number of mentions for a bounded number of events open at once: each
 type is swept in date order, and only events whose date is within the join window are
@@ -94,7 +95,7 @@ def build_timeline(
                 target = _Event(ctype)
                 typed.append(target)
             target.add(mention)
-        events.extend(typed)
+        events.extend(_absorb_fragments(typed, config))
     rows = [_event_row(e, config) for e in events if e.mentions]
     frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
     return frame.sort_values(["event_date", "catalyst_type"], na_position="last").reset_index(drop=True)
@@ -211,6 +212,53 @@ def _containing_event(events: list[_Event], mention: dict, config: TimelineConfi
         if best_key is None or key > best_key:
             best, best_key = event, key
     return best
+
+
+def _absorb_fragments(events: list[_Event], config: TimelineConfig) -> list[_Event]:
+    """Fold an event told by a single article into a larger one it would have joined had its
+    mentions come last: the joins above see an event's entities only as far as its mentions so
+    far. "After Governor Pan Gongsheng's announcement on Tuesday" founds an event of its own
+    when the sweep reaches it before the rough mentions that name Pan join Tuesday's PBoC
+    event; a headline dated by its publication founds one when it comes before its article's
+    dated body sentence. Joins as a mention would: the same day (a fragment dated by its
+    publication: the larger event lies within its lookback), and shared entities or the same
+    article. Fragments dated only to a month or a quarter stay as they are."""
+    lookback = timedelta(days=config.publication_lookback_days)
+    kept = sorted((e for e in events if e.mentions), key=lambda e: len(e.mentions), reverse=True)
+    for small in sorted(kept, key=lambda e: len(e.mentions)):
+        roots = {m["_root"] for m in small.mentions}
+        if len(roots) != 1 or small.anchor is None:
+            continue
+        published = all(m.get("date_source") == "publication" for m in small.mentions)
+        if not published and not all(m["_precise"] for m in small.mentions):
+            continue  # "earlier this month", "in the past two weeks": maybe another story
+        best, best_key = None, None
+        for big in kept:
+            if big is small or len(big.mentions) < len(small.mentions) or big.anchor is None:
+                continue
+            if published:
+                starts = [m["_start"] for m in small.mentions]
+                ends = [m["_end"] for m in small.mentions]
+                if not (min(starts) - lookback <= big.anchor <= max(ends)):
+                    continue
+            elif big.anchor != small.anchor:
+                continue
+            shared = sum(1 for e in small.entities if e in big.entities)
+            # for a fragment dated by its publication, the article must date the larger event in
+            # its text: its own undated sentences may have joined another event of the window
+            same_article = any(
+                m["_root"] in roots and not (published and m.get("date_source") == "publication") for m in big.mentions
+            )
+            if not (shared or same_article):
+                continue
+            key = (shared, same_article, len(big.mentions))
+            if best_key is None or key > best_key:
+                best, best_key = big, key
+        if best is not None:
+            for m in small.mentions:
+                best.add(m)
+            small.mentions = []
+    return [e for e in kept if e.mentions]
 
 
 def _nearest_matching_event(events: list[_Event], mention: dict) -> _Event | None:

@@ -93,6 +93,22 @@ def test_a_headline_dated_by_its_publication_joins_the_event_its_own_article_dat
     assert story.event_date == date(2025, 4, 2) and set(story.entity_ids) == {"china", "npc", "lan_foan"}
 
 
+def test_a_fragment_joins_the_event_that_names_its_entities_only_after_the_sweep_passed_it():
+    # "The PBoC cut rates on Tuesday" ... (another wire) "After Governor Pan's announcement on
+    # Tuesday" ... and the first article's undated "Pan said the PBoC ...": Pan's name reaches
+    # Tuesday's event only with the last mention, after the second wire's had founded its own.
+    cats = pd.DataFrame([
+        mention("a1", "policy.monetary_stimulus", date(2025, 4, 2), ents=("pboc",), sent=0),
+        mention("a2", "policy.monetary_stimulus", date(2025, 4, 2), ents=("pan_gongsheng",), sent=1),
+        mention("a1", "policy.monetary_stimulus", date(2025, 4, 2), source="publication",
+                ents=("pboc", "pan_gongsheng"), sent=3),
+        mention("a4", "policy.monetary_stimulus", date(2025, 4, 2), ents=("boj",), sent=2),  # another bank
+    ])
+    tl = build_timeline(cats, ARTS)
+    assert sorted(tl.n_mentions) == [1, 3]
+    assert sorted(tl[tl.n_mentions == 3].iloc[0].article_ids) == ["a1", "a2"]
+
+
 def test_month_precision_mention_supports_the_precise_event_inside_its_interval():
     cats = pd.DataFrame([
         mention("a1", "trade.tariffs", date(2025, 4, 2)),
