@@ -898,3 +898,14 @@ def test_nearest_similarity_takes_each_types_closest_example():
     expected = np.array([[0.8, 0.0, 0.8], [0.0, 0.0, 1.0]], dtype=np.float32)
     np.testing.assert_allclose(_nearest_similarity(x, protos, labels), expected, atol=1e-7)
     assert _nearest_similarity(x[:0], protos, labels).shape == (0, 3)
+
+
+@pytest.mark.slow
+def test_a_date_in_a_participle_going_on_from_the_trigger_dates_it(pipeline):
+    # The tagger reads "listing" as a participle hanging from "raised": its date is the raising's.
+    text = (
+        "CATL, the battery maker, raised about $4.6 billion in its Hong Kong listing on May 20, "
+        "the largest share sale of the year so far, and its shares rose on debut."
+    )
+    rows = rows_by_type(analyse(pipeline, text, dt.datetime(2025, 6, 12, 8, tzinfo=UTC)))
+    assert rows["corporate.deals"]["event_start"] == dt.date(2025, 5, 20)

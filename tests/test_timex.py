@@ -643,3 +643,26 @@ def test_a_sentence_in_the_simple_present_speaks_of_the_time_of_writing():
     assert (dates[1].start, dates[1].source, dates[1].inherited_from) == (D(2025, 4, 16), "publication", None)
     assert (dates[2].start, dates[2].inherited_from) == (D(2025, 4, 9), 0)  # the past tense goes on
     assert sentence_date_for(doc, 1, (text.index("record"), text.index(" about"))).source == "publication"
+
+
+def test_a_day_counted_from_the_story_takes_the_day_the_story_last_named(blank_nlp):
+    published = dt.datetime(2025, 9, 1, 6, tzinfo=dt.UTC)  # a Monday
+    text = (
+        "On Friday, the company reported its results. The same day, a report said it had built a chip. "
+        "A week before, on Aug. 21, a rival launched a model. Chip stocks soared the next day. "
+        "Three days later, regulators met."
+    )
+    found = {t.text: t.start for t in run(blank_nlp, text, published)._.timexes}
+    assert found["The same day"] == D(2025, 8, 29)  # Friday
+    assert found["the next day"] == D(2025, 8, 22)  # Aug. 21 + 1, not the publication + 1
+    assert found["Three days later"] == D(2025, 8, 25)
+
+
+def test_a_day_counted_from_nothing_or_from_a_named_event_stays_unread(blank_nlp):
+    published = dt.datetime(2025, 9, 1, 6, tzinfo=dt.UTC)
+    alone = run(blank_nlp, "Stocks fell. The same day, the yuan weakened.", published)
+    assert alone._.timexes == []  # no day before it: counting from the report would move it
+    far = run(blank_nlp, "Talks began on Aug. 4. They ran long. Few expected much. Nobody spoke. The next day, stocks fell.", published)
+    assert [t.text for t in far._.timexes] == ["Aug. 4"]  # the story has moved on
+    own = run(blank_nlp, "Stocks fell on Aug. 4. Markets rallied the day after the election.", published)
+    assert [t.text for t in own._.timexes] == ["Aug. 4"]  # "the day after the election" names its own reference
