@@ -156,6 +156,7 @@ def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, c
                 "event_id": p.event_id, "catalyst_type": ev.catalyst_type, "title": ev.title,
                 "event_date": ev.event_date, "session_idx": session_idx, "relevance": p.relevance,
                 "n_articles": int(ev.n_articles), "n_sources": int(ev.n_sources),
+                "n_mentions": int(ev.n_mentions),
                 "direction": ev.direction, "sentiment": ev.sentiment,
                 "evidence_text": list(ev.evidence)[0] if ev.evidence is not None and len(ev.evidence) else "",
                 "url": (evidence_urls or {}).get(list(ev.article_ids)[0]) if ev.article_ids is not None and len(ev.article_ids) else None,

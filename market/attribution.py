@@ -57,7 +57,7 @@ def event_sign(direction: float | None, sentiment: float | None) -> int:
 
 def score_candidates(move: dict, candidates: list[dict], config: AttributionConfig) -> list[dict]:
     """`move`: ticker, ret, abnormal_ret, start_idx, end_idx (session positions).
-    `candidates`: events with session_idx, relevance (level), n_articles, n_sources,
+    `candidates`: events with session_idx, relevance (level), n_articles, n_sources, n_mentions (optional, breaks ties),
     direction, sentiment. Returns the candidates with score parts, best first."""
     if not candidates:
         return []
@@ -78,7 +78,9 @@ def score_candidates(move: dict, candidates: list[dict], config: AttributionConf
                                            + config.w_agreement * agreement)
         scored.append({**c, "proximity": proximity, "relevance_weight": relevance, "type_weight": type_weight,
                        "intensity": intensity, "agreement": agreement, "score": score})
-    return sorted(scored, key=lambda c: (-c["score"], -c["n_articles"], c["event_id"]))
+    # Scores saturate (a direct, same-day event with the most coverage scores 1): ties go to
+    # the event more articles report, then the one they say more about, before the id decides.
+    return sorted(scored, key=lambda c: (-c["score"], -c["n_articles"], -c.get("n_mentions", 0), c["event_id"]))
 
 
 def _count(n: int, noun: str) -> str:

@@ -901,6 +901,17 @@ def test_nearest_similarity_takes_each_types_closest_example():
 
 
 @pytest.mark.slow
+def test_ai_revenue_and_spending_plans_are_dated_by_their_report_not_their_period(pipeline):
+    published = dt.datetime(2025, 9, 1, 6, tzinfo=UTC)  # a Monday
+    text = "On Friday, Alibaba reported that AI revenue at its cloud unit grew 26% in the June quarter."
+    rows = rows_by_type(analyse(pipeline, text, published))
+    assert rows["technology.ai_adoption"]["event_start"] == dt.date(2025, 8, 29)  # not April 1
+    plan = "Tencent said capital expenditure on AI infrastructure would rise sharply this year."
+    rows = rows_by_type(analyse(pipeline, plan, dt.datetime(2025, 3, 20, 6, tzinfo=UTC)))
+    assert rows["technology.ai_adoption"]["event_start"] == dt.date(2025, 3, 20)  # the report's, not January 1
+
+
+@pytest.mark.slow
 def test_a_date_in_a_participle_going_on_from_the_trigger_dates_it(pipeline):
     # The tagger reads "listing" as a participle hanging from "raised": its date is the raising's.
     text = (

@@ -214,3 +214,18 @@ def test_the_explanation_counts_in_words_that_agree_with_the_number():
     assert "(2025-05-12; 1 article, 1 source, positive; holding link)" in explain(move, best, 0.35)
     several = explain(move, best | {"n_articles": 5, "n_sources": 2}, 0.35)
     assert "5 articles, 2 sources" in several
+
+
+def test_saturated_scores_go_to_the_event_said_more_about_not_to_the_id():
+    from market.attribution import score_candidates
+
+    move = {"abnormal_ret": 0.13, "start_idx": 10, "end_idx": 10}
+    base = {"session_idx": 10, "relevance": "direct", "n_articles": 2, "n_sources": 2, "direction": 1.0, "sentiment": 0.6}
+    # the same two articles: results (five sentences) and the AI revenue inside them (four)
+    candidates = [
+        base | {"event_id": "0aaa", "catalyst_type": "technology.ai_adoption", "n_mentions": 4},
+        base | {"event_id": "ffff", "catalyst_type": "corporate.earnings", "n_mentions": 5},
+    ]
+    ranked = score_candidates(move, candidates, AttributionConfig())
+    assert ranked[0]["score"] == ranked[1]["score"]
+    assert [c["catalyst_type"] for c in ranked] == ["corporate.earnings", "technology.ai_adoption"]
