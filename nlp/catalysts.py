@@ -1199,9 +1199,10 @@ class CatalystExtractor:
                 j for j in np.flatnonzero(confidence[r] >= self.threshold).tolist()
                 if (i, j) in prep.spans or confidence[r, j] >= self.classifier_only_threshold
             }  # fmt: skip
+            state = _state_of_affairs(prep.sents[i].root)
             for j in sorted(passed):
                 ctype = self.taxonomy.types[ids[j]]
-                if (i, j) in prep.backgrounded:
+                if (i, j) in prep.backgrounded or state:
                     continue
                 # Without a pattern to place the catalyst in the sentence, the sentence's main
                 # verb decides: a commentator's view, a preview or a hypothesis throughout.
@@ -1366,6 +1367,15 @@ def _unreported(root) -> bool:
     supplier could slow the rollout"). Not when the verb is one of effect: in "the cut could
     lift stocks" the hypothesis is the effect of a catalyst that happened."""
     return _commentary(root) or (root.lemma_.lower() not in _EFFECT_VERBS and _speculative(root))
+
+
+# Verbs that say a state lasts: "the geopolitical backdrop remains complex", "investors stay
+# wary of tariffs". With an adjective they describe how things stand, not something that happened.
+_LASTING_VERBS = frozenset({"remain", "stay"})
+
+
+def _state_of_affairs(root) -> bool:
+    return root.lemma_.lower() in _LASTING_VERBS and any(c.dep_ == "acomp" for c in root.children)
 
 
 def _announcing(verb) -> bool:

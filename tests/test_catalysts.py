@@ -920,3 +920,18 @@ def test_a_date_in_a_participle_going_on_from_the_trigger_dates_it(pipeline):
     )
     rows = rows_by_type(analyse(pipeline, text, dt.datetime(2025, 6, 12, 8, tzinfo=UTC)))
     assert rows["corporate.deals"]["event_start"] == dt.date(2025, 5, 20)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", [
+    "The geopolitical climate stays tense, with rivalry between Washington and Beijing clouding the outlook.",
+    "Fund managers remain wary of geopolitical risk between the US and China.",
+])
+def test_a_state_that_lasts_is_commentary_not_a_catalyst(pipeline, text):
+    assert catalyst_rows(analyse(pipeline, text)) == []
+
+
+@pytest.mark.slow
+def test_what_happened_beside_a_lasting_state_is_still_news(pipeline):
+    text = "Washington added dozens of Chinese firms to its entity list on Tuesday, escalating tensions with Beijing."
+    assert "trade.export_controls" in rows_by_type(analyse(pipeline, text))
