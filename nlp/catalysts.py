@@ -1320,7 +1320,23 @@ def _backgrounds(word_token, spanned) -> bool:
         # a concession is true all the same: what an actor announces in it is news ("stocks fell
         # even though the state fund said it had bought ETFs"), as in a main clause
         return not _announcing(spanned)
-    return word in _CAUSE_WORDS and any(c.dep_ == "npadvmod" for c in spanned.children)
+    if word not in _CAUSE_WORDS:
+        return False
+    # "a week after Washington raised tariffs" (the span on the clause's verb), or "days after
+    # the Fed's cut" (the parser hangs "after" from the span)
+    head = word_token.head
+    return any(c.dep_ == "npadvmod" for c in spanned.children) or (word_token.dep_ == "prep" and _time_span(head))
+
+
+def _time_span(token) -> bool:
+    """"days", "two weeks", "a month": a stretch of time ("the day after" is left out: the
+    next day is as often the reaction as the background)."""
+    return token.lemma_.lower() in _SPAN_UNITS and (
+        token.tag_ == "NNS" or any(c.dep_ == "nummod" or c.lower_ in ("a", "an") for c in token.children)
+    )
+
+
+_SPAN_UNITS = frozenset({"hour", "day", "week", "month", "year"})
 
 
 # A match governed by one of these is a preview or a hypothesis, not news that happened:
@@ -1417,16 +1433,34 @@ def _past_perfect(verb) -> bool:
     return not any(c.dep_ == "mark" and c.lower_ in ("because", "as") for c in verb.children)
 
 
+# What markets price in or bet on is an expectation: "futures are pricing in a quarter-point
+# cut", "traders bet on a truce". ("Expect" is left out: "the company expects revenue to
+# grow" is guidance, itself news.)
+_BETTING_VERBS = frozenset({"price", "bet", "wager", "hope"})
+
+
+def _expected(token) -> bool:
+    """`token` is what a verb of betting takes: its object, or the object of its "in"/"on"/"for"."""
+    if token.dep_ == "dobj":
+        return token.head.lemma_.lower() in _BETTING_VERBS
+    prep = token.head
+    return (token.dep_ == "pobj" and prep.dep_ in ("prep", "prt") and prep.lower_ in ("in", "on", "for")
+            and prep.head.lemma_.lower() in _BETTING_VERBS)  # fmt: skip
+
+
 def _backgrounded(doc: Doc, start: int, end: int) -> bool:
     """Whether the match doc[start:end] is background, a preview or a hypothesis: it sits in
-    a clause or phrase introduced by a background word, or under a conditional auxiliary or a
-    preview word, judged on the dependency parse from the match up to its sentence's root."""
+    a clause or phrase introduced by a background word, under a conditional auxiliary or a
+    preview word, or is what markets bet on, judged on the dependency parse from the match up
+    to its sentence's root."""
     token = doc[start:end].root
     root = token.sent.root
     # "The cut could lift stocks": a catalyst that is the subject of a verb of effect happened;
     # the hypothesis is its effect. ("Tariffs would rise" is the catalyst hypothesised.)
     subject = False
     while True:
+        if _expected(token):
+            return True
         if not (subject and token.lemma_.lower() in _EFFECT_VERBS) and _speculative(token):
             return True
         if any(c.dep_ == "mark" and _backgrounds(c, token) for c in token.children):

@@ -25,6 +25,7 @@ from nlp.catalysts import (
     CatalystMention,
     TaxonomyError,
     TaxonomyMatchers,
+    _backgrounded,
     _labelled_set,
     catalyst_rows,
     classification_text,
@@ -935,3 +936,39 @@ def test_a_state_that_lasts_is_commentary_not_a_catalyst(pipeline, text):
 def test_what_happened_beside_a_lasting_state_is_still_news(pipeline):
     text = "Washington added dozens of Chinese firms to its entity list on Tuesday, escalating tensions with Beijing."
     assert "trade.export_controls" in rows_by_type(analyse(pipeline, text))
+
+
+def parsed(words, heads, deps, tags, lemmas):
+    """A doc with the parse given by hand: the parser's own output varies with the context."""
+    from spacy.tokens import Doc
+
+    return Doc(spacy.blank("en").vocab, words=words, heads=heads, deps=deps, tags=tags, lemmas=lemmas)
+
+
+def test_what_comes_days_after_the_news_puts_it_in_the_background():
+    # as the parser read it inside an article: "days" the subject, "after" hanging from it
+    words = ["The", "measures", "arrive", "days", "after", "the", "Fed", "'s", "cut", "gave", "banks", "room"]
+    heads = [1, 2, 2, 9, 3, 6, 8, 6, 4, 2, 9, 9]
+    deps = ["det", "nsubj", "ROOT", "nsubj", "prep", "det", "poss", "case", "pobj", "advcl", "dative", "dobj"]
+    tags = ["DT", "NNS", "VBP", "NNS", "IN", "DT", "NNP", "POS", "NN", "VBD", "NNS", "NN"]
+    lemmas = ["the", "measure", "arrive", "day", "after", "the", "Fed", "'s", "cut", "give", "bank", "room"]
+    doc = parsed(words, heads, deps, tags, lemmas)
+    assert _backgrounded(doc, 6, 7)  # "Fed"
+    one_day = parsed(
+        [*words[:3], "the", "day", *words[4:]],
+        [1, 2, 2, 4, 10, 4, 7, 9, 7, 5, 2, 10, 10],
+        [*deps[:3], "det", "nsubj", *deps[4:]],
+        [*tags[:3], "DT", "NN", *tags[4:]],
+        [*lemmas[:3], "the", "day", *lemmas[4:]],
+    )
+    assert not _backgrounded(one_day, 7, 8)  # "the day after": as often the reaction
+
+
+def test_what_markets_price_in_is_an_expectation():
+    words = ["Futures", "are", "pricing", "in", "a", "cut"]
+    doc = parsed(words, [2, 2, 2, 2, 5, 3], ["nsubj", "aux", "ROOT", "prep", "det", "pobj"],
+                 ["NNS", "VBP", "VBG", "IN", "DT", "NN"], ["future", "be", "price", "in", "a", "cut"])  # fmt: skip
+    assert _backgrounded(doc, 5, 6)
+    made = parsed(["The", "Fed", "made", "a", "cut"], [1, 2, 2, 4, 2], ["det", "nsubj", "ROOT", "det", "dobj"],
+                  ["DT", "NNP", "VBD", "DT", "NN"], ["the", "Fed", "make", "a", "cut"])  # fmt: skip
+    assert not _backgrounded(made, 4, 5)
