@@ -972,3 +972,12 @@ def test_what_markets_price_in_is_an_expectation():
     made = parsed(["The", "Fed", "made", "a", "cut"], [1, 2, 2, 4, 2], ["det", "nsubj", "ROOT", "det", "dobj"],
                   ["DT", "NNP", "VBD", "DT", "NN"], ["the", "Fed", "make", "a", "cut"])  # fmt: skip
     assert not _backgrounded(made, 4, 5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", [
+    "Shenzhen lifted its limits on home purchases on Sunday, following Guangzhou.",
+    "The leadership pledged on Thursday to step up fiscal spending to halt the slide in the property market.",
+])
+def test_property_curbs_lifted_and_fiscal_spending_pledged_are_fiscal_stimulus(pipeline, text):
+    assert "policy.fiscal_stimulus" in rows_by_type(analyse(pipeline, text, dt.datetime(2024, 10, 1, 6, tzinfo=UTC)))
