@@ -982,7 +982,8 @@ def to_utc_date(published_at: dt.datetime | dt.date | None) -> dt.date | None:
 
 
 _ANCHOR_BEFORE = re.compile(
-    r"\b(?:since|from|than|as|versus|vs\.?|compared with|compared to|ended|ending)\s+(?:the\s+|its\s+|their\s+|a\s+)?$",
+    r"\b(?:since|from|than|as|versus|vs\.?|compared with|compared to|ended|ending|ahead of|in the run-up to)"
+    r"\s+(?:the\s+|its\s+|their\s+|a\s+)?$",
     re.IGNORECASE,
 )
 _ANCHOR_AFTER = re.compile(
@@ -993,7 +994,8 @@ _ANCHOR_AFTER = re.compile(
 
 def is_anchor(text: str, start: int, end: int, future: bool = False) -> bool:
     """A date used as a reference point rather than the time of the event: "highest since late
-    2021", "below its 2021 peak", "up from last year", "the three months ended December 31".
+    2021", "below its 2021 peak", "up from last year", "the three months ended December 31",
+    "best day since 2008 ahead of Golden Week".
     In a sentence about the future, "from April 10" is when something starts, not an anchor."""
     before = text[max(0, start - 30) : start]
     if future and re.search(r"\bfrom\s+(?:the\s+)?$", before, re.IGNORECASE):

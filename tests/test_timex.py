@@ -311,6 +311,8 @@ def test_reference_points_are_anchors_not_event_dates():
     assert is_anchor(text, start, start + 4)
     text = "Tariffs rose on Monday."
     assert not is_anchor(text, text.index("Monday"), text.index("Monday") + 6)
+    text = "China stocks post best day since 2008 ahead of Golden Week break"
+    assert is_anchor(text, text.index("Golden"), text.index(" break"))  # the day is before it
     text = "Tariffs will apply from April 10."
     assert is_anchor(text, text.index("April"), len(text) - 1)
     assert not is_anchor(text, text.index("April"), len(text) - 1, future=True)
