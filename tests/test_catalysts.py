@@ -981,3 +981,18 @@ def test_what_markets_price_in_is_an_expectation():
 ])
 def test_property_curbs_lifted_and_fiscal_spending_pledged_are_fiscal_stimulus(pipeline, text):
     assert "policy.fiscal_stimulus" in rows_by_type(analyse(pipeline, text, dt.datetime(2024, 10, 1, 6, tzinfo=UTC)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", [
+    "Shares of the carmaker climbed to a record in Hong Kong on Tuesday.",
+    "Chip stocks stormed higher on Friday, lifting the Shanghai Composite to its highest close since 2015.",
+    "The chipmaker's shares plunged 17% on Monday, the biggest one-day loss for any company in stock market history.",
+])
+def test_records_and_moves_without_precedent_are_momentum(pipeline, text):
+    assert "markets.momentum" in rows_by_type(analyse(pipeline, text, dt.datetime(2025, 1, 28, 6, tzinfo=UTC)))
+
+
+@pytest.mark.slow
+def test_an_ordinary_rise_is_still_the_markets_reaction(pipeline):
+    assert "markets.momentum" not in rows_by_type(analyse(pipeline, "Shares of the carmaker rose 3% on Tuesday."))
