@@ -1406,13 +1406,21 @@ def _announced(token) -> bool:
 
 
 def _speculative(token) -> bool:
-    if token.lemma_.lower() in _PREVIEW_WORDS and any(c.dep_ == "xcomp" for c in token.children):
+    children = list(token.children)
+    # "is due to unveil", "is set to lower". ("Is expected to" is left as it reads: in a trade
+    # story "Beijing is expected to speed up licences" is what the deal binds it to, news.)
+    if token.lemma_.lower() in _PREVIEW_WORDS and any(c.dep_ == "xcomp" for c in children):
+        return True
+    # "room for the PBoC to cut rates", "the case for Beijing to add stimulus": a possibility
+    if any(c.dep_ == "mark" and c.lower_ == "for" for c in children) and any(
+        c.dep_ == "aux" and c.lower_ == "to" for c in children
+    ):
         return True
     announced = _announced(token)
     return any(
         (c.dep_ == "aux" and c.lower_ in _HYPOTHETICAL_AUX and not (announced and c.lower_ == "would"))
         or (c.dep_ == "mark" and c.lower_ in ("if", "unless"))
-        for c in token.children
+        for c in children
     )  # fmt: skip
 
 

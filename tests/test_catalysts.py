@@ -996,3 +996,11 @@ def test_records_and_moves_without_precedent_are_momentum(pipeline, text):
 @pytest.mark.slow
 def test_an_ordinary_rise_is_still_the_markets_reaction(pipeline):
     assert "markets.momentum" not in rows_by_type(analyse(pipeline, "Shares of the carmaker rose 3% on Tuesday."))
+
+
+@pytest.mark.slow
+def test_room_for_a_central_bank_to_cut_is_a_possibility_not_a_cut(pipeline):
+    possible = "A stronger dollar narrows the room for the People's Bank of China to cut rates without hurting the yuan."
+    assert "policy.monetary_stimulus" not in rows_by_type(analyse(pipeline, possible))
+    done = "The People's Bank of China cut rates on Tuesday to support the yuan's recovery."
+    assert "policy.monetary_stimulus" in rows_by_type(analyse(pipeline, done))
