@@ -1004,3 +1004,14 @@ def test_room_for_a_central_bank_to_cut_is_a_possibility_not_a_cut(pipeline):
     assert "policy.monetary_stimulus" not in rows_by_type(analyse(pipeline, possible))
     done = "The People's Bank of China cut rates on Tuesday to support the yuan's recovery."
     assert "policy.monetary_stimulus" in rows_by_type(analyse(pipeline, done))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("text", "ctype"), [
+    ("China's leaders promised on Thursday a \"more proactive\" fiscal policy.", "policy.fiscal_stimulus"),
+    ("The carmaker raised HK$43.5 billion in a share placement on Monday.", "corporate.deals"),
+    ("Chief executive Eddie Wu added that spending on AI infrastructure over the next three years would exceed "
+     "the past decade's.", "technology.ai_adoption"),
+])
+def test_policy_wording_placements_and_plans_told_by_an_executive_are_found(pipeline, text, ctype):
+    assert ctype in rows_by_type(analyse(pipeline, text, dt.datetime(2025, 3, 7, 6, tzinfo=UTC)))
