@@ -45,7 +45,7 @@ def prf(gold: set, predicted: set) -> PRF:
 
 @dataclass
 class NlpScores:
-    entities: PRF
+    entities: PRF | None  # None: the gold file annotates no entities (a catalyst-only set)
     catalysts: PRF
     dated_gold: int
     date_exact: int
@@ -59,9 +59,10 @@ class NlpScores:
         def share(n: int, d: int) -> str:
             return f"{n}/{d} = {n / d:.3f}" if d else "n/a"
 
+        e = self.entities
         out = [
-            f"entity linking   P {self.entities.precision:.3f}  R {self.entities.recall:.3f}  F1 {self.entities.f1:.3f}"
-            f"  (tp {self.entities.tp}, fp {self.entities.fp}, fn {self.entities.fn})",
+            f"entity linking   P {e.precision:.3f}  R {e.recall:.3f}  F1 {e.f1:.3f}  (tp {e.tp}, fp {e.fp}, fn {e.fn})"
+            if e is not None else "entity linking   not annotated in this gold file",
             f"catalyst typing  P {self.catalysts.precision:.3f}  R {self.catalysts.recall:.3f}  F1 {self.catalysts.f1:.3f}"
             f"  (tp {self.catalysts.tp}, fp {self.catalysts.fp}, fn {self.catalysts.fn})",
             f"mention dates    exact day {share(self.date_exact, self.dated_gold)};  within ±3 days {share(self.date_within3, self.dated_gold)}"
@@ -129,7 +130,8 @@ def evaluate(gold: list[dict], entities: pd.DataFrame, catalysts: pd.DataFrame, 
     hit = sum(
         any(abs((d - day).days) <= 3 for d in event_days.get(ctype, [])) for ctype, day in timeline_targets
     )
-    return NlpScores(prf(gold_ents, pred_ents), prf(gold_types, pred_types), dated, exact, within, found,
+    entity_scores = prf(gold_ents, pred_ents) if any("entities" in g for g in gold) else None
+    return NlpScores(entity_scores, prf(gold_types, pred_types), dated, exact, within, found,
                      len(timeline_targets), hit, per_type)
 
 

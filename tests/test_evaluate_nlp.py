@@ -100,3 +100,27 @@ def test_eval_nlp_warns_when_gold_articles_are_missing_from_the_run(tmp_path):
     pd.DataFrame({"article_id": ["a", "b", "c"]}).to_parquet(run / "articles.parquet")
     res = CliRunner().invoke(app, ["eval-nlp", "--gold", str(gold), "--out", str(run), "--no-analyse"])
     assert "not in this run" not in res.output
+
+
+def test_a_gold_file_without_entities_scores_catalysts_and_says_entities_are_not_annotated():
+    gold = [{"article_id": "a", "catalysts": [{"type": "trade.tariffs", "event_date": "2025-01-20"}]}]
+    catalysts = pd.DataFrame({"article_id": ["a"], "catalyst_type": ["trade.tariffs"], "confidence": [0.9],
+                              "event_start": [pd.Timestamp("2025-01-20")]})  # fmt: skip
+    entities = pd.DataFrame({"article_id": ["a"], "entity_id": ["nvidia"]})  # linked, but nobody annotated it
+    events = pd.DataFrame({"catalyst_type": ["trade.tariffs"], "event_date": [date(2025, 1, 20)]})
+    scores = evaluate(gold, entities, catalysts, events)
+    assert scores.entities is None and scores.catalysts.tp == 1
+    assert scores.lines()[0] == "entity linking   not annotated in this gold file"
+    with_entities = evaluate([gold[0] | {"entities": []}], entities, catalysts, events)
+    assert with_entities.entities.fp == 1  # an empty list is an annotation: nothing to link there
+
+
+def test_the_fresh_sets_name_articles_of_their_own_feeds():
+    import xml.etree.ElementTree as ET
+
+    for name in ("set_a", "set_b"):
+        folder = REPO / "bench" / "fresh" / name
+        links = {item.findtext("link") for item in ET.parse(folder / "feed.xml").getroot().iter("item")}
+        gold = load_gold(folder / "gold.jsonl")
+        assert len(gold) == len(links) and {g["url"] for g in gold} == links
+        assert all(c["type"] and "entities" not in g for g in gold for c in g["catalysts"])
