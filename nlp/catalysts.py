@@ -1337,6 +1337,7 @@ def _time_span(token) -> bool:
 
 
 _SPAN_UNITS = frozenset({"hour", "day", "week", "month", "year"})
+_TYING_VERBS = frozenset({"tie", "link", "connect"})
 
 
 # A match governed by one of these is a preview or a hypothesis, not news that happened:
@@ -1488,6 +1489,10 @@ def _backgrounded(doc: Doc, start: int, end: int) -> bool:
         subject = token.dep_ in ("nsubj", "nsubjpass")
         token = token.head
         if token.dep_ in ("prep", "mark", "advmod", "pcomp") and _backgrounds(token, token):
+            return True
+        # "Lutnick tied the decision to the broader trade talks": what a decision is tied to is
+        # its context, not news of the sentence
+        if token.dep_ == "prep" and token.lower_ == "to" and token.head.lemma_.lower() in _TYING_VERBS:
             return True
 
 

@@ -1015,3 +1015,11 @@ def test_room_for_a_central_bank_to_cut_is_a_possibility_not_a_cut(pipeline):
 ])
 def test_policy_wording_placements_and_plans_told_by_an_executive_are_found(pipeline, text, ctype):
     assert ctype in rows_by_type(analyse(pipeline, text, dt.datetime(2025, 3, 7, 6, tzinfo=UTC)))
+
+
+@pytest.mark.slow
+def test_what_a_decision_is_tied_to_is_its_context(pipeline):
+    tied = "The commerce secretary tied the decision to the wider trade talks with Beijing, including rare-earth supplies."
+    assert "trade.negotiations" not in rows_by_type(analyse(pipeline, tied))
+    talks = "US and Chinese negotiators resumed trade talks in Stockholm on Monday."
+    assert "trade.negotiations" in rows_by_type(analyse(pipeline, talks))
