@@ -232,14 +232,14 @@ def _absorb_fragments(events: list[_Event], config: TimelineConfig) -> list[_Eve
         published = all(m.get("date_source") == "publication" for m in small.mentions)
         if not published and not all(m["_precise"] for m in small.mentions):
             continue  # "earlier this month", "in the past two weeks": maybe another story
+        first = min(m["_start"] for m in small.mentions) - lookback
+        last = max(m["_end"] for m in small.mentions)
         best, best_key = None, None
         for big in kept:
             if big is small or len(big.mentions) < len(small.mentions) or big.anchor is None:
                 continue
             if published:
-                starts = [m["_start"] for m in small.mentions]
-                ends = [m["_end"] for m in small.mentions]
-                if not (min(starts) - lookback <= big.anchor <= max(ends)):
+                if not (first <= big.anchor <= last):
                     continue
             elif big.anchor != small.anchor:
                 continue

@@ -1294,12 +1294,13 @@ _NAMES_A_MONTH = re.compile(rf"\b{_MONTH_RE}(?!\w)", re.IGNORECASE)
 
 # Days named by their distance from the day the story last named, not from the report: "On
 # Friday, Alibaba reported ... The same day, a report that ...", "launched V3.1 on Aug. 21 ...
-# Chip stocks soared the next day". ("A week earlier" and "two days before" count back from the
-# report: `_r_offset`. "The day after the election" names its own reference, so it is left out.)
+# Chip stocks soared the next day", "three days later". ("A week earlier" and "two days before"
+# count back from the report: `_r_offset`. "The day after the election" names its own
+# reference, so it is left out.)
 _ANAPHORIC_DAY = re.compile(
     rf"\b(?:that (?:very |same )?day|the same day"
     rf"|the (?:next|following|previous) day|the day before(?= ?[,.;:)]| and\b| but\b)"
-    rf"|(?P<n>{_NUMBER_RE}) days? (?P<dir>later|earlier))\b",
+    rf"|(?P<n>{_NUMBER_RE}) days? later)\b",
     re.IGNORECASE,
 )
 # How far back (in sentences) the day of reference may lie: further, the story has moved on.
@@ -1308,8 +1309,7 @@ ANAPHORA_SENTENCES = 2
 
 def _anaphoric_offset(m: re.Match) -> int:
     if m.group("n"):
-        n = _count(m.group("n").lower())
-        return n if m.group("dir").lower() == "later" else -n
+        return _count(m.group("n").lower())
     text = m.group(0).lower()
     if "next" in text or "following" in text:
         return 1
