@@ -118,7 +118,7 @@ def test_a_gold_file_without_entities_scores_catalysts_and_says_entities_are_not
 def test_the_fresh_sets_name_articles_of_their_own_feeds():
     import xml.etree.ElementTree as ET
 
-    for name in ("set_a", "set_b"):
+    for name in ("set_a", "set_b", "set_c"):
         folder = REPO / "bench" / "fresh" / name
         links = {item.findtext("link") for item in ET.parse(folder / "feed.xml").getroot().iter("item")}
         gold = load_gold(folder / "gold.jsonl")
