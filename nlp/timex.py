@@ -1203,13 +1203,14 @@ class DateResolver:
         timexes = self.find_timexes(doc, published, sent_starts)
         if published is None:
             timexes = self.with_inferred_reference(doc, timexes, sent_starts)
-        timexes = with_anaphoric_days(doc.text, timexes, sent_starts)
+        text = doc.text  # rebuilt from the tokens on every access: read once here
+        timexes = with_anaphoric_days(text, timexes, sent_starts)
         doc._.timexes = timexes
         usable: dict[int, list[Timex]] = {}
         for tx in timexes:
             if usable_for_dating(tx, published, self.max_future_days):
                 usable.setdefault(tx.sent_idx, []).append(tx)
-        paragraphs = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(doc.text))
+        paragraphs = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(text))
         doc._.sent_dates = [
             date_sentence(i, usable, paragraphs, published, max_distance=self.max_inherit_distance,
                           present=in_simple_present(sent))
