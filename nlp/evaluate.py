@@ -100,8 +100,12 @@ def evaluate(gold: list[dict], entities: pd.DataFrame, catalysts: pd.DataFrame, 
     for ctype in sorted({t for _, t in gold_types | pred_types}):
         per_type[ctype] = prf({p for p in gold_types if p[1] == ctype}, {p for p in pred_types if p[1] == ctype})
 
+    # An article's date for a type: its most confident mention of it that is not a recap of
+    # older news (`nlp.catalysts._flag_recaps`).
+    flags = cats["flags"] if "flags" in cats else pd.Series([()] * len(cats), index=cats.index, dtype=object)
     best = (
-        cats.sort_values("confidence", ascending=False)
+        cats.assign(_recap=[("recap" in list(f)) for f in flags])
+        .sort_values(["_recap", "confidence"], ascending=[True, False])
         .drop_duplicates(["article_id", "catalyst_type"])
         .set_index(["article_id", "catalyst_type"])["event_start"]
         .to_dict()

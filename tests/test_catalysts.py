@@ -26,6 +26,7 @@ from nlp.catalysts import (
     TaxonomyError,
     TaxonomyMatchers,
     _backgrounded,
+    _flag_recaps,
     _labelled_set,
     catalyst_rows,
     classification_text,
@@ -282,6 +283,38 @@ def test_the_sentence_proper_drops_a_glued_heading_and_citations():
     (start, end), = sentence_cores(text, [(0, len(text))])
     assert text[start:end].startswith("DeepSeek released")
     assert classification_text(text[start:end], [(text.index("("), text.index(")") + 1)], start) == "DeepSeek released a model today."
+
+
+# --- recaps --------------------------------------------------------------------------------------
+
+
+def _dated(ctype: str, start: dt.date, end: dt.date | None = None, source: str = "explicit") -> CatalystMention:
+    date = SentenceDate(start, end or start, "day" if end is None else "month", source)
+    return CatalystMention(0, ctype, 0, "x", 0.9, 0.9, True, "x", date, [], [])
+
+
+def test_older_news_of_a_type_is_flagged_a_recap_of_the_articles_latest():
+    published = dt.date(2025, 7, 15)
+    ban = _dated("trade.export_controls", dt.date(2025, 4, 15))  # "banned in April"
+    resumed = _dated("trade.export_controls", dt.date(2025, 7, 14))  # "said on Monday"
+    talks = _dated("trade.negotiations", dt.date(2025, 6, 1), dt.date(2025, 6, 30))  # "in June": its only one
+    same_week = _dated("trade.export_controls", dt.date(2025, 7, 9))  # 5 days before: one event's span
+    _flag_recaps([ban, resumed, talks, same_week], published)
+    assert "recap" in ban.flags
+    assert not resumed.flags and not talks.flags and not same_week.flags
+
+
+def test_only_stated_past_days_make_earlier_mentions_recaps():
+    published = dt.date(2025, 7, 15)
+    ban = _dated("trade.export_controls", dt.date(2025, 4, 15))
+    undated = _dated("trade.export_controls", published, source="publication")  # names no day
+    preview = _dated("trade.export_controls", dt.date(2025, 8, 1))  # after publication: not yet news
+    month = _dated("trade.export_controls", dt.date(2025, 7, 1), dt.date(2025, 7, 31))
+    _flag_recaps([ban, undated, preview], published)
+    assert not ban.flags
+    # a month that ends after the latest day is not older news (it may be the same event)
+    _flag_recaps([month, _dated("trade.export_controls", dt.date(2025, 7, 14))], published)
+    assert not month.flags
 
 
 # --- rows --------------------------------------------------------------------------------------------

@@ -62,6 +62,22 @@ def test_catalyst_typing_counts_article_type_pairs():
     assert scores.timeline_within3 == 1 and scores.timeline_gold == 2  # tariffs found, fiscal not
 
 
+def test_an_articles_date_for_a_type_is_its_best_mention_that_is_not_a_recap():
+    gold = [article("a", ["trade.export_controls"])]  # the gold day is 2025-01-20
+    catalysts = pd.DataFrame({
+        "article_id": ["a", "a"],
+        "catalyst_type": ["trade.export_controls"] * 2,
+        "confidence": [0.95, 0.6],
+        "event_start": [pd.Timestamp("2024-10-01"), pd.Timestamp("2025-01-20")],
+        "flags": [["recap"], []],
+    })
+    events = pd.DataFrame({"catalyst_type": [], "event_date": []})
+    entities = pd.DataFrame({"article_id": [], "entity_id": []})
+    assert evaluate(gold, entities, catalysts, events).date_exact == 1
+    # without the flag the more confident October mention dates the article
+    assert evaluate(gold, entities, catalysts.assign(flags=[[], []]), events).date_exact == 0
+
+
 def test_every_gold_article_is_found_in_the_corpus_read_from_another_folder(tmp_path):
     # `lens eval-nlp` matches the gold to the analysed articles by id: a clone in any folder
     # must give the ids the gold file names
