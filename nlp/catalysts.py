@@ -1422,6 +1422,18 @@ def _unreported(root) -> bool:
 _LASTING_VERBS = frozenset({"remain", "stay"})
 
 
+def _assessed(token) -> bool:
+    """`token` is what someone is reported to have judged by comparison: "Powell said the
+    tariffs were larger than expected" is about the tariffs' effect, news of the speech; the
+    tariffs were news when they were imposed. (A main clause, "the cut was bigger than
+    expected", still reports the cut.)"""
+    verb = token.head
+    return (
+        token.dep_ == "nsubj" and verb.lemma_ == "be" and verb.dep_ == "ccomp"
+        and any(c.dep_ == "acomp" and c.tag_ in ("JJR", "RBR") for c in verb.children)
+    )  # fmt: skip
+
+
 def _state_of_affairs(root) -> bool:
     return root.lemma_.lower() in _LASTING_VERBS and any(c.dep_ == "acomp" for c in root.children)
 
@@ -1501,6 +1513,8 @@ def _backgrounded(doc: Doc, start: int, end: int) -> bool:
     root = token.sent.root
     # "The cut could lift stocks": a catalyst that is the subject of a verb of effect happened;
     # the hypothesis is its effect. ("Tariffs would rise" is the catalyst hypothesised.)
+    if _assessed(token):
+        return True
     subject = False
     while True:
         if _expected(token):

@@ -971,6 +971,15 @@ def test_what_happened_beside_a_lasting_state_is_still_news(pipeline):
     assert "trade.export_controls" in rows_by_type(analyse(pipeline, text))
 
 
+@pytest.mark.slow
+def test_a_reported_judgement_of_a_catalysts_size_is_not_news_of_it(pipeline):
+    said = "Powell said in Chicago on Wednesday that the tariffs announced so far were significantly larger than expected."
+    assert "trade.tariffs" not in rows_by_type(analyse(pipeline, said))
+    # told as the main clause, the comparison reports the decision itself
+    cut = "The rate cut the People's Bank of China announced on Monday was bigger than expected."
+    assert "policy.monetary_stimulus" in rows_by_type(analyse(pipeline, cut))
+
+
 def parsed(words, heads, deps, tags, lemmas):
     """A doc with the parse given by hand: the parser's own output varies with the context."""
     from spacy.tokens import Doc
