@@ -980,6 +980,14 @@ def test_a_reported_judgement_of_a_catalysts_size_is_not_news_of_it(pipeline):
     assert "policy.monetary_stimulus" in rows_by_type(analyse(pipeline, cut))
 
 
+@pytest.mark.slow
+def test_curbs_on_chips_are_export_controls_and_not_chip_news(pipeline):
+    curbs = "Washington on Monday tightened curbs on sales of chipmaking tools and high-bandwidth memory to China."
+    assert set(rows_by_type(analyse(pipeline, curbs))) == {"trade.export_controls"}
+    node = "SMIC began mass production of 5-nanometer chips on Monday."
+    assert set(rows_by_type(analyse(pipeline, node))) == {"technology.semiconductors"}
+
+
 def parsed(words, heads, deps, tags, lemmas):
     """A doc with the parse given by hand: the parser's own output varies with the context."""
     from spacy.tokens import Doc
