@@ -436,7 +436,14 @@ def resolve_date_expression(
     if forward:
         t, prefer = t[forward.end() :], "future"
 
-    resolved = _resolve_named_day(t, published, named_days, prefer, text)
+    # The simple present is the tense of schedules in a story's body ("the Fed announces its
+    # decision on Wednesday", "figures are due on Friday"): a weekday is the nearer of the
+    # last and the next one. Everything else reads it as a clause without tense ("near").
+    resolved = _r_weekday(t, published, "present") if prefer == "present" else None
+    if prefer == "present":
+        prefer = "near"
+    if resolved is None:
+        resolved = _resolve_named_day(t, published, named_days, prefer, text)
     if resolved is None:
         for resolver in _RESOLVERS:
             resolved = resolver(t, published, prefer)
@@ -625,6 +632,7 @@ def _r_relative_period(t, published, prefer="past"):
     table: dict[str, tuple[dt.date, dt.date, str]] = {
         "today": (p, p, "day"),
         "tonight": (p, p, "day"),
+        "tomorrow": (p + dt.timedelta(days=1), p + dt.timedelta(days=1), "day"),
         "this morning": (p, p, "day"),
         "this week": (_week_of(p)[0], p, "week"),
         "earlier this week": (_week_of(p)[0], max(_week_of(p)[0], p - dt.timedelta(days=1)), "week"),
@@ -754,6 +762,10 @@ def _r_weekday(t, published, prefer="past"):
         day = published + dt.timedelta(days=(weekday - published.weekday()) % 7)
         return DateInterval(day, day, "day", "relative")
     back = (published.weekday() - weekday) % 7
+    if prefer == "present" and m.group(1) is None and 7 - back < back:
+        # a schedule: the coming weekday when it is nearer than the last one
+        day = published + dt.timedelta(days=7 - back)
+        return DateInterval(day, day, "day", "relative")
     # "on Monday" is the latest Monday on or before publication; "last Monday" excludes the
     # publication day itself.
     if m.group(1) == "last" and back == 0:
@@ -899,6 +911,7 @@ _CANDIDATE_RE = re.compile(
             rf"\b(?:(?:last|this)\s+)?{_WEEKDAY_RE}\b",
             rf"\b(?:the\s+)?(?:past|last|previous)\s+{_NUMBER_RE}\s+(?:day|week|month|year)s?\b",
             r"\bearlier this (?:year|month|week)\b",
+            r"\b(?:[Yy]esterday|[Tt]omorrow)\b",  # the NER tags them only now and then
             r"\b(?:the|this|last|this past|past)\s+weekend\b",
             # "a week earlier," but not "two weeks before Trump returns" (that one looks ahead)
             rf"\b{_NUMBER_RE}\s+(?:day|week|month)s?\s+(?:earlier|before|prior)\b(?!\s+(?!and\b)\w)",
@@ -1237,7 +1250,9 @@ class DateResolver:
             text = full_text[start:end]
             future = speaks_of_future(doc, start, end, full_text)
             prefer = "future" if future else clause_tense(doc, start, end)
-            if prefer == "near" and _after_deadline_word(full_text, start):
+            if prefer == "present" and start < (sent_starts[1] if len(sent_starts) > 1 else len(full_text)):
+                prefer = "near"  # a headline tells past news in the present: "Nvidia sinks on Monday"
+            if prefer in ("near", "present") and _after_deadline_word(full_text, start):
                 prefer = "future"  # "the changes take effect by Wednesday": a deadline ahead
             interval = resolve_date_expression(text, published, self.named_days, prefer)
             if interval is not None:
@@ -1400,7 +1415,8 @@ def _words(span: Span | None) -> Span | None:
 
 def clause_tense(doc: Doc, start_char: int, end_char: int) -> str:
     """"past" when the date modifies a past-tense verb ("was banned in April", "the tariffs
-    imposed in April", "rose on Monday"), else "near". A date inside a noun phrase ("left
+    imposed in April", "rose on Monday"), "present" when it modifies a verb in the simple
+    present ("the Fed meets on Wednesday"), else "near". A date inside a noun phrase ("left
     the deadline in August unresolved") takes no tense from the verb above it."""
     if not doc.has_annotation("DEP"):
         return "near"
@@ -1414,12 +1430,16 @@ def clause_tense(doc: Doc, start_char: int, end_char: int) -> str:
         token = token.head
         if token.pos_ != "ADP":
             break
+    if token.pos_ == "ADJ" and token.dep_ == "acomp":
+        token = token.head  # "figures are due on Friday", "markets were shut on Monday"
     if token.pos_ not in ("VERB", "AUX"):
         return "near"
     if token.tag_ == "VBD" or any(c.dep_ in ("aux", "auxpass") and c.lower_ in _PAST_AUX for c in token.children):
         return "past"
     if token.tag_ == "VBN" and token.dep_ in ("acl", "relcl", "amod"):
         return "past"  # a participle describing a noun: "the tariffs imposed in April"
+    if token.tag_ in ("VBZ", "VBP") and not any(c.dep_ in ("aux", "auxpass") for c in token.children):
+        return "present"  # "the Fed meets on Wednesday", "figures are due on Friday"
     return "near"
 
 

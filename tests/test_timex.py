@@ -147,11 +147,19 @@ def test_clause_tense_reads_the_word_a_date_modifies():
     takes = doc(["It", "takes", "effect", "on", "April", "10"], [1, 1, 1, 1, 3, 4],
                 ["nsubj", "ROOT", "dobj", "prep", "pobj", "nummod"], ["PRP", "VBZ", "NN", "IN", "NNP", "CD"],
                 ["PRON", "VERB", "NOUN", "ADP", "PROPN", "NUM"])  # fmt: skip
-    assert clause_tense(takes, 18, 26) == "near"
+    assert clause_tense(takes, 18, 26) == "present"
     deadline = doc(["It", "left", "the", "deadline", "in", "August"], [1, 1, 3, 1, 3, 4],
                    ["nsubj", "ROOT", "det", "dobj", "prep", "pobj"], ["PRP", "VBD", "DT", "NN", "IN", "NNP"],
                    ["PRON", "VERB", "DET", "NOUN", "ADP", "PROPN"])  # fmt: skip
     assert clause_tense(deadline, 24, 30) == "near"  # inside a noun phrase: no tense from "left"
+    due = doc(["Figures", "are", "due", "on", "Friday"], [1, 1, 1, 2, 3],
+              ["nsubj", "ROOT", "acomp", "prep", "pobj"], ["NNS", "VBP", "JJ", "IN", "NNP"],
+              ["NOUN", "AUX", "ADJ", "ADP", "PROPN"])  # fmt: skip
+    assert clause_tense(due, 19, 25) == "present"  # through the adjective to its verb
+    shut = doc(["Markets", "were", "shut", "on", "Monday"], [1, 1, 1, 2, 3],
+               ["nsubj", "ROOT", "acomp", "prep", "pobj"], ["NNS", "VBD", "JJ", "IN", "NNP"],
+               ["NOUN", "AUX", "ADJ", "ADP", "PROPN"])  # fmt: skip
+    assert clause_tense(shut, 21, 27) == "past"
 
 
 def test_a_full_stop_taken_into_the_date_does_not_lend_it_the_main_verbs_tense():
@@ -229,6 +237,21 @@ def test_weekday_is_the_latest_one_on_or_before_publication():
     assert resolve("Friday").start == FRI_2025_03_07  # published on a Friday
     assert resolve("last Friday").start == D(2025, 2, 28)  # "last" excludes today
     assert resolve("on Monday").source == "relative"
+
+
+def test_a_weekday_in_the_simple_present_is_the_nearer_of_the_last_and_the_next():
+    # a schedule: "the Fed announces its decision on Wednesday" in a Friday's paper is two days on
+    assert resolve("on Wednesday", prefer="present").start == D(2025, 3, 5)  # 2 days back, 5 ahead
+    assert resolve("on Monday", prefer="present").start == D(2025, 3, 10)  # 4 back, 3 ahead
+    assert resolve("last Monday", prefer="present").start == D(2025, 3, 3)  # "last" stays back
+    assert resolve("Friday", prefer="present").start == FRI_2025_03_07
+    # other expressions read the present as a clause without tense
+    assert resolve("on April 10", D(2025, 4, 4), prefer="present").start == D(2025, 4, 10)
+    assert resolve("in late January", prefer="present").start == D(2025, 1, 21)
+
+
+def test_tomorrow_is_the_day_after_publication():
+    assert span(resolve("tomorrow")) == (D(2025, 3, 8), D(2025, 3, 8), "day", "relative")
 
 
 def test_parts_of_periods():
