@@ -8,6 +8,7 @@ where start is the first session of the move (t for a one-day move). Each candid
                 session before it
     relevance   direct 1.0 · holding 0.8 · country 0.5 — how the event's entities touch the ticker
     intensity   log(1 + articles) and independent sources, relative to the busiest candidate
+                cause (not to reports of the move itself), at most 1
     agreement   does the event's direction/tone have the move's sign? 1 agree, 0.5 unclear, 0 not
 
 score = relevance × type weight × (w_p·proximity + w_i·intensity + w_a·agreement), so an event
@@ -61,16 +62,20 @@ def score_candidates(move: dict, candidates: list[dict], config: AttributionConf
     direction, sentiment. Returns the candidates with score parts, best first."""
     if not candidates:
         return []
-    max_articles = max(c["n_articles"] for c in candidates)
-    max_sources = max(c["n_sources"] for c in candidates)
+    # Coverage is measured against the busiest candidate cause: reports of the move itself
+    # (types weighted below 1, such as "best day since 2008") are often the most covered
+    # events of the days, and they would otherwise dilute the coverage of what caused it.
+    causes = [c for c in candidates if config.type_weights.get(c["catalyst_type"], 1.0) >= 1.0] or candidates
+    max_articles = max(c["n_articles"] for c in causes)
+    max_sources = max(c["n_sources"] for c in causes)
     move_sign = 1 if move["abnormal_ret"] > 0 else -1
     scored = []
     for c in candidates:
         lag = move["start_idx"] - c["session_idx"]  # sessions before the move's first day
         proximity = 1.0 if lag <= 0 else 0.5 ** lag
         relevance = RELEVANCE[c["relevance"]]
-        intensity = 0.5 * math.log1p(c["n_articles"]) / math.log1p(max_articles) + 0.5 * (
-            c["n_sources"] / max_sources if max_sources else 0.0)
+        intensity = min(1.0, 0.5 * math.log1p(c["n_articles"]) / math.log1p(max_articles) + 0.5 * (
+            c["n_sources"] / max_sources if max_sources else 0.0))
         sign = event_sign(c.get("direction"), c.get("sentiment"))
         agreement = 0.5 if sign == 0 else (1.0 if sign == move_sign else 0.0)
         type_weight = config.type_weights.get(c["catalyst_type"], 1.0)

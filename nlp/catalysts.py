@@ -1221,7 +1221,7 @@ class CatalystExtractor:
                     prep, i, j, self.taxonomy.types[ids[j]], float(confidence[r, j]),
                     float(p_clf[r, j]), entities, published,
                 )  # fmt: skip
-                if not timex.is_history(mention.date, published, self.history_after_days):
+                if mention is not None and not timex.is_history(mention.date, published, self.history_after_days):
                     doc._.catalysts.append(mention)
         _flag_recaps(doc._.catalysts, published)
 
@@ -1235,7 +1235,7 @@ class CatalystExtractor:
         return self._dates
 
     def _mention(self, prep: _Prepared, i: int, j: int, ctype: CatalystType, confidence: float,
-                 p_clf: float, entities, published) -> CatalystMention:  # fmt: skip
+                 p_clf: float, entities, published) -> CatalystMention | None:  # fmt: skip
         doc, sent = prep.doc, prep.sents[i]
         tokens = _sentence_tokens(prep, i)
         direction, cue = direction_from_cues(
@@ -1248,9 +1248,22 @@ class CatalystExtractor:
         else:
             trigger, near = _fallback_trigger(sent, cue, tokens)
         exclude = _is_reporting_period if ctype.dated_by_report else None
-        date = timex.sentence_date_for(
-            doc, i, near, self.max_future_days, exclude=exclude, sent_paragraph=prep.paragraph_of, sents=prep.sents
-        )
+
+        def dated(max_future_days: int):
+            return timex.sentence_date_for(
+                doc, i, near, max_future_days, exclude=exclude, sent_paragraph=prep.paragraph_of, sents=prep.sents
+            )
+
+        date = dated(self.max_future_days)
+        if date is not None and date.timex is not None and published is not None and date.start > published:
+            # A day still ahead is not when a catalyst happened. In the simple present it is a
+            # schedule ("the Fed announces its decision on Wednesday", "figures are due on
+            # Friday"): a preview, not news. Otherwise it is when an announced decision takes
+            # effect ("said it would impose tariffs from Feb. 10"), and the announcement is the
+            # news: dated as the sentence would be without that day.
+            if timex.clause_tense(doc, date.timex.start_char, date.timex.end_char) == "present":
+                return None
+            date = dated(0)
         flags = []
         if ctype.recency and timex.is_year_conflict(date, published, self.stale_after_days):
             flags.append("year_conflict")

@@ -988,6 +988,34 @@ def test_curbs_on_chips_are_export_controls_and_not_chip_news(pipeline):
     assert set(rows_by_type(analyse(pipeline, node))) == {"technology.semiconductors"}
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("schedule", [
+    "The Federal Reserve announces its rate decision on Wednesday.",
+    "Tomorrow: the March jobs report, and Fed Chair Jerome Powell speaks in the late morning.",
+])
+def test_a_schedule_in_the_simple_present_is_a_preview_not_news(pipeline, schedule):
+    monday = dt.datetime(2025, 1, 27, 9, tzinfo=UTC)
+    assert catalyst_rows(analyse(pipeline, "Markets wrap.\n\n" + schedule, monday)) == []
+
+
+@pytest.mark.slow
+def test_a_decision_that_takes_effect_later_is_dated_by_its_announcement(pipeline):
+    text = (
+        "Beijing hits back.\n\n"
+        "On Tuesday, China's finance ministry said it would impose a 15% tariff on US coal from Feb. 10."
+    )
+    rows = rows_by_type(analyse(pipeline, text, dt.datetime(2025, 2, 5, 8, tzinfo=UTC)))
+    assert rows["trade.tariffs"]["event_start"] == dt.date(2025, 2, 4)  # the saying, not Feb. 10
+
+
+@pytest.mark.slow
+def test_a_headline_in_the_present_still_tells_past_news(pipeline):
+    # a Saturday's weekly: Tuesday is four days back and three ahead; the body would read ahead
+    headline = "China imposes tariffs on US coal and crude on Tuesday as trade war resumes"
+    rows = rows_by_type(analyse(pipeline, headline, dt.datetime(2025, 2, 8, 9, tzinfo=UTC)))
+    assert rows["trade.tariffs"]["event_start"] == dt.date(2025, 2, 4)
+
+
 def parsed(words, heads, deps, tags, lemmas):
     """A doc with the parse given by hand: the parser's own output varies with the context."""
     from spacy.tokens import Doc

@@ -216,6 +216,24 @@ def test_the_explanation_counts_in_words_that_agree_with_the_number():
     assert "5 articles, 2 sources" in several
 
 
+def test_coverage_of_the_move_itself_does_not_dilute_the_coverage_of_its_cause():
+    from market.attribution import score_candidates
+
+    move = {"abnormal_ret": 0.08, "start_idx": 10, "end_idx": 10}
+    stimulus = {"event_id": "a", "catalyst_type": "policy.monetary_stimulus", "session_idx": 9, "relevance": "country",
+                "n_articles": 3, "n_sources": 3, "direction": 1.0, "sentiment": 0.5}
+    # "best day since 2008": the move reported by more articles than its cause
+    record = {"event_id": "b", "catalyst_type": "markets.momentum", "session_idx": 10, "relevance": "country",
+              "n_articles": 8, "n_sources": 6, "direction": 1.0, "sentiment": 0.5}
+    alone = score_candidates(move, [stimulus], AttributionConfig())[0]
+    beside = {c["event_id"]: c for c in score_candidates(move, [stimulus, record], AttributionConfig())}
+    assert beside["a"]["intensity"] == alone["intensity"] == 1.0
+    assert beside["b"]["intensity"] == 1.0  # capped
+    # another cause with more coverage still sets the scale
+    louder = stimulus | {"event_id": "c", "catalyst_type": "policy.fiscal_stimulus", "n_articles": 8, "n_sources": 6}
+    assert {c["event_id"]: c for c in score_candidates(move, [stimulus, louder], AttributionConfig())}["a"]["intensity"] < 1.0
+
+
 def test_saturated_scores_go_to_the_event_said_more_about_not_to_the_id():
     from market.attribution import score_candidates
 
