@@ -1352,6 +1352,14 @@ _CONCESSIVE_MARKS = frozenset({"although", "though", "whereas"})
 _ORIGIN_VERBS = frozenset({"begin", "start"})
 
 
+def _origin(verb) -> bool:
+    """`verb` says where something began: "began", "started", "took off", "kicked off"."""
+    lemma = verb.lemma_.lower()
+    return lemma in _ORIGIN_VERBS or (
+        lemma in ("take", "kick") and any(c.dep_ == "prt" and c.lower_ == "off" for c in verb.children)
+    )
+
+
 def _backgrounds(word_token, spanned) -> bool:
     """`word_token` introduces background; `spanned` is where the parser hangs a time span
     ("a week"): the clause's verb for "after" as a subordinator, the word itself as a preposition."""
@@ -1505,7 +1513,8 @@ def _past_perfect(verb) -> bool:
 # What markets price in or bet on is an expectation: "futures are pricing in a quarter-point
 # cut", "traders bet on a truce". ("Expect" is left out: "the company expects revenue to
 # grow" is guidance, itself news.)
-_BETTING_VERBS = frozenset({"price", "bet", "wager", "hope"})
+# "priced in a cut", "factor in the effects of tariffs": an expectation, not news
+_BETTING_VERBS = frozenset({"price", "bet", "wager", "hope", "factor"})
 
 
 def _expected(token) -> bool:
@@ -1538,7 +1547,7 @@ def _backgrounded(doc: Doc, start: int, end: int) -> bool:
             return True
         if token.i == root.i or token.head.i == token.i:  # spaCy makes a new Token per access: compare indices
             return False
-        if token.dep_ == "prep" and token.lower_ == "with" and token.head.lemma_ in _ORIGIN_VERBS:
+        if token.dep_ == "prep" and token.lower_ == "with" and _origin(token.head):
             return True
         if token.dep_ == "ccomp" and _commentary(token.head):
             return True

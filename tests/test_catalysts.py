@@ -495,6 +495,13 @@ def test_a_catalyst_named_only_in_a_background_clause_is_not_reported(pipeline, 
         ("technology.ai_model_release",
          "Hong Kong tech shares extended a rally that began with the DeepSeek breakthrough in late January.",
          "DeepSeek released its R1 reasoning model on Monday, and Hong Kong tech shares rallied."),
+        ("technology.ai_model_release",
+         "The meeting caps a rally that took off with DeepSeek's low-cost reasoning model in January.",
+         "DeepSeek released its R1 reasoning model on Monday, and Hong Kong tech shares rallied."),
+        # what officials factor in is an expectation
+        ("trade.tariffs",
+         "Powell said some officials had begun to factor in the possible effects of the new administration's policies, such as tariffs.",
+         "The new administration imposed tariffs of 10% on all Chinese goods on Tuesday."),
     ],
 )
 def test_a_concession_commentary_or_the_origin_of_a_trend_is_background(pipeline, type_id, background, reported):
