@@ -1252,8 +1252,8 @@ class DateResolver:
             prefer = "future" if future else clause_tense(doc, start, end)
             if prefer == "present" and start < (sent_starts[1] if len(sent_starts) > 1 else len(full_text)):
                 prefer = "near"  # a headline tells past news in the present: "Nvidia sinks on Monday"
-            if prefer in ("near", "present") and _after_deadline_word(full_text, start):
-                prefer = "future"  # "the changes take effect by Wednesday": a deadline ahead
+            if prefer in ("near", "present") and (_after_deadline_word(full_text, start) or _takes_effect(full_text, start)):
+                prefer = "future"  # "take effect by Wednesday", "a tariff effective Saturday": ahead
             interval = resolve_date_expression(text, published, self.named_days, prefer)
             if interval is not None:
                 resolved.append((start, end, interval, future))
@@ -1392,6 +1392,14 @@ def _clause_verb(token) -> object | None:
 
 _PAST_AUX = {"was", "were", "had", "did"}
 _DEADLINE = re.compile(r"\b(?:by|until|till)\s+(?:the\s+)?$", re.IGNORECASE)
+
+
+# "effective Saturday", "starting April 9": when a decision takes effect, which lies ahead of it
+_TAKES_EFFECT = re.compile(r"\b(?:effective|starting|beginning)\s+(?:from\s+|on\s+)?$", re.IGNORECASE)
+
+
+def _takes_effect(text: str, start: int) -> bool:
+    return bool(_TAKES_EFFECT.search(text[max(0, start - 20) : start]))
 
 
 def _after_deadline_word(text: str, start: int) -> bool:

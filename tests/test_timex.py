@@ -555,6 +555,13 @@ def test_component_reads_deadlines_ahead_and_short_distances_back(blank_nlp):
     assert lands._.timexes == []  # two weeks before *that*: not a distance back from the report
 
 
+def test_the_day_a_decision_takes_effect_lies_ahead(blank_nlp):
+    text = "Trump announced a 10% baseline tariff, effective Saturday. Markets fell on Thursday."
+    doc = run(blank_nlp, text, dt.datetime(2025, 4, 3, 21, tzinfo=dt.UTC))  # a Thursday
+    found = {t.text: t.start for t in doc._.timexes}
+    assert found == {"Saturday": D(2025, 4, 5), "Thursday": D(2025, 4, 3)}  # not March 29
+
+
 def test_a_deadline_ahead_is_not_the_date_of_the_news(blank_nlp):
     # The telling happened (here: on the publication day); the end of October is the deadline.
     told = run(blank_nlp, "The central bank told lenders to cut mortgage rates by the end of October.",
