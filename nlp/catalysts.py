@@ -1342,6 +1342,16 @@ _BACKGROUND_WORDS = frozenset({
     "amid", "amidst", "despite", "since", "before", "ahead", "until", "during", "through", "throughout", "around",
 })
 _CAUSE_WORDS = frozenset({"after", "following"})
+# Background only when what follows is a time: see `_backgrounds`
+_SPAN_OR_PLACE_WORDS = frozenset({"through", "throughout", "around"})
+_TIME_NOUNS = frozenset({
+    "day", "week", "month", "year", "quarter", "half", "period", "end", "start", "beginning",
+    "summer", "winter", "spring", "autumn", "fall", "holiday", "session", "weekend", "time", "decade",
+})
+
+
+def _temporal(token) -> bool:
+    return token.ent_type_ in ("DATE", "TIME", "EVENT") or token.lemma_.lower() in _TIME_NOUNS
 # Subordinators of a concession: "even as the prospect of new tariffs clouded the outlook",
 # "although regulators had approved it" set a scene against the news (unless an actor
 # announces something in it: `_backgrounds`). (A bare "as" usually
@@ -1364,6 +1374,11 @@ def _backgrounds(word_token, spanned) -> bool:
     """`word_token` introduces background; `spanned` is where the parser hangs a time span
     ("a week"): the clause's verb for "after" as a subordinator, the word itself as a preposition."""
     word = word_token.lower_
+    if word in _SPAN_OR_PLACE_WORDS:
+        # "through March" is a stretch of time; "through the southbound Stock Connect" and
+        # "around the world" are the way and the place
+        # ("around the Liberation Day tariff shock in early April" is a time too)
+        return any(c.dep_ == "pobj" and any(_temporal(t) for t in c.subtree) for c in word_token.children)
     if word in _BACKGROUND_WORDS:
         return True
     if word_token.dep_ == "mark" and (

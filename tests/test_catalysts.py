@@ -1049,6 +1049,22 @@ def test_what_comes_days_after_the_news_puts_it_in_the_background():
     assert not _backgrounded(one_day, 7, 8)  # "the day after": as often the reaction
 
 
+def test_through_a_time_is_background_through_a_channel_is_not():
+    # "held up through the tariff turmoil of last week": the catalyst is the stretch of time
+    words = ["Stocks", "held", "up", "through", "the", "tariff", "turmoil", "of", "last", "week"]
+    heads = [1, 1, 1, 1, 6, 6, 3, 6, 9, 7]
+    deps = ["nsubj", "ROOT", "prt", "prep", "det", "compound", "pobj", "prep", "amod", "pobj"]
+    tags = ["NNS", "VBD", "RP", "IN", "DT", "NN", "NN", "IN", "JJ", "NN"]
+    lemmas = ["stock", "hold", "up", "through", "the", "tariff", "turmoil", "of", "last", "week"]
+    assert _backgrounded(parsed(words, heads, deps, tags, lemmas), 5, 6)
+
+
+@pytest.mark.slow
+def test_buying_through_the_southbound_link_is_a_fund_flow(pipeline):
+    text = "Mainland investors kept buying Hong Kong technology shares through the southbound Stock Connect on Monday."
+    assert "markets.fund_flows" in rows_by_type(analyse(pipeline, text))
+
+
 def test_what_markets_price_in_is_an_expectation():
     words = ["Futures", "are", "pricing", "in", "a", "cut"]
     doc = parsed(words, [2, 2, 2, 2, 5, 3], ["nsubj", "aux", "ROOT", "prep", "det", "pobj"],
