@@ -1065,6 +1065,16 @@ def test_buying_through_the_southbound_link_is_a_fund_flow(pipeline):
     assert "markets.fund_flows" in rows_by_type(analyse(pipeline, text))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("type_id", "text"), [
+    ("corporate.deals", "Meituan sold HK$10 billion of stock in a placement on Friday, its first since 2021."),
+    ("markets.valuation", "Fed Chair Jerome Powell said on Tuesday that stock prices looked richly valued."),
+    ("technology.ai_adoption", "Tencent said revenue from AI-related products more than doubled in the quarter."),
+])
+def test_placements_rich_valuations_and_ai_product_revenue_are_found(pipeline, type_id, text):
+    assert type_id in rows_by_type(analyse(pipeline, text))
+
+
 def test_what_markets_price_in_is_an_expectation():
     words = ["Futures", "are", "pricing", "in", "a", "cut"]
     doc = parsed(words, [2, 2, 2, 2, 5, 3], ["nsubj", "aux", "ROOT", "prep", "det", "pobj"],
