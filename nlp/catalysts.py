@@ -1301,7 +1301,7 @@ def _flag_recaps(mentions: list[CatalystMention], published) -> None:
     (they still witness the earlier event); an article's own date for a type is that of its
     best mention that is not a recap (`nlp.evaluate`).
     """
-    latest: dict[str, object] = {}
+    latest: dict[str, Any] = {}  # catalyst type -> the latest day the text states for it
     for m in mentions:
         d = m.date
         if d is None or d.source == "publication" or (published is not None and d.start > published):
@@ -1352,6 +1352,8 @@ _TIME_NOUNS = frozenset({
 
 def _temporal(token) -> bool:
     return token.ent_type_ in ("DATE", "TIME", "EVENT") or token.lemma_.lower() in _TIME_NOUNS
+
+
 # Subordinators of a concession: "even as the prospect of new tariffs clouded the outlook",
 # "although regulators had approved it" set a scene against the news (unless an actor
 # announces something in it: `_backgrounds`). (A bare "as" usually
@@ -1548,10 +1550,10 @@ def _backgrounded(doc: Doc, start: int, end: int) -> bool:
     to its sentence's root."""
     token = doc[start:end].root
     root = token.sent.root
-    # "The cut could lift stocks": a catalyst that is the subject of a verb of effect happened;
-    # the hypothesis is its effect. ("Tariffs would rise" is the catalyst hypothesised.)
     if _assessed(token):
         return True
+    # "The cut could lift stocks": a catalyst that is the subject of a verb of effect happened;
+    # the hypothesis is its effect. ("Tariffs would rise" is the catalyst hypothesised.)
     subject = False
     while True:
         if _expected(token):

@@ -422,8 +422,9 @@ def resolve_date_expression(
 
     `prefer` decides a missing year (and which Monday "on Monday" is): "past" (news reports
     what happened), "future" (the sentence announces something: "will take effect on
-    April 10") or "near" (tense says neither: the year closer to publication; a weekday stays
-    in the past). "next ..." always looks forward. Returns None for durations without an anchor
+    April 10"), "present" (a schedule in the simple present: a weekday is the nearer of the
+    last and the next one, anything else as "near") or "near" (tense says neither: the year
+    closer to publication; a weekday stays in the past). "next ..." always looks forward. Returns None for durations without an anchor
     ("five years", "a few weeks"), for relative expressions when the publication date is
     unknown, and for anything unparseable.
     """
@@ -439,8 +440,9 @@ def resolve_date_expression(
     # The simple present is the tense of schedules in a story's body ("the Fed announces its
     # decision on Wednesday", "figures are due on Friday"): a weekday is the nearer of the
     # last and the next one. Everything else reads it as a clause without tense ("near").
-    resolved = _r_weekday(t, published, "present") if prefer == "present" else None
+    resolved = None
     if prefer == "present":
+        resolved = _r_weekday(t, published, "present")
         prefer = "near"
     if resolved is None:
         resolved = _resolve_named_day(t, published, named_days, prefer, text)
@@ -1251,7 +1253,9 @@ class DateResolver:
             future = speaks_of_future(doc, start, end, full_text)
             prefer = "future" if future else clause_tense(doc, start, end)
             if prefer == "present" and start < (sent_starts[1] if len(sent_starts) > 1 else len(full_text)):
-                prefer = "near"  # a headline tells past news in the present: "Nvidia sinks on Monday"
+                # the first sentence is the headline (or the whole of a one-sentence text), and a
+                # headline tells past news in the present: "Nvidia sinks on Monday"
+                prefer = "near"
             if prefer in ("near", "present") and (_after_deadline_word(full_text, start) or _takes_effect(full_text, start)):
                 prefer = "future"  # "take effect by Wednesday", "a tariff effective Saturday": ahead
             interval = resolve_date_expression(text, published, self.named_days, prefer)
