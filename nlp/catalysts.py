@@ -1339,10 +1339,10 @@ def _sentence_words(prep: _Prepared, i: int) -> tuple[str, str]:
 # PBoC cut rates"), so they count only when a time span sets the event apart ("a week after
 # Washington raised tariffs").
 _BACKGROUND_WORDS = frozenset({
-    "amid", "amidst", "despite", "since", "before", "ahead", "until", "during", "through", "throughout", "around",
+    "amid", "amidst", "despite", "since", "before", "ahead", "until", "during",
 })
 _CAUSE_WORDS = frozenset({"after", "following"})
-# Background only when what follows is a time: see `_backgrounds`
+# Background words too, but only when what follows is a time: see `_backgrounds`
 _SPAN_OR_PLACE_WORDS = frozenset({"through", "throughout", "around"})
 _TIME_NOUNS = frozenset({
     "day", "week", "month", "year", "quarter", "half", "period", "end", "start", "beginning",
@@ -1527,10 +1527,10 @@ def _past_perfect(verb) -> bool:
     return not any(c.dep_ == "mark" and c.lower_ in ("because", "as") for c in verb.children)
 
 
-# What markets price in or bet on is an expectation: "futures are pricing in a quarter-point
-# cut", "traders bet on a truce". ("Expect" is left out: "the company expects revenue to
-# grow" is guidance, itself news.)
-# "priced in a cut", "factor in the effects of tariffs": an expectation, not news
+# What markets price in or bet on, or officials factor in, is an expectation: "futures are
+# pricing in a quarter-point cut", "traders bet on a truce", "factor in the effects of
+# tariffs". ("Expect" is left out: "the company expects revenue to grow" is guidance, itself
+# news.)
 _BETTING_VERBS = frozenset({"price", "bet", "wager", "hope", "factor"})
 
 

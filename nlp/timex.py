@@ -424,9 +424,9 @@ def resolve_date_expression(
     what happened), "future" (the sentence announces something: "will take effect on
     April 10"), "present" (a schedule in the simple present: a weekday is the nearer of the
     last and the next one, anything else as "near") or "near" (tense says neither: the year
-    closer to publication; a weekday stays in the past). "next ..." always looks forward. Returns None for durations without an anchor
-    ("five years", "a few weeks"), for relative expressions when the publication date is
-    unknown, and for anything unparseable.
+    closer to publication; a weekday stays in the past). "next ..." always looks forward.
+    Returns None for durations without an anchor ("five years", "a few weeks"), for relative
+    expressions when the publication date is unknown, and for anything unparseable.
     """
     t = _norm(text)
     if not t or len(t) > 60:
@@ -1248,13 +1248,14 @@ class DateResolver:
     def find_timexes(self, doc: Doc, published: dt.date | None, sent_starts: Sequence[int]) -> list[Timex]:
         full_text = doc.text  # Doc.text is rebuilt from the tokens on every access
         resolved: list[tuple[int, int, DateInterval, bool]] = []
+        # the first sentence is the headline (or the whole of a one-sentence text), and a
+        # headline tells past news in the present: "Nvidia sinks on Monday"
+        headline_end = sent_starts[1] if len(sent_starts) > 1 else len(full_text)
         for start, end, _origin in self.candidate_spans(doc, full_text):
             text = full_text[start:end]
             future = speaks_of_future(doc, start, end, full_text)
             prefer = "future" if future else clause_tense(doc, start, end)
-            if prefer == "present" and start < (sent_starts[1] if len(sent_starts) > 1 else len(full_text)):
-                # the first sentence is the headline (or the whole of a one-sentence text), and a
-                # headline tells past news in the present: "Nvidia sinks on Monday"
+            if prefer == "present" and start < headline_end:
                 prefer = "near"
             if prefer in ("near", "present") and (_after_deadline_word(full_text, start) or _takes_effect(full_text, start)):
                 prefer = "future"  # "take effect by Wednesday", "a tariff effective Saturday": ahead
@@ -1543,8 +1544,9 @@ def attached_timexes(doc: Doc, timexes: Sequence[Timex], near: tuple[int, int]) 
     0 = in the trigger's own clause, 1 = in a clause that contains the trigger, 2 = in a
     clause describing the trigger's words ("its R1 model, released on Jan. 20, ..."), 3 = in a
     clause describing the subject of a clause that contains the trigger, 4 = in a participle
-    clause going on from the trigger's. A date in any other clause is about something else: "opened an antitrust probe over a deal it made
-    when it bought Mellanox in 2020". Without a parse every timex counts (tier 1)."""
+    clause going on from the trigger's. A date in any other clause is about something else:
+    "opened an antitrust probe over a deal it made when it bought Mellanox in 2020". Without a
+    parse every timex counts (tier 1)."""
     trigger = doc.char_span(near[0], near[1], alignment_mode="expand")
     if trigger is None or not doc.has_annotation("DEP"):
         return [(tx, 1) for tx in timexes]
