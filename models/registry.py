@@ -108,7 +108,7 @@ def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = F
     vector trained to stay where the untuned encoder puts the sentence (train_sentiment.py
     --keep-space): the tone may then use directions of the mean that the map leaves out."""
     import torch
-    from transformers import BertModel
+    from transformers import AutoModel
     from transformers.modeling_outputs import SequenceClassifierOutput
 
     from .packed_bert import last_hidden_state
@@ -118,7 +118,7 @@ def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = F
         vectors: torch.Tensor | None = None  # sentence vectors in the base encoder's space (not normalised)
 
     class MeanPoolClassifier(torch.nn.Module):
-        def __init__(self, encoder: BertModel) -> None:
+        def __init__(self, encoder) -> None:
             super().__init__()
             self.encoder = encoder
             self.dropout = torch.nn.Dropout(dropout)
@@ -140,7 +140,9 @@ def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = F
             vecs = self.space(pooled) if self.space is not None else None
             return PooledOutput(loss=loss, logits=logits, vectors=vecs)
 
-    encoder = BertModel.from_pretrained(base_path, add_pooling_layer=False, local_files_only=True)
+    # AutoModel: the packaged MiniLM is a BertModel; a larger teacher (train_sentiment.py --base)
+    # may be another encoder
+    encoder = AutoModel.from_pretrained(base_path, add_pooling_layer=False, local_files_only=True)
     return MeanPoolClassifier(encoder)
 
 

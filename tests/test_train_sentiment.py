@@ -10,6 +10,7 @@ import argparse
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -21,6 +22,8 @@ from models.train_sentiment import (
     carve_validation,
     check_init,
     check_soup,
+    distill_loss,
+    distill_record,
     epoch_rows,
     holdout_digest,
     parse_mix,
@@ -28,7 +31,9 @@ from models.train_sentiment import (
     predict_encoded,
     soup_tensors,
     split_holdout,
+    teacher_targets,
     training_sources,
+    write_probs,
 )
 
 
@@ -327,3 +332,47 @@ def test_refitting_the_vector_map_brings_a_spoilt_map_back_to_the_untuned_encode
     refit_space(folder, fit_data, base_vectors(base, fit_data, pad, cpu), pad, cpu)
     after = cosine()
     assert before < 0.5 < 0.9 < after
+
+
+def test_distillation_loss_vanishes_on_the_teachers_distribution_and_pulls_toward_it():
+    teacher = torch.tensor([[0.7, 0.2, 0.1], [0.05, 0.15, 0.8]])
+    for temperature in (1.0, 2.0, 4.0):
+        assert distill_loss(teacher.log(), teacher, temperature).item() == pytest.approx(0.0, abs=1e-6)
+    # at temperature 1 the gradient of KL(p || softmax(z)) in z is softmax(z) - p, per row of the batch
+    logits = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, -1.0]], requires_grad=True)
+    distill_loss(logits, teacher, 1.0).backward()
+    expected = (torch.softmax(logits.detach(), dim=-1) - teacher) / len(teacher)
+    assert torch.allclose(logits.grad, expected, atol=1e-6)
+
+
+def test_a_students_rows_get_their_own_teacher_probabilities_whatever_the_order(tmp_path):
+    fit = {"fpb": frame(2, "fpb"), "tfns": frame(1, "tweet")}
+    sources = ["fpb", "tfns"]
+    # the teacher saw the rows in another order, with other links and case: texts match as split
+    shuffled = {"tfns": fit["tfns"].iloc[::-1].reset_index(drop=True),
+                "fpb": fit["fpb"].assign(text=fit["fpb"]["text"].str.upper() + " https://t.co/x").iloc[::-1]}
+    rows = [t for s in ("tfns", "fpb") for t in shuffled[s]["text"]]
+    probs = torch.rand(len(rows), 3).softmax(-1).numpy()
+    path = tmp_path / "teacher.npz"
+    write_probs(path, shuffled, ["tfns", "fpb"], probs, "d1", {"command": "teacher"})
+    got = teacher_targets([path], fit, sources, "d1")
+    by_text = {(t.lower().replace(" https://t.co/x", "")): p for t, p in zip(rows, probs, strict=True)}
+    want = [by_text[t.lower()] for s in sources for t in fit[s]["text"]]
+    assert torch.allclose(got, torch.as_tensor(np.stack(want)))
+    assert [r["command"] for r in distill_record([path])] == ["teacher"]
+    # two teachers: each row learns the mean of their probabilities
+    other = tmp_path / "other.npz"
+    write_probs(other, fit, sources, np.tile([[1.0, 0.0, 0.0]], (9, 1)), "d1", {"command": "other"})
+    both = teacher_targets([path, other], fit, sources, "d1")
+    assert torch.allclose(both, (torch.as_tensor(np.stack(want)) + torch.tensor([1.0, 0.0, 0.0])) / 2)
+
+
+def test_a_teacher_that_held_out_other_rows_or_lacks_some_is_refused(tmp_path):
+    fit = {"fpb": frame(2, "fpb")}
+    path = tmp_path / "teacher.npz"
+    write_probs(path, fit, ["fpb"], torch.full((6, 3), 1 / 3).numpy(), "d1", {})
+    with pytest.raises(SystemExit, match="held out other rows"):
+        teacher_targets([path], fit, ["fpb"], "d2")
+    more = {"fpb": frame(3, "fpb")}
+    with pytest.raises(SystemExit, match="no teacher probabilities for 3 training rows"):
+        teacher_targets([path], more, ["fpb"], "d1")
