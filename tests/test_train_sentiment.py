@@ -7,6 +7,7 @@ rows are trained on, validated on and held out, on small synthetic frames.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from models.train_sentiment import (
     soup_tensors,
     split_holdout,
     teacher_targets,
+    train_args_record,
     training_sources,
     write_probs,
 )
@@ -376,3 +378,9 @@ def test_a_teacher_that_held_out_other_rows_or_lacks_some_is_refused(tmp_path):
     more = {"fpb": frame(3, "fpb")}
     with pytest.raises(SystemExit, match="no teacher probabilities for 3 training rows"):
         teacher_targets([path], more, ["fpb"], "d1")
+
+
+def test_the_recorded_arguments_are_json_with_paths_alone_or_listed_as_strings():
+    args = argparse.Namespace(out=Path("runs/s1"), distill=[Path("t13.npz"), Path("t14.npz")], base=None, seed=14)
+    record = json.loads(json.dumps(train_args_record(args)))
+    assert record == {"out": "runs/s1", "distill": ["t13.npz", "t14.npz"], "base": None, "seed": 14}
