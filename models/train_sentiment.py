@@ -639,33 +639,27 @@ def write_probs(
 
 def teacher_targets(paths: list[Path], fit: dict[str, pd.DataFrame], sources: list[str], digest: str):
     """The teachers' mean probabilities for this run's training rows, in their order (several files
-    make an ensemble teacher). A teacher that held out other rows may have learnt this run's held-out
-    ones, so it is refused, as is one that lacks some of the rows."""
+    make an ensemble teacher), and what the model card says of each teacher (its command, base,
+    kept epoch and held-out figures). A teacher that held out other rows may have learnt this run's
+    held-out ones, so it is refused, as is one that lacks some of the rows."""
     import torch
 
     keys = row_keys(fit, sources)
     total = np.zeros((len(keys), len(LABELS)), dtype=np.float32)
+    records = []
     for path in paths:
         with np.load(path) as saved:
             if str(saved["holdout_digest"]) != digest:
                 raise SystemExit(f"--distill {path}: the teacher held out other rows than this run (another "
                                  "--split-seed, --holdout-frac or data); its knowledge could leak the held-out rows")
             table = dict(zip(saved["keys"].tolist(), saved["probs"], strict=True))
+            records.append({"probs": path.name, **json.loads(str(saved["about"]))})
         missing = sum(k not in table for k in keys)
         if missing:
             raise SystemExit(f"--distill {path}: no teacher probabilities for {missing} training rows; "
                              "train the teacher with the same --mix sources")
         total += np.stack([table[k] for k in keys])
-    return torch.as_tensor(total / len(paths))
-
-
-def distill_record(paths: list[Path]) -> list[dict]:
-    """What the model card says of each teacher: its command, base, kept epoch and held-out figures."""
-    records = []
-    for path in paths:
-        with np.load(path) as saved:
-            records.append({"probs": path.name, **json.loads(str(saved["about"]))})
-    return records
+    return torch.as_tensor(total / len(paths)), records
 
 
 def amp_dtype(device, disabled: bool = False):
@@ -885,7 +879,7 @@ def make_soup(args, argv: list[str] | None) -> int:
         (folder / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         meta = dict(metas[0])
         meta.update(
-            command="python models/train_sentiment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            command=command_line(argv),
             train_args=dict(first, rank=config["r"], alpha=config["lora_alpha"]),
             # every run trained counts, in the soup or not
             train_minutes=round(sum(t["train_minutes"] or 0 for t in tried), 1),
@@ -1074,9 +1068,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--keep-space needs --pooling mean: it keeps the mean-pooled vector in place")
         anchors = base_vectors(base_path, train_data, pad_id, device)
         val_anchors = {s: base_vectors(base_path, d, pad_id, device) for s, d in val_data.items()}
-    teacher = None
+    teacher = teachers = None
     if args.distill:
-        teacher = teacher_targets(args.distill, fit, train_sources, digest)
+        teacher, teachers = teacher_targets(args.distill, fit, train_sources, digest)
         log.info("distilling %s: weight %g, temperature %g", [str(p) for p in args.distill], args.distill_weight,
                  args.temperature)
     model = build_model(args, base_path).to(device)
@@ -1136,7 +1130,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": command_line(argv),
             "train_args": train_args_record(args),
             "train_rows": {s: len(fit[s]) for s in train_sources},
-            **({"distilled_from": distill_record(args.distill)} if args.distill else {}),
+            **({"distilled_from": teachers} if teachers else {}),
             "val_rows": {s: len(v) for s, v in val.items()},
             "holdout_digest": digest,
             "selected": chosen,

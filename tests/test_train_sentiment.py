@@ -24,7 +24,6 @@ from models.train_sentiment import (
     check_init,
     check_soup,
     distill_loss,
-    distill_record,
     epoch_rows,
     holdout_digest,
     parse_mix,
@@ -357,16 +356,17 @@ def test_a_students_rows_get_their_own_teacher_probabilities_whatever_the_order(
     probs = torch.rand(len(rows), 3).softmax(-1).numpy()
     path = tmp_path / "teacher.npz"
     write_probs(path, shuffled, ["tfns", "fpb"], probs, "d1", {"command": "teacher"})
-    got = teacher_targets([path], fit, sources, "d1")
+    got, records = teacher_targets([path], fit, sources, "d1")
     by_text = {(t.lower().replace(" https://t.co/x", "")): p for t, p in zip(rows, probs, strict=True)}
     want = [by_text[t.lower()] for s in sources for t in fit[s]["text"]]
     assert torch.allclose(got, torch.as_tensor(np.stack(want)))
-    assert [r["command"] for r in distill_record([path])] == ["teacher"]
+    assert [r["command"] for r in records] == ["teacher"]
     # two teachers: each row learns the mean of their probabilities
     other = tmp_path / "other.npz"
     write_probs(other, fit, sources, np.tile([[1.0, 0.0, 0.0]], (9, 1)), "d1", {"command": "other"})
-    both = teacher_targets([path, other], fit, sources, "d1")
+    both, records = teacher_targets([path, other], fit, sources, "d1")
     assert torch.allclose(both, (torch.as_tensor(np.stack(want)) + torch.tensor([1.0, 0.0, 0.0])) / 2)
+    assert [r["command"] for r in records] == ["teacher", "other"]
 
 
 def test_a_teacher_that_held_out_other_rows_or_lacks_some_is_refused(tmp_path):
