@@ -20,6 +20,8 @@ one whose training rows could be among this run's held-out or validation rows.
 --data`` can re-measure them. ``--base DIR --probs-out FILE`` fine-tunes a larger local encoder as a
 teacher and writes its probabilities for every training row; ``--distill FILE...`` then trains the
 MiniLM on their mean as well as on the labels (knowledge distillation), on the same split.
+``--augment fpb:4`` adds 4 edited copies of every fpb training row (models/augment.py) that the
+teacher labels and the student learns from the teacher alone.
 ``--soup RUN...`` averages the adapters of runs that differ only in
 their seed (a greedy "model soup", chosen on the validation rows) and writes that to ``--out``.
 """
@@ -49,6 +51,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from models.augment import variants  # noqa: E402
 from models.registry import strip_urls  # noqa: E402
 
 LABELS = ("negative", "neutral", "positive")
@@ -145,7 +148,8 @@ def encode(tokenizer, frame: pd.DataFrame, max_length: int) -> Encoded:
     # the same cleaning the registry applies at inference (meta "strip_urls")
     texts = [strip_urls(t) for t in frame["text"].tolist()]
     ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    return Encoded(ids, frame["label"].map(LABEL_TO_ID).to_numpy().copy())
+    # an unlabelled row (a variant from --augment) gets -1: only a teacher's probabilities guide it
+    return Encoded(ids, frame["label"].map(LABEL_TO_ID).fillna(-1).astype(np.int64).to_numpy().copy())
 
 
 def length_grouped_batches(
@@ -341,10 +345,19 @@ def model_card(meta: dict, artefact_bytes: int) -> str:
         "|---|---|---|---:|",
     ]
     mixes = [parse_mix(args["mix"])] + ([parse_mix(args["stage2_mix"])] if args.get("stage2_mix") else [])
+    variant_rows = {}
     for source, rows in meta["train_rows"].items():
+        if source.endswith(VARIANTS):
+            variant_rows[variant_source(source)] = rows
+            continue
         what, licence = DATA_LICENCES[source]
         seen = " then ".join(f"x{mix.get(source, 0):g}" for mix in mixes)
         lines.append(f"| {source} | {what} | {licence} | {rows} ({seen} per epoch) |")
+    if variant_rows:
+        lines += ["", "Besides, unlabelled variants of training rows (`--augment " + args["augment"] + "`, "
+                  "models/augment.py: words dropped, replaced by the source's own or swapped, figures changed, or one "
+                  "stretch kept), " + ", ".join(f"{s} {n}" for s, n in variant_rows.items()) + ", once per epoch: "
+                  "their only target is the teachers' probabilities, since an edit may change the tone."]
     val_frac = args.get("val_frac", 0)
     lines += [
         "",
@@ -610,20 +623,37 @@ def train_args_record(args: argparse.Namespace) -> dict:
 
 
 def distill_loss(logits, teacher_probs, temperature: float):
-    """Knowledge distillation (Hinton et al. 2015): the divergence of the student's distribution from
-    the teacher's, both softened by ``temperature``, times its square so that the gradient keeps the
-    size of a label loss's whatever the temperature."""
+    """Knowledge distillation (Hinton et al. 2015), one value per row: the divergence of the
+    student's distribution from the teacher's, both softened by ``temperature``, times its square so
+    that the gradient keeps the size of a label loss's whatever the temperature."""
     import torch
 
     target = torch.log_softmax(teacher_probs.clamp(min=1e-8).log() / temperature, dim=-1)
     student = torch.log_softmax(logits / temperature, dim=-1)
-    divergence = torch.nn.functional.kl_div(student, target, log_target=True, reduction="batchmean")
+    divergence = torch.nn.functional.kl_div(student, target, log_target=True, reduction="none").sum(-1)
     return divergence * temperature**2
 
 
+def batch_loss(logits, labels, teacher_probs, args):
+    """The mean over the batch of the label loss, or with a teacher ``(1 - W)`` label loss + ``W``
+    distillation; an unlabelled row (label -1, a variant from --augment) has the teacher's term only."""
+    import torch
+
+    # smoothing: FPB keeps sentences only half its annotators agreed on, so labels are soft
+    labelled = labels >= 0
+    label_loss = torch.nn.functional.cross_entropy(
+        logits, labels.clamp(min=0), label_smoothing=args.label_smoothing, reduction="none"
+    ) * labelled
+    if teacher_probs is None:
+        return label_loss.sum() / labelled.sum().clamp(min=1)
+    follow = distill_loss(logits, teacher_probs, args.temperature)
+    return ((1 - args.distill_weight) * label_loss + args.distill_weight * follow).mean()
+
+
 def row_keys(fit: dict[str, pd.DataFrame], sources: list[str]) -> list[str]:
-    """One key per training row, in the order the rows are encoded: a digest of its source and its
-    text as split (short, and the file then holds no training text)."""
+    """One key per training row (variants from --augment included), in the order the rows are
+    encoded: a digest of its source and its text as split (short, and the file then holds no
+    training text)."""
     return [hashlib.sha1(f"{s}\t{dedup_key(t)}".encode()).hexdigest()[:20] for s in sources for t in fit[s]["text"]]
 
 
@@ -657,9 +687,30 @@ def teacher_targets(paths: list[Path], fit: dict[str, pd.DataFrame], sources: li
         missing = sum(k not in table for k in keys)
         if missing:
             raise SystemExit(f"--distill {path}: no teacher probabilities for {missing} training rows; "
-                             "train the teacher with the same --mix sources")
+                             "train the teacher with the same --mix sources and --augment")
         total += np.stack([table[k] for k in keys])
     return torch.as_tensor(total / len(paths)), records
+
+
+VARIANTS = "~variants"  # a source's unlabelled variants are a row group named "fpb~variants"
+
+
+def variant_source(group: str) -> str:
+    return group.removesuffix(VARIANTS)
+
+
+def augment_rows(splits: dict[str, tuple[pd.DataFrame, pd.DataFrame]], fit: dict[str, pd.DataFrame],
+                 spec: str) -> dict[str, pd.DataFrame]:
+    """``--augment fpb:4``: up to 4 unlabelled variants of every fpb training row, none the same as
+    any row of the data, held-out rows included (models/augment.py)."""
+    taken = {dedup_key(t) for train, held in splits.values() for t in (*train["text"], *held["text"])}
+    groups = {}
+    for source, per_row in parse_mix(spec).items():
+        if source not in fit or per_row != int(per_row):
+            raise SystemExit(f"--augment: {source}:{per_row:g}: give a training source and a whole number of variants")
+        texts = variants(fit[source]["text"].tolist(), int(per_row), taken, dedup_key)
+        groups[source + VARIANTS] = pd.DataFrame({"text": texts, "label": ""})
+    return groups
 
 
 def amp_dtype(device, disabled: bool = False):
@@ -711,13 +762,8 @@ def run_stage(stage: Stage, model, data: Encoded, spans: dict[str, range], args,
             input_ids, mask = collate([data.input_ids[i] for i in idx], pad_id)
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 output = model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
-            # smoothing: FPB keeps sentences only half its annotators agreed on, so labels are soft
-            loss = torch.nn.functional.cross_entropy(
-                output.logits.float(), labels[idx].to(device), label_smoothing=args.label_smoothing
-            )
-            if teacher is not None:
-                follow = distill_loss(output.logits.float(), teacher[idx].to(device), args.temperature)
-                loss = (1 - args.distill_weight) * loss + args.distill_weight * follow
+            loss = batch_loss(output.logits.float(), labels[idx].to(device),
+                              None if teacher is None else teacher[idx].to(device), args)
             if anchors is not None:
                 # the mean keeps what the base encoder knew (a linear map of it, `space`, stays
                 # where the base puts the sentence), so one pass serves the catalyst classifier and
@@ -987,6 +1033,11 @@ def main(argv: list[str] | None = None) -> int:
         "--distill", type=Path, nargs="+", metavar="FILE",
         help="teachers' --probs-out files: learn their mean probabilities as well as the labels",
     )
+    parser.add_argument(
+        "--augment", metavar="SPEC",
+        help="unlabelled variants per training row of a source, e.g. fpb:4 (models/augment.py): a teacher "
+        "run (--probs-out) labels them, a student run (--distill) learns the teacher's probabilities on them",
+    )
     parser.add_argument("--distill-weight", type=float, default=0.5, help="share of the loss that follows the teacher")
     parser.add_argument("--temperature", type=float, default=2.0, help="softening of both distributions in --distill")
     parser.add_argument("--seed", type=int, default=13)
@@ -1033,6 +1084,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--base trains a teacher: the registry builds models on the packaged encoder only, "
                          "so pass --no-save and --probs-out")
     fit, val = carve_validation(splits, train_sources, args.val_frac, args.split_seed)
+    variant_rows = augment_rows(splits, fit, args.augment) if args.augment else {}
+    if variant_rows and not (args.distill or args.probs_out):
+        raise SystemExit("--augment: variants have no labels; a teacher (--probs-out) labels them and a "
+                         "student (--distill) learns from them")
+    # rows in the order they are encoded: labelled training rows, then the variants
+    rows = {**fit, **variant_rows}
+    row_sources = train_sources + list(variant_rows)
     missing = [s for s in select_on if s not in val]
     if val and missing:
         raise SystemExit(f"--select-on: no validation rows for {missing}; they must be training sources")
@@ -1051,14 +1109,14 @@ def main(argv: list[str] | None = None) -> int:
     pad_id = tokenizer.pad_token_id
 
     # every training row encoded once; a source's rows are one contiguous span of it
-    train_data = encode(tokenizer, pd.concat([fit[s] for s in train_sources]), args.max_length)
-    starts = np.cumsum([0] + [len(fit[s]) for s in train_sources])
-    spans = {s: range(starts[i], starts[i + 1]) for i, s in enumerate(train_sources)}
+    train_data = encode(tokenizer, pd.concat([rows[s] for s in row_sources]), args.max_length)
+    starts = np.cumsum([0] + [len(rows[s]) for s in row_sources])
+    spans = {s: range(starts[i], starts[i + 1]) for i, s in enumerate(row_sources)}
     val_data = {s: encode(tokenizer, v, args.infer_max_length) for s, v in val.items()}
     held_data = {s: encode(tokenizer, splits[s][1], args.infer_max_length) for s in eval_sources}
     log.info(
         "device %s, threads %d; train %s; validation %s; held-out %s",
-        device, args.threads, {s: len(fit[s]) for s in train_sources},
+        device, args.threads, {s: len(rows[s]) for s in row_sources},
         {s: len(d.labels) for s, d in val_data.items()}, {s: len(d.labels) for s, d in held_data.items()},
     )
 
@@ -1070,9 +1128,11 @@ def main(argv: list[str] | None = None) -> int:
         val_anchors = {s: base_vectors(base_path, d, pad_id, device) for s, d in val_data.items()}
     teacher = teachers = None
     if args.distill:
-        teacher, teachers = teacher_targets(args.distill, fit, train_sources, digest)
+        teacher, teachers = teacher_targets(args.distill, rows, row_sources, digest)
         log.info("distilling %s: weight %g, temperature %g", [str(p) for p in args.distill], args.distill_weight,
                  args.temperature)
+        for stage in stages:  # a stage learns the variants of the sources it trains on, once an epoch
+            stage.mix.update({v: 1.0 for v in variant_rows if variant_source(v) in stage.mix})
     model = build_model(args, base_path).to(device)
     log.info("trainable parameters: %d", sum(p.numel() for p in model.parameters() if p.requires_grad))
 
@@ -1114,7 +1174,7 @@ def main(argv: list[str] | None = None) -> int:
         about = {"command": command_line(argv),
                  "base": (args.base or Path(BASE_PACKAGE)).name, "selected": chosen, "train_minutes": round(minutes, 1),
                  "held_out": {s: {k: v for k, v in r.items() if k != "confusion"} for s, r in final["held_out"].items()}}
-        write_probs(args.probs_out, fit, train_sources, probs.numpy(), digest, about)
+        write_probs(args.probs_out, rows, row_sources, probs.numpy(), digest, about)
         log.info("wrote %s (%d rows)", args.probs_out, len(probs))
     if not args.no_save:
         meta = {
@@ -1129,7 +1189,7 @@ def main(argv: list[str] | None = None) -> int:
             "sentence_vectors": bool(args.keep_space),
             "command": command_line(argv),
             "train_args": train_args_record(args),
-            "train_rows": {s: len(fit[s]) for s in train_sources},
+            "train_rows": {s: len(rows[s]) for s in row_sources},
             **({"distilled_from": teachers} if teachers else {}),
             "val_rows": {s: len(v) for s, v in val.items()},
             "holdout_digest": digest,

@@ -20,6 +20,8 @@ from models.train_sentiment import (
     BestWeights,
     Encoded,
     amp_dtype,
+    augment_rows,
+    batch_loss,
     carve_validation,
     check_init,
     check_soup,
@@ -338,11 +340,11 @@ def test_refitting_the_vector_map_brings_a_spoilt_map_back_to_the_untuned_encode
 def test_distillation_loss_vanishes_on_the_teachers_distribution_and_pulls_toward_it():
     teacher = torch.tensor([[0.7, 0.2, 0.1], [0.05, 0.15, 0.8]])
     for temperature in (1.0, 2.0, 4.0):
-        assert distill_loss(teacher.log(), teacher, temperature).item() == pytest.approx(0.0, abs=1e-6)
-    # at temperature 1 the gradient of KL(p || softmax(z)) in z is softmax(z) - p, per row of the batch
+        assert distill_loss(teacher.log(), teacher, temperature).abs().max().item() == pytest.approx(0.0, abs=1e-6)
+    # at temperature 1 the gradient of KL(p || softmax(z)) in z is softmax(z) - p, per row
     logits = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, -1.0]], requires_grad=True)
-    distill_loss(logits, teacher, 1.0).backward()
-    expected = (torch.softmax(logits.detach(), dim=-1) - teacher) / len(teacher)
+    distill_loss(logits, teacher, 1.0).sum().backward()
+    expected = torch.softmax(logits.detach(), dim=-1) - teacher
     assert torch.allclose(logits.grad, expected, atol=1e-6)
 
 
@@ -384,3 +386,47 @@ def test_the_recorded_arguments_are_json_with_paths_alone_or_listed_as_strings()
     args = argparse.Namespace(out=Path("runs/s1"), distill=[Path("t13.npz"), Path("t14.npz")], base=None, seed=14)
     record = json.loads(json.dumps(train_args_record(args)))
     assert record == {"out": "runs/s1", "distill": ["t13.npz", "t14.npz"], "base": None, "seed": 14}
+
+
+def test_an_unlabelled_variant_learns_from_the_teacher_only_and_labelled_rows_from_both():
+    args = argparse.Namespace(label_smoothing=0.0, distill_weight=0.25, temperature=1.0)
+    teacher = torch.tensor([[0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
+    logits = torch.tensor([[0.5, 0.0, -0.5], [0.0, 1.0, 0.0]], requires_grad=True)
+    batch_loss(logits, torch.tensor([2, -1]), teacher, args).backward()
+    # d/dz of cross-entropy is softmax(z) - onehot, of the T=1 divergence softmax(z) - p (by hand);
+    # the batch mean halves both; the second row's label term is absent
+    soft = torch.softmax(logits.detach(), dim=-1)
+    onehot = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    has_label = torch.tensor([[1.0], [0.0]])
+    expected = (0.75 * (soft - onehot) * has_label + 0.25 * (soft - teacher)) / 2
+    assert torch.allclose(logits.grad, expected, atol=1e-6)
+    # without a teacher an unlabelled row adds nothing, and the mean is over the labelled rows
+    plain = batch_loss(logits.detach(), torch.tensor([2, -1]), None, args)
+    assert plain.item() == pytest.approx(-torch.log_softmax(logits.detach()[0], -1)[2].item(), abs=1e-6)
+
+
+def test_variants_are_new_rows_their_teacher_probabilities_follow_them(tmp_path):
+    fit = {"fpb": pd.DataFrame({"text": [f"Net sales of unit {i} rose 12 % to EUR 3.{i} mn in the quarter"
+                                         for i in range(6)], "label": "positive"})}
+    held = pd.DataFrame({"text": ["Net sales of unit 0 rose 12 % to EUR 3.0 mn in quarter"], "label": "neutral"})
+    splits = {"fpb": (fit["fpb"], held)}
+    groups = augment_rows(splits, fit, "fpb:3")
+    texts = groups["fpb~variants"]["text"].tolist()
+    assert 0 < len(texts) <= 18 and len(set(texts)) == len(texts)
+    known = {t.lower() for t in (*fit["fpb"]["text"], *held["text"])}
+    assert not known & {t.lower() for t in texts}  # never a training or held-out row again
+    assert (groups["fpb~variants"]["label"] == "").all()
+    assert augment_rows(splits, fit, "fpb:3")["fpb~variants"]["text"].tolist() == texts  # the student's rows
+    with pytest.raises(SystemExit, match="whole number"):
+        augment_rows(splits, fit, "fpb:1.5")
+    with pytest.raises(SystemExit, match="training source"):
+        augment_rows(splits, fit, "tfns:2")
+    # a teacher file that covers the variants serves a student that trains on them; one without, not
+    rows, order = {**fit, **groups}, ["fpb", "fpb~variants"]
+    probs = torch.rand(6 + len(texts), 3).softmax(-1).numpy()
+    write_probs(tmp_path / "t.npz", rows, order, probs, "d1", {})
+    got, _ = teacher_targets([tmp_path / "t.npz"], rows, order, "d1")
+    assert torch.allclose(got, torch.as_tensor(probs))
+    write_probs(tmp_path / "plain.npz", fit, ["fpb"], probs[:6], "d1", {})
+    with pytest.raises(SystemExit, match=f"for {len(texts)} training rows.*--augment"):
+        teacher_targets([tmp_path / "plain.npz"], rows, order, "d1")
