@@ -9,8 +9,9 @@ sentence, or swap two words. An edit may change the tone ("rose" deleted, a loss
 for a profit), so a variant never keeps its sentence's label: the teacher's probabilities are its
 only target.
 
-Each variant is a pure function of the sentence, its number and ``seed``, so a teacher run and a
-student run with another training seed build the same rows, and their probabilities meet by text.
+Each variant is a pure function of the sentence, its number, ``seed`` and the words of its source's
+training rows (the split is fixed), so a teacher run and a student run with another training seed
+build the same rows, and their probabilities meet by text.
 """
 
 from __future__ import annotations
