@@ -7,6 +7,9 @@ sentences, with the same thread budget, in the same run:
 
 * ``ours``: ``SentimentModel("finance-minilm")`` on the CPU with the precision it picks by itself,
   length-sorted batches of 64; ``ours-fp32`` / ``ours-int8`` show the other CPU forms;
+* ``mpnet``: the accurate bundled model, ``SentimentModel("finance-mpnet")``, the same way (it
+  needs the ``mpnet`` extra); ``cascade``: ``finance-cascade``, the first model on every sentence
+  and the second on those it is unsure of (nlp/cascade.py);
 * ``naive``: a BERT-base-sized classifier (``BertForSequenceClassification(BertConfig())``,
   FinBERT's architecture, random weights) through ``transformers.pipeline("text-classification")``
   called one sentence at a time.
@@ -36,7 +39,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from lens.bench import machine_info, peak_rss_mb  # noqa: E402  (after the path and environment)
 
-VARIANTS = ("ours", "ours-fp32", "ours-int8", "naive")
+VARIANTS = ("ours", "ours-fp32", "ours-int8", "cascade", "mpnet", "naive")
 
 _COMPANIES = [
     "Nokia", "Alibaba", "Tesla", "Nvidia", "Stora Enso", "Fortum", "Apple", "Siemens", "BYD",
@@ -102,12 +105,13 @@ def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: f
     torch.set_num_threads(threads)
     started = time.perf_counter()
     labels: list[int] = []  # predicted classes, to compare the CPU forms with fp32
-    if variant.startswith("ours"):
-        from nlp.sentiment import SentimentModel
+    if variant.startswith("ours") or variant in ("mpnet", "cascade"):
+        from nlp.sentiment import sentiment_scorer
 
-        precision = {"ours": "auto", "ours-fp32": "fp32", "ours-int8": "int8"}[variant]
-        model = SentimentModel(device="cpu", precision=precision, batch_size=64, threads=threads)
-        describe = f"finance-minilm, {model.precision}, batch 64, length-sorted"
+        name = {"mpnet": "finance-mpnet", "cascade": "finance-cascade"}.get(variant, "finance-minilm")
+        precision = {"ours-fp32": "fp32", "ours-int8": "int8"}.get(variant, "auto")
+        model = sentiment_scorer(name, device="cpu", precision=precision, batch_size=64, threads=threads)
+        describe = f"{name}, {model.precision}, batch 64, length-sorted"
 
         def score_all() -> None:
             model.predict(sentences)
@@ -147,6 +151,8 @@ def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: f
         "sentences_per_s": round(len(sentences) * passes / elapsed, 1),
         "load_seconds": round(load_seconds, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        # sentences the accurate model scored again, over all the cascade scored
+        **({"second_opinion_share": round(model.n_second / model.n_scored, 4)} if variant == "cascade" else {}),
         "labels": labels,
     }
 
@@ -186,13 +192,14 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             result = json.loads(done.stdout.strip().splitlines()[-1])
             results.append(result)
+            share = f", second opinion on {result['second_opinion_share']:.1%}" if "second_opinion_share" in result else ""
             print(f"{variant:10s} {result['sentences_per_s']:8.1f} sentences/s   "
-                  f"peak RSS {result['peak_rss_mb']:7.1f} MB   ({result['what']})")
+                  f"peak RSS {result['peak_rss_mb']:7.1f} MB   ({result['what']}{share})")
     by_name = {r["variant"]: r for r in results}
     reference = by_name.get("ours-fp32", {}).get("labels")
     for result in results:
         labels = result.pop("labels")
-        if reference and labels:
+        if reference and labels and result["variant"].startswith("ours"):  # forms of one model
             agree = sum(a == b for a, b in zip(labels, reference, strict=True)) / len(reference)
             result["label_agreement_with_fp32"] = round(agree, 4)
             print(f"{result['variant']:10s} predicts the fp32 label for {agree:.2%} of the sentences")
@@ -211,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         ratio = by_name["ours"]["sentences_per_s"] / by_name["naive"]["sentences_per_s"]
         summary["ratio_ours_vs_naive"] = round(ratio, 1)
         print(f"ratio ours / naive: {ratio:.1f}x")
+    for other in ("cascade", "mpnet"):
+        if other in by_name and "naive" in by_name:
+            ratio = by_name[other]["sentences_per_s"] / by_name["naive"]["sentences_per_s"]
+            summary[f"ratio_{other}_vs_naive"] = round(ratio, 1)
+            print(f"ratio {other} / naive: {ratio:.1f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {args.out}")

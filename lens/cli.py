@@ -95,7 +95,11 @@ ALLOW_PRIVATE = typer.Option(
 )
 FETCH_ARTICLES = typer.Option(False, "--fetch-articles", help="Fetch the linked page of feed items that only carry a summary.")
 COLUMNS = typer.Option(None, "--columns", help="Batch column mapping, e.g. 'title=headline,text=body,published_at=date'.")
-SENTIMENT_MODEL = typer.Option(None, "--sentiment-model", help="Bundled name (finance-minilm), local HF folder or cached id. [default: from config]")
+SENTIMENT_MODEL = typer.Option(
+    None, "--sentiment-model",
+    help="Bundled name (finance-minilm; finance-mpnet, more accurate and slower), local HF folder or cached id. "
+    "[default: from config]",
+)
 DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
 PRECISION = typer.Option(
     None, "--precision",

@@ -26,7 +26,9 @@ ModelOption = Annotated[
     str,
     typer.Option(
         "--sentiment-model",
-        help="'finance-minilm' (bundled), a local Hugging Face model folder, or a cached model id",
+        help="'finance-minilm' (bundled, fast), 'finance-mpnet' (bundled, more accurate, several times "
+        "slower on a CPU), 'finance-cascade' (the first, then the second on unsure sentences), a local "
+        "Hugging Face model folder, or a cached model id",
     ),
 ]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (cuda → mps → cpu), cpu, cuda, mps")]
@@ -43,10 +45,10 @@ def _fail(message: str) -> typer.Exit:
 
 def _load(model: str, device: str, batch_size: int, precision: str = "auto"):
     from models.registry import SentimentModelError
-    from nlp.sentiment import SentimentModel
+    from nlp.sentiment import sentiment_scorer
 
     try:
-        return SentimentModel(model, device=device, batch_size=batch_size, precision=precision)
+        return sentiment_scorer(model, device=device, batch_size=batch_size, precision=precision)
     except SentimentModelError as exc:
         raise _fail(str(exc)) from None
 

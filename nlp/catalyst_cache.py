@@ -29,19 +29,14 @@ from typing import IO
 
 import numpy as np
 
+# the one cache folder of the tool, also where base encoders are unpacked
+from models.bases import cache_dir
+
 log = logging.getLogger(__name__)
 
 FORMAT = 1
 # sentiment.py and int8.py decide what "int8" and "bf16" do to the encoder
 _SOURCES = ("catalysts.py", "timex.py", "sentiment.py", "int8.py")
-
-
-def cache_dir() -> Path | None:
-    configured = os.environ.get("LENS_CACHE_DIR")
-    if configured is not None:
-        return None if configured.strip().lower() in ("", "off", "0", "none") else Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "catalyst-lens"
 
 
 def model_key(taxonomy_digest: str, encoder_space: str, precision: str, device: str, candidate_floor: float,

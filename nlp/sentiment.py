@@ -19,6 +19,7 @@ import platform
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import minibatch
 
 from models.registry import (
+    CASCADES,
     DEFAULT_MODEL,
     LABELS,
     LoadedSentimentModel,
@@ -36,6 +38,9 @@ from models.registry import (
 )
 
 from .sentences import sentence_starts, sentences
+
+if TYPE_CHECKING:
+    from .cascade import CascadeModel
 
 log = logging.getLogger(__name__)
 
@@ -255,9 +260,10 @@ class SentimentModel:
         return out, vectors
 
     # -- scoring ------------------------------------------------------------------------------
-    def score(self, texts: Iterable[object], vectors: bool = False) -> SentimentResult:
+    def score(self, texts: Iterable[object], vectors: bool = False, batch_size: int | None = None) -> SentimentResult:
         """Probabilities, truncation flags and per-item errors; one bad item never fails the rest.
-        With `vectors` (a model with a `vector_space` only), the sentence vectors of the same pass."""
+        With `vectors` (a model with a `vector_space` only), the sentence vectors of the same pass;
+        `batch_size` overrides the model's for this call."""
         items = list(texts)
         probs = np.full((len(items), len(LABELS)), np.nan, dtype=np.float32)
         truncated = np.zeros(len(items), dtype=bool)
@@ -279,7 +285,7 @@ class SentimentModel:
         ids, cut = self._encode(texts_ok)
         truncated[valid] = cut
         with torch.inference_mode():
-            for bucket in length_buckets([len(r) for r in ids], self.batch_size):
+            for bucket in length_buckets([len(r) for r in ids], batch_size or self.batch_size):
                 rows = [ids[j] for j in bucket]
                 targets = [valid[j] for j in bucket]
                 try:
@@ -461,17 +467,35 @@ def shared_sentiment_model(
     batch_size: int | None = None,
     max_length: int | None = None,
     precision: str = "auto",
-) -> SentimentModel:
+) -> SentimentModel | CascadeModel:
     """One instance per process and settings: the pipeline's component and the sentence encoder
-    (nlp.catalysts.load_sentence_encoder) share the bundled model's weights and its int8 scales."""
+    (nlp.catalysts.load_sentence_encoder) share the bundled model's weights and its int8 scales.
+    A cascade's name (models/registry.py: CASCADES) gives a CascadeModel over two such models."""
     # "auto" and the device it picks are one model, not two
     return _shared_sentiment_model(model, str(select_device(device)), batch_size, max_length, precision)
 
 
 @lru_cache(maxsize=4)
-def _shared_sentiment_model(model, device, batch_size, max_length, precision) -> SentimentModel:
+def _shared_sentiment_model(model, device, batch_size, max_length, precision) -> SentimentModel | CascadeModel:
     # positional only: lru_cache keys f(a, b=1) and f(a) apart, however the caller spelt them
+    if model in CASCADES:
+        return _cascade(model, lambda name: _shared_sentiment_model(name, device, batch_size, max_length, precision))
     return SentimentModel(model, device=device, batch_size=batch_size, max_length=max_length, precision=precision)
+
+
+def sentiment_scorer(model: str | LoadedSentimentModel = DEFAULT_MODEL, **settings) -> SentimentModel | CascadeModel:
+    """A scorer of its own (a command's, a benchmark's): a SentimentModel, or for a cascade's name
+    a CascadeModel over two; `settings` are SentimentModel's."""
+    if isinstance(model, str) and model.strip() in CASCADES:
+        return _cascade(model.strip(), lambda name: SentimentModel(name, **settings))
+    return SentimentModel(model, **settings)
+
+
+def _cascade(name: str, build) -> CascadeModel:
+    from .cascade import CascadeModel
+
+    fast, accurate, threshold = CASCADES[name]
+    return CascadeModel(name, build(fast), build(accurate), threshold)
 
 
 def _probs(doc: Doc) -> np.ndarray:

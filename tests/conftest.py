@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,5 +33,8 @@ def tokenizer():
 
 # One fitted-catalyst-model cache for the whole test session, subprocesses included (the crash
 # tests run `lens run` a dozen times), kept out of the user's ~/.cache; a test that is about
-# the cache sets its own folder.
-os.environ.setdefault("LENS_CACHE_DIR", tempfile.mkdtemp(prefix="lens-test-cache-"))
+# the cache sets its own folder. finance-mpnet's base is unpacked there too (about 440 MB), so the
+# folder goes when the session ends.
+if "LENS_CACHE_DIR" not in os.environ:
+    os.environ["LENS_CACHE_DIR"] = tempfile.mkdtemp(prefix="lens-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["LENS_CACHE_DIR"], ignore_errors=True)

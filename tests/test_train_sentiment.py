@@ -23,11 +23,13 @@ from models.train_sentiment import (
     augment_rows,
     batch_loss,
     carve_validation,
+    check_base,
     check_init,
     check_soup,
     distill_loss,
     epoch_rows,
     holdout_digest,
+    lora_targets,
     parse_mix,
     pooled_vectors,
     predict_encoded,
@@ -430,3 +432,29 @@ def test_variants_are_new_rows_their_teacher_probabilities_follow_them(tmp_path)
     write_probs(tmp_path / "plain.npz", fit, ["fpb"], probs[:6], "d1", {})
     with pytest.raises(SystemExit, match=f"for {len(texts)} training rows.*--augment"):
         teacher_targets([tmp_path / "plain.npz"], rows, order, "d1")
+
+
+def test_a_folder_base_only_teaches_and_an_unknown_base_is_named(tmp_path):
+    check_base(run_args(base="all-mpnet-base-v2", no_save=False, probs_out=None))  # the registry rebuilds it
+    check_base(run_args(base=str(tmp_path), no_save=True, probs_out=Path("t.npz")))
+    with pytest.raises(SystemExit, match="pass --no-save and --probs-out"):
+        check_base(run_args(base=str(tmp_path), no_save=False, probs_out=None))
+    with pytest.raises(SystemExit, match="neither a known base"):
+        check_base(run_args(base="bert-huge", no_save=True, probs_out=Path("t.npz")))
+
+
+@pytest.mark.parametrize("kind", ["bert", "mpnet"])
+def test_lora_adapts_every_linear_layer_of_the_encoder(kind):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel, BertConfig, MPNetConfig
+
+    small = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+             "vocab_size": 100}
+    config = BertConfig(**small) if kind == "bert" else MPNetConfig(**small)
+    encoder = AutoModel.from_config(config, add_pooling_layer=False)
+    linear = {name for name, module in encoder.named_modules() if isinstance(module, torch.nn.Linear)}
+    adapted = get_peft_model(encoder, LoraConfig(r=2, target_modules=lora_targets(encoder)))
+    wrapped = {name.removeprefix("base_model.model.") for name, module in adapted.named_modules()
+               if hasattr(module, "lora_A") and isinstance(module.base_layer, torch.nn.Linear)}
+    assert linear and wrapped == linear

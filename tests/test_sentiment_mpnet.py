@@ -1,0 +1,116 @@
+"""The accurate bundled sentiment model (``finance-mpnet``, over all-mpnet-base-v2 from the
+``mpnet`` extra): its size, obvious cases, the FinBERT bar on held-out FPB rows, the pipeline
+taking sentence vectors from the MiniLM when the tone comes from it, and ``finance-cascade``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from models.registry import BUNDLED, LABELS, load_sentiment_model
+from nlp.sentiment import SentimentModel, shared_sentiment_model
+
+pytestmark = pytest.mark.slow
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentiment"
+
+CLEAR = {
+    "negative": "The company issued a profit warning and now expects full-year operating profit to fall sharply.",
+    "neutral": "The annual general meeting will be held in Helsinki on 12 April.",
+    "positive": "Operating profit increased to EUR 31.5 mn from EUR 22.1 mn a year earlier.",
+}
+
+
+@pytest.fixture(scope="module")
+def model() -> SentimentModel:
+    return SentimentModel("finance-mpnet", device="cpu")
+
+
+def test_both_bundled_models_together_stay_under_25_mb_and_ship_adapters_only():
+    files = [p for folder in BUNDLED.values() for p in folder.iterdir() if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 25 * 1024 * 1024
+    meta = json.loads((BUNDLED["finance-mpnet"] / "lens_sentiment.json").read_text())
+    assert meta["base"] == "all-mpnet-base-v2" and meta["format"] == "peft-lora"
+    assert meta["labels"] == list(LABELS)
+
+
+def test_obvious_sentences_get_the_obvious_label(model):
+    probs = model.predict(list(CLEAR.values()))
+    assert [LABELS[i] for i in probs.argmax(axis=1)] == list(CLEAR)
+    assert model.vector_space is None  # its vectors are mpnet's: the catalysts read the MiniLM's
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/sentiment is absent")
+def test_fpb_held_out_rows_clear_the_finbert_bar(model):
+    # The issue's bar is FinBERT's published FPB figures (accuracy 0.86, macro-F1 0.84); these are
+    # the rows every training run holds out (seed and share of models/train_sentiment.py).
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from models.train_sentiment import load_splits
+
+    held = load_splits(DATA, ["fpb"])["fpb"][1]
+    predicted = [LABELS[i] for i in model.predict(held["text"].tolist()).argmax(axis=1)]
+    assert len(held) > 500
+    assert accuracy_score(held["label"], predicted) >= 0.86
+    assert f1_score(held["label"], predicted, average="macro") >= 0.84
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/sentiment is absent")
+def test_the_cascade_asks_the_accurate_model_about_a_minority_and_gains_on_held_out_rows():
+    from sklearn.metrics import accuracy_score
+
+    from models.train_sentiment import load_splits
+
+    cascade = shared_sentiment_model("finance-cascade", device="cpu")
+    fast = shared_sentiment_model("finance-minilm", device="cpu")
+    assert cascade.fast is fast and cascade.vector_space == fast.vector_space  # one MiniLM, one vector space
+    held = load_splits(DATA, ["fpb"])["fpb"][1]
+    texts, gold = held["text"].tolist(), held["label"].tolist()
+
+    def accuracy(probs) -> float:
+        return accuracy_score(gold, [LABELS[i] for i in probs.argmax(axis=1)])
+
+    fast_probs = fast.predict(texts)
+    asked_before, scored_before = cascade.n_second, cascade.n_scored  # the instance is shared
+    probs = cascade.predict(texts)
+    asked = cascade.n_second - asked_before
+    # the threshold sends a fifth of the validation mix, fewer of these well-formed news sentences,
+    # to the accurate model; where it did not look, the fast answer stands
+    changed = ~np.isclose(probs, fast_probs, atol=1e-6).all(axis=1)
+    assert 0.05 < asked / (cascade.n_scored - scored_before) < 0.2 and changed.sum() <= asked
+    # the accurate model is right 4 points more often (MODEL_CARD.md); a share of that must show
+    assert accuracy(probs) >= accuracy(fast_probs) + 0.01
+
+
+def test_analyze_with_it_scores_tone_and_keeps_the_minilm_vectors(tmp_path):
+    import duckdb
+
+    from lens.cli import app
+
+    (tmp_path / "news.txt").write_text(f"{CLEAR['positive']} {CLEAR['negative']}\n")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["analyze", str(tmp_path / "news.txt"), "--out", str(out),
+                                      "--device", "cpu", "--sentiment-model", "finance-mpnet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(out / "lens.duckdb"), read_only=True) as con:
+        labels = dict(con.execute("SELECT text, label FROM sentences").fetchall())
+        spaces = {row[0] for row in con.execute("SELECT DISTINCT space FROM sentence_vectors").fetchall()}
+    assert labels[CLEAR["positive"]] == "positive" and labels[CLEAR["negative"]] == "negative"
+    minilm = load_sentiment_model("finance-minilm").vector_space
+    assert spaces and all(space.startswith(minilm) for space in spaces)
+
+
+def test_the_sentiment_command_takes_the_cascade_by_name():
+    import typer
+
+    from lens import cli_sentiment
+
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    result = CliRunner().invoke(app, ["sentiment", CLEAR["negative"], "--sentiment-model", "finance-cascade"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["label"] == "negative"
