@@ -5,7 +5,7 @@ and classification head over the all-MiniLM-L6-v2 encoder from the ``gt-all-mini
 package, merged into the base weights at load time. ``finance-mpnet`` (``models/sentiment-mpnet/``)
 is the same over all-mpnet-base-v2 (the ``mpnet`` extra; models/bases.py): about 4 points more
 accurate on FPB and several times slower on a CPU. ``finance-cascade`` (CASCADES) is the two in
-turn, built by nlp.sentiment.shared_sentiment_model. Anything else
+turn, which nlp.sentiment builds (sentiment_scorer, shared_sentiment_model). Anything else
 is treated as a local Hugging Face model folder, or as a model id already in the local Hugging Face
 cache (e.g. ``ProsusAI/finbert``); its own ``id2label`` is mapped onto negative/neutral/positive.
 Nothing is ever downloaded.
@@ -284,7 +284,7 @@ def load_sentiment_model(name_or_path: str = DEFAULT_MODEL) -> LoadedSentimentMo
     name = (name_or_path or DEFAULT_MODEL).strip()
     if name in CASCADES:
         raise SentimentModelError(f"{name} is a cascade of two models: build it with "
-                                  "nlp.sentiment.shared_sentiment_model, which scores with both")
+                                  "nlp.sentiment.sentiment_scorer, which scores with both")
     if name in BUNDLED:
         return _load_bundled(name, BUNDLED[name])
     folder = Path(name).expanduser()

@@ -6,7 +6,8 @@ accurate model's probabilities replace the fast one's there. Sentence vectors co
 pass for every sentence, so the catalysts and narratives see one vector space whatever the tone
 model did. The threshold (models/registry.py: CASCADES) was chosen on the validation rows by
 models/fit_cascade.py, as the margin below which a fixed share of them falls.
-``nlp.sentiment.shared_sentiment_model("finance-cascade")`` builds it from the two shared models.
+``nlp.sentiment.sentiment_scorer("finance-cascade")`` builds one; ``shared_sentiment_model`` builds
+it from the process's shared instances of the two models.
 """
 
 from __future__ import annotations
