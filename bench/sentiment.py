@@ -8,8 +8,8 @@ sentences, with the same thread budget, in the same run:
 * ``ours``: ``SentimentModel("finance-minilm")`` on the CPU with the precision it picks by itself,
   length-sorted batches of 64; ``ours-fp32`` / ``ours-int8`` show the other CPU forms;
 * ``mpnet``: the accurate bundled model, ``SentimentModel("finance-mpnet")``, the same way (it
-  needs the ``mpnet`` extra); ``cascade``: ``finance-cascade``, the first model on every sentence
-  and the second on those it is unsure of (nlp/cascade.py);
+  needs the ``mpnet`` extra; ``mpnet-fp32`` / ``mpnet-int8`` too); ``cascade``: ``finance-cascade``,
+  the first model on every sentence and the second on those it is unsure of (nlp/cascade.py);
 * ``naive``: a BERT-base-sized classifier (``BertForSequenceClassification(BertConfig())``,
   FinBERT's architecture, random weights) through ``transformers.pipeline("text-classification")``
   called one sentence at a time.
@@ -40,6 +40,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from lens.bench import machine_info, peak_rss_mb  # noqa: E402  (after the path and environment)
 
 VARIANTS = ("ours", "ours-fp32", "ours-int8", "cascade", "mpnet", "naive")
+# a variant is a family, with -fp32 or -int8 for that precision instead of the one it picks
+MODELS = {"ours": "finance-minilm", "cascade": "finance-cascade", "mpnet": "finance-mpnet"}
 
 _COMPANIES = [
     "Nokia", "Alibaba", "Tesla", "Nvidia", "Stora Enso", "Fortum", "Apple", "Siemens", "BYD",
@@ -105,11 +107,11 @@ def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: f
     torch.set_num_threads(threads)
     started = time.perf_counter()
     labels: list[int] = []  # predicted classes, to compare the CPU forms with fp32
-    if variant.startswith("ours") or variant in ("mpnet", "cascade"):
+    family, _, form = variant.partition("-")
+    if family in MODELS:
         from nlp.sentiment import sentiment_scorer
 
-        name = {"mpnet": "finance-mpnet", "cascade": "finance-cascade"}.get(variant, "finance-minilm")
-        precision = {"ours-fp32": "fp32", "ours-int8": "int8"}.get(variant, "auto")
+        name, precision = MODELS[family], form or "auto"
         model = sentiment_scorer(name, device="cpu", precision=precision, batch_size=64, threads=threads)
         describe = f"{name}, {model.precision}, batch 64, length-sorted"
 
@@ -196,10 +198,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{variant:10s} {result['sentences_per_s']:8.1f} sentences/s   "
                   f"peak RSS {result['peak_rss_mb']:7.1f} MB   ({result['what']}{share})")
     by_name = {r["variant"]: r for r in results}
-    reference = by_name.get("ours-fp32", {}).get("labels")
+    predicted = {r["variant"]: r.pop("labels") for r in results}
     for result in results:
-        labels = result.pop("labels")
-        if reference and labels and result["variant"].startswith("ours"):  # forms of one model
+        labels = predicted[result["variant"]]
+        reference = predicted.get(f"{result['variant'].partition('-')[0]}-fp32")  # the same model in fp32
+        if reference and labels:
             agree = sum(a == b for a, b in zip(labels, reference, strict=True)) / len(reference)
             result["label_agreement_with_fp32"] = round(agree, 4)
             print(f"{result['variant']:10s} predicts the fp32 label for {agree:.2%} of the sentences")

@@ -44,6 +44,20 @@ def test_obvious_sentences_get_the_obvious_label(model):
     assert model.vector_space is None  # its vectors are mpnet's: the catalysts read the MiniLM's
 
 
+def test_without_bf16_it_runs_in_int8_and_keeps_the_fp32_labels(monkeypatch):
+    from nlp import sentiment as sentiment_mod
+
+    texts = list(CLEAR.values())
+    exact = SentimentModel("finance-mpnet", device="cpu", precision="fp32").predict(texts)
+    monkeypatch.setattr(sentiment_mod, "cpu_has_bf16_matmul", lambda: False)
+    monkeypatch.setattr(sentiment_mod, "_x86_64", lambda: True)
+    quick = SentimentModel("finance-mpnet", device="cpu")
+    assert quick.precision == "int8"  # its int8 form was measured on the held-out rows (MODEL_CARD.md)
+    probs = quick.predict(texts)
+    assert (probs.argmax(1) == exact.argmax(1)).all()
+    np.testing.assert_allclose(probs, exact, atol=0.1)
+
+
 @pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/sentiment is absent")
 def test_fpb_held_out_rows_clear_the_finbert_bar(model):
     # The bar is FinBERT's published FPB figures (accuracy 0.86, macro-F1 0.84); these are
