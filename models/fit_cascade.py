@@ -23,8 +23,14 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from models.registry import ARTEFACT_META, BUNDLED, LABELS  # noqa: E402
-from models.train_sentiment import carve_validation, load_splits, training_sources  # noqa: E402
+from models.registry import ARTEFACT_META, BUNDLED  # noqa: E402
+from models.train_sentiment import (  # noqa: E402
+    LABEL_TO_ID,
+    carve_validation,
+    load_splits,
+    scores,
+    training_sources,
+)
 from nlp.cascade import top_two_margin as margins  # noqa: E402
 
 # with the sources trained on, what must agree between the two runs for their validation and
@@ -44,12 +50,9 @@ def split_args(fast: str, accurate: str) -> dict:
 
 
 def figures(labels: list[str], probs: np.ndarray) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    predicted = [LABELS[i] for i in probs.argmax(axis=1)]
-    return {"accuracy": round(accuracy_score(labels, predicted), 4),
-            "macro_f1": round(f1_score(labels, predicted, average="macro"), 4),
-            "weighted_f1": round(f1_score(labels, predicted, average="weighted"), 4)}
+    """Accuracy, macro-F1 and weighted-F1 as training reports them (train_sentiment.scores)."""
+    found = scores(np.array([LABEL_TO_ID[label] for label in labels]), probs.argmax(axis=1))
+    return {k: v for k, v in found.items() if k not in ("n", "confusion")}
 
 
 def main(argv: list[str] | None = None) -> int:
