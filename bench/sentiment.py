@@ -154,7 +154,7 @@ def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: f
         "load_seconds": round(load_seconds, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         # sentences the accurate model scored again, over all the cascade scored
-        **({"second_opinion_share": round(model.n_second / model.n_scored, 4)} if variant == "cascade" else {}),
+        **({"second_opinion_share": round(model.n_second / model.n_scored, 4)} if family == "cascade" else {}),
         "labels": labels,
     }
 

@@ -1,22 +1,25 @@
-"""A BERT encoder's inference pass over its real tokens only ("packed" rows).
+"""A BERT-style encoder's inference pass over its real tokens only ("packed" rows).
 
 A batch of sentences is a (rows × width) grid padded to its longest sentence, and transformers'
-`BertModel` runs every matrix over the whole grid, padding included. Only attention needs the
-grid (each token looks at the others of its row); the matrices, GELU and layer norms act on each
-token alone. So here the tokens of all rows are gathered into one (tokens × hidden) matrix for
-those, and scattered back to the grid for attention, through the model's own modules and its own
-attention function, so that quantised layers (nlp/int8.py) and adapters merged into the weights
-run unchanged.
+`BertModel` and `MPNetModel` run every matrix over the whole grid, padding included. Only
+attention needs the grid (each token looks at the others of its row); the matrices, GELU and
+layer norms act on each token alone. So here the tokens of all rows are gathered into one
+(tokens × hidden) matrix for those, and scattered back to the grid for attention, through the
+model's own modules (and BERT's own attention function; MPNet's attention steps are repeated
+here as its module takes them, with its relative-position bias), so that quantised layers
+(nlp/int8.py) and adapters merged into the weights run unchanged.
 
-The numbers are those of `BertModel` to the bit, at every real token (tests/test_packed_bert.py;
-on the bundled sentiment model in fp32 and int8, max difference 0.0 on 512 FPB sentences). What
-it saves is the padding: length-sorted batches of the pipeline's sentences hold 1.17 grid cells
-per real token (64 bench articles), the held-out FPB sentences 1.27.
+The numbers are those of the encoder to the bit, at every real token (tests/test_packed_bert.py;
+on the bundled finance-minilm in fp32 and int8, max difference 0.0 on 512 FPB sentences, and on
+finance-mpnet in bf16 on 400). What it saves is the padding: length-sorted batches of the
+pipeline's sentences hold 1.17 grid cells per real token (64 bench articles), the held-out FPB
+sentences 1.27, and the few sentences a cascade sends to its second model (nlp/cascade.py) more.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from functools import cache
 
 import torch
@@ -52,10 +55,12 @@ def _transformers_parts():
 
 
 def packs(encoder: torch.nn.Module) -> bool:
-    """Whether `encoder` is a plain bidirectional BERT encoder this pass reproduces, with a
-    transformers that has the parts it needs."""
-    from transformers import BertModel
+    """Whether `encoder` is a plain bidirectional BERT or MPNet encoder this pass reproduces, with
+    a transformers that has the parts it needs."""
+    from transformers import BertModel, MPNetModel
 
+    if isinstance(encoder, MPNetModel):  # an encoder only: no decoder or chunking options
+        return _transformers_parts() is not None
     if not isinstance(encoder, BertModel):
         return False
     config = encoder.config
@@ -71,36 +76,74 @@ def last_hidden_state(encoder: torch.nn.Module, input_ids: torch.Tensor, attenti
     return encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
+class _Packing:
+    """Moves a batch's token vectors between the (rows × width) grid and its real tokens."""
+
+    def __init__(self, attention_mask: torch.Tensor, heads: int) -> None:
+        self.rows, self.width = attention_mask.shape
+        self.heads = heads
+        self.real = attention_mask.reshape(-1).nonzero().squeeze(1)
+        self.n = n = len(self.real)
+        self.gather = torch.cat([self.real, self.real[-1:].expand(-n % PACK_MULTIPLE)]) if n else self.real
+
+    def tokens(self, grid: torch.Tensor) -> torch.Tensor:
+        """(rows, width, features) or (rows × width, features) → the real tokens (and rounding copies)."""
+        return grid.reshape(self.rows * self.width, -1).index_select(0, self.gather)
+
+    def to_grid(self, tokens: torch.Tensor) -> torch.Tensor:
+        # only the real tokens go back; the rounding copies are dropped here
+        out = tokens.new_zeros(self.rows * self.width, tokens.shape[-1])
+        return out.index_copy_(0, self.real, tokens[: self.n])
+
+    def by_head(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Packed tokens → (rows, heads, width, head size), as attention wants them."""
+        return self.to_grid(tokens).view(self.rows, self.width, self.heads, -1).transpose(1, 2)
+
+
 def packed_hidden(encoder: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """`encoder(input_ids, attention_mask).last_hidden_state` (rows, width, hidden), with zeros at
     the padding positions. Inference only: no dropout, no gradients needed."""
-    create_bidirectional_mask, ALL_ATTENTION_FUNCTIONS, eager_attention_forward = _transformers_parts()  # noqa: N806
+    from transformers import MPNetModel
+
+    create_bidirectional_mask = _transformers_parts()[0]
     config = encoder.config
-    attend = ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
     grid = encoder.embeddings(input_ids=input_ids)
     rows, width, hidden = grid.shape
-    # The mask BertModel builds for an encoder, through the public function it calls (its own
-    # _create_attention_masks changed its signature in transformers 5.25).
+    # The mask the encoder builds for itself, through the public function it calls (BertModel's
+    # own _create_attention_masks changed its signature in transformers 5.25).
     mask = create_bidirectional_mask(config=config, inputs_embeds=grid, attention_mask=attention_mask)
-    real = attention_mask.reshape(-1).nonzero().squeeze(1)
-    n = len(real)
-    gather = torch.cat([real, real[-1:].expand(-n % PACK_MULTIPLE)]) if n else real
+    pack = _Packing(attention_mask, config.num_attention_heads)
+    run = _mpnet_layers if isinstance(encoder, MPNetModel) else _bert_layers
+    h = run(encoder, pack, pack.tokens(grid), mask, grid)
+    return pack.to_grid(h).view(rows, width, hidden)
 
-    def to_grid(tokens: torch.Tensor) -> torch.Tensor:
-        # only the real tokens go back; the rounding copies are dropped here
-        return tokens.new_zeros(rows * width, tokens.shape[-1]).index_copy_(0, real, tokens[:n])
 
-    def heads(tokens: torch.Tensor) -> torch.Tensor:
-        return to_grid(tokens).view(rows, width, config.num_attention_heads, -1).transpose(1, 2)
-
-    h = grid.reshape(rows * width, hidden).index_select(0, gather)
+def _bert_layers(encoder, pack: _Packing, h: torch.Tensor, mask, grid: torch.Tensor) -> torch.Tensor:
+    _, ALL_ATTENTION_FUNCTIONS, eager_attention_forward = _transformers_parts()  # noqa: N806
+    attend = ALL_ATTENTION_FUNCTIONS.get_interface(encoder.config._attn_implementation, eager_attention_forward)
     for layer in encoder.encoder.layer:
         attention = layer.attention.self
         context, _ = attend(
-            attention, heads(attention.query(h)), heads(attention.key(h)), heads(attention.value(h)), mask,
-            dropout=0.0, scaling=attention.scaling,
+            attention, pack.by_head(attention.query(h)), pack.by_head(attention.key(h)),
+            pack.by_head(attention.value(h)), mask, dropout=0.0, scaling=attention.scaling,
         )  # fmt: skip
-        context = context.reshape(rows * width, -1).index_select(0, gather)
-        h = layer.attention.output(context, h)
+        h = layer.attention.output(pack.tokens(context), h)
         h = layer.output(layer.intermediate(h), h)
-    return to_grid(h).view(rows, width, hidden)
+    return h
+
+
+def _mpnet_layers(encoder, pack: _Packing, h: torch.Tensor, mask, grid: torch.Tensor) -> torch.Tensor:
+    # MPNetSelfAttention's own steps in its own order (it has no attention-function interface),
+    # with the relative-position bias its encoder computes once per batch from the grid
+    bias = encoder.encoder.compute_position_bias(grid)
+    for layer in encoder.encoder.layer:
+        attention = layer.attention.attn
+        q, k, v = pack.by_head(attention.q(h)), pack.by_head(attention.k(h)), pack.by_head(attention.v(h))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(attention.attention_head_size)
+        scores += bias
+        if mask is not None:
+            scores = scores + mask
+        context = torch.matmul(torch.softmax(scores, dim=-1), v).permute(0, 2, 1, 3)
+        h = layer.attention.LayerNorm(attention.o(pack.tokens(context)) + h)
+        h = layer.output(layer.intermediate(h), h)
+    return h

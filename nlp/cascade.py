@@ -21,9 +21,12 @@ from .sentiment import SentimentModel, SentimentResult
 
 log = logging.getLogger(__name__)
 
-# The unsure sentences are few and of every length; in buckets this small their padding stays
-# short (the accurate model pads to the longest in a bucket). On the bf16 EPYC, 56 unsure FPB
-# sentences of 400 took 1.11 s in one bucket of 64, 0.76 s in buckets of 16 and 1.03 s of 8.
+# The unsure sentences are few and of every length. The accurate model's matrices see only their
+# real tokens (models/packed_bert.py), but its attention still runs over a grid padded to the
+# longest sentence of a bucket, and very small buckets make small, slow matrix products. On the
+# bf16 EPYC, the 56 unsure FPB sentences of 400 (1,857 tokens) took 1.03 s in buckets of 8,
+# 0.66 s of 16, 0.65 s of 32 and 0.70 s of 64 (padded grids before packing: 0.76 s of 16, 1.15 s
+# of 64).
 SECOND_PASS_BATCH = 16
 
 

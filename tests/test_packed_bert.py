@@ -1,12 +1,13 @@
-"""The packed inference pass (models/packed_bert.py) gives BertModel's numbers at every real token,
-in fp32 and with the int8 layers, for rows of any lengths; the mean-pooling classifier uses it
-only in eval mode. A small random BERT with the real MiniLM tokenizer."""
+"""The packed inference pass (models/packed_bert.py) gives BertModel's and MPNetModel's numbers at
+every real token, in fp32 and with the int8 layers, for rows of any lengths; the mean-pooling
+classifier uses it only in eval mode. Small random encoders with the real MiniLM tokenizer (its
+ids are all within MPNet's vocabulary too)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
+from transformers import BertConfig, BertModel, MPNetConfig, MPNetModel
 
 from models.packed_bert import PACK_MULTIPLE, packed_hidden, packs
 from nlp.sentiment import prepare_model
@@ -27,6 +28,19 @@ def small_bert(**overrides) -> BertModel:
     return BertModel(config, add_pooling_layer=False).eval()
 
 
+def small_mpnet() -> MPNetModel:
+    torch.manual_seed(0)
+    config = MPNetConfig(vocab_size=30527, hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
+                         intermediate_size=128)  # fmt: skip
+    model = MPNetModel(config, add_pooling_layer=False).eval()
+    with torch.no_grad():  # initialised near zero; large, so that a pass without it would show
+        model.encoder.relative_attention_bias.weight.normal_(0, 1)
+    return model
+
+
+ENCODERS = {"bert": small_bert, "mpnet": small_mpnet}
+
+
 def both(model, batch):
     with torch.inference_mode():
         reference = model(**batch).last_hidden_state
@@ -34,9 +48,10 @@ def both(model, batch):
     return reference, packed
 
 
+@pytest.mark.parametrize("encoder", ENCODERS)
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_real_tokens_get_bert_models_numbers_and_padding_gets_zeros(tokenizer, precision):
-    model = prepare_model(small_bert(), torch.device("cpu"), precision, tokenizer)
+def test_real_tokens_get_the_encoders_numbers_and_padding_gets_zeros(tokenizer, precision, encoder):
+    model = prepare_model(ENCODERS[encoder](), torch.device("cpu"), precision, tokenizer)
     batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
     real = batch["attention_mask"].bool()
     # the rows differ in length, so the grid has padding to leave out, and the token count is
@@ -47,8 +62,9 @@ def test_real_tokens_get_bert_models_numbers_and_padding_gets_zeros(tokenizer, p
     assert packed[~real].abs().max() == 0
 
 
-def test_a_row_gets_the_same_numbers_whatever_else_is_packed_with_it(tokenizer):
-    model = small_bert()
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_a_row_gets_the_same_numbers_whatever_else_is_packed_with_it(tokenizer, encoder):
+    model = ENCODERS[encoder]()
     alone = tokenizer(TEXTS[1:2], return_tensors="pt")
     together = tokenizer(TEXTS, padding=True, return_tensors="pt")
     n = int(alone["attention_mask"].sum())
@@ -59,7 +75,7 @@ def test_a_row_gets_the_same_numbers_whatever_else_is_packed_with_it(tokenizer):
 
 
 def test_only_plain_bidirectional_encoders_are_packed():
-    assert packs(small_bert())
+    assert packs(small_bert()) and packs(small_mpnet())
     assert not packs(small_bert(chunk_size_feed_forward=4))
     assert not packs(small_bert(is_decoder=True))
     assert not packs(torch.nn.Linear(4, 4))
