@@ -16,7 +16,10 @@ sentences, with the same thread budget, in the same run:
 
 Sentences are the held-out Financial PhraseBank rows (real news sentences, never trained on) when
 the data folder is there (``--data``, default ../shared/data/sentiment), else a seeded generator of
-news-style sentences (``--generated`` forces it). The ratio printed is ours / naive sentences per
+news-style sentences (``--generated`` forces it). ``--articles`` takes them instead from the
+articles of the pipeline's throughput bench (lens/bench.py: the demo corpus and the seeds),
+split into sentences by the pipeline's spaCy model: the text `lens analyze` scores, where the
+cascade's first model is unsure more often than on FPB. The ratio printed is ours / naive sentences per
 second; the JSON records which sentences were used.
 """
 
@@ -101,6 +104,20 @@ def held_out_sentences(data_dir: Path, n: int, seed: int = 7) -> list[str]:
     return (held * (n // max(1, len(held)) + 1))[:n]
 
 
+def article_sentences(n: int, seed: int = 7) -> list[str]:
+    """`n` sentences drawn (reproducibly) from the throughput bench's first 60 articles."""
+    import spacy
+
+    from lens.bench import build_workload
+    from nlp.pipeline import SPACY_MODEL, analysis_text
+
+    articles = build_workload(60, ROOT / "corpus", ROOT.parent / "shared" / "seeds")
+    nlp = spacy.load(SPACY_MODEL)
+    texts = (analysis_text(a["title"], a["text"]) for a in articles)
+    found = [s.text.strip() for doc in nlp.pipe(texts) for s in doc.sents if s.text.strip()]
+    return random.Random(seed).sample(found, min(n, len(found)))
+
+
 def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: float) -> dict:
     import torch
 
@@ -168,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "sentiment",
                         help="sample FPB held-out sentences from this folder")
     parser.add_argument("--generated", action="store_true", help="use generated sentences instead")
+    parser.add_argument("--articles", action="store_true", help="use sentences of the throughput bench's articles")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sentiment.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--sentences-file", type=Path, help=argparse.SUPPRESS)
@@ -178,8 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_variant(args.worker, sentences, args.threads, args.min_seconds)))
         return 0
 
-    use_data = not args.generated and (args.data / "fpb_train.csv").is_file()
-    sentences = held_out_sentences(args.data, args.n) if use_data else news_sentences(args.n)
+    use_data = not args.generated and not args.articles and (args.data / "fpb_train.csv").is_file()
+    if args.articles:
+        sentences, source = article_sentences(args.n), "sentences of lens/bench.py's first 60 articles"
+    elif use_data:
+        sentences, source = held_out_sentences(args.data, args.n), "FPB held-out (models/train_sentiment.py split)"
+    else:
+        sentences, source = news_sentences(args.n), "bench/sentiment.py news_sentences(seed=7)"
     info = machine_info(args.threads)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -209,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "machine": info | {"load_average_end": [round(x, 2) for x in os.getloadavg()]},
         "sentences": {
-            "source": "FPB held-out (models/train_sentiment.py split)" if use_data
-            else "bench/sentiment.py news_sentences(seed=7)",
+            "source": source,
             "n": len(sentences),
             "mean_chars": round(sum(map(len, sentences)) / len(sentences), 1),
             "mean_words": round(sum(len(s.split()) for s in sentences) / len(sentences), 1),

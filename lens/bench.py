@@ -24,8 +24,10 @@ machine's description to bench/results/throughput.json.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 import platform
 import random
@@ -38,6 +40,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = (200, 1000, 5000)
 DEFAULT_RESULTS = ROOT / "bench" / "results" / "throughput.json"
@@ -47,7 +51,11 @@ DEFAULT_RESULTS = ROOT / "bench" / "results" / "throughput.json"
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """This process's peak resident memory in MB. Linux keeps getrusage's ru_maxrss across exec,
+    so a worker started by a parent holding 1.7 GB reported 1.7 GB whatever it used; the
+    kernel's high-water mark of the process's own memory map (VmHWM) starts afresh at exec."""
+    hwm_kb = _proc_kb(os.getpid(), "status", "VmHWM:")
+    return (hwm_kb or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024  # both in KiB
 
 
 def _proc_kb(pid: int, path: str, field: str) -> int:
@@ -255,11 +263,14 @@ def _texts(articles: list[dict]) -> list[str]:
     return [analysis_text(a["title"], a["text"]) for a in articles]
 
 
-def run_ours(articles: list[dict], device: str, threads: int | None, n_process: int | None = None) -> dict:
+def run_ours(articles: list[dict], device: str, threads: int | None, n_process: int | None = None,
+             sentiment: str | None = None) -> dict:  # fmt: skip
     from lens.run import analyze_store, load_pipeline, sentiment_model
     from nlp.pipeline import PipelineConfig
 
     config = PipelineConfig(device=device, threads=threads, n_process=n_process)
+    if sentiment:
+        config = dataclasses.replace(config, sentiment_model=sentiment)
     with tempfile.TemporaryDirectory(prefix="lens-bench-ours-") as tmp:
         out = Path(tmp)
         _store_workload(articles, out)
@@ -276,6 +287,7 @@ def run_ours(articles: list[dict], device: str, threads: int | None, n_process: 
     return {
         "load_s": round(load_s, 2), "run_s": round(run_s, 2), "articles": result.analysed,
         "sentences": result.sentences, "device": result.device, "precision": precision, "progress": marks,
+        "sentiment_model": config.sentiment_model,
     }  # fmt: skip
 
 
@@ -328,14 +340,16 @@ def run_naive(articles: list[dict], device: str = "cpu") -> dict:
     return {"load_s": round(load_s, 2), "run_s": round(run_s, 2), "articles": len(articles), "sentences": sentences}
 
 
-def _worker(variant: str, workload: Path, device: str, threads: int | None, n_process: int | None = None) -> dict:
+def _worker(variant: str, workload: Path, device: str, threads: int | None, n_process: int | None = None,
+            sentiment: str | None = None) -> dict:  # fmt: skip
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     articles = json.loads(workload.read_text())
     with TreeMemoryPeak() as tree:
-        result = {"ours": lambda: run_ours(articles, device, threads, n_process), "spacy": lambda: run_spacy(articles),
+        result = {"ours": lambda: run_ours(articles, device, threads, n_process, sentiment),
+                  "spacy": lambda: run_spacy(articles),
                   "naive": lambda: run_naive(articles, device)}[variant]()  # fmt: skip
     result["variant"] = variant
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)  # this process alone, exact
@@ -345,12 +359,16 @@ def _worker(variant: str, workload: Path, device: str, threads: int | None, n_pr
     return result
 
 
-def _spawn(variant: str, workload: Path, device: str, threads: int | None, n_process: int | None = None) -> dict:
-    cmd = [sys.executable, "-m", "lens.bench", variant, str(workload), device, str(threads or 0), str(n_process or 0)]
+def _spawn(variant: str, workload: Path, device: str, threads: int | None, n_process: int | None = None,
+           sentiment: str | None = None) -> dict:  # fmt: skip
+    cmd = [sys.executable, "-m", "lens.bench", variant, str(workload), device, str(threads or 0), str(n_process or 0),
+           sentiment or ""]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if done.returncode != 0:
-        raise RuntimeError(f"bench worker {variant} failed:\n{done.stderr[-3000:]}")
+        lines = done.stderr.strip().splitlines() or ["(no output)"]
+        log.debug("bench worker %s:\n%s", variant, done.stderr[-3000:])
+        raise RuntimeError(f"bench worker {variant} failed: {lines[-1]}")  # the exception's own line
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -376,10 +394,11 @@ def variants_at(n: int, sizes: list[int], chosen=VARIANTS) -> list[str]:
 def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = None, naive_articles: int = 20,
               n_process: int | None = None,
               corpus: Path = ROOT / "corpus", seeds: Path | None = ROOT.parent / "shared" / "seeds",
-              say=print, variants=VARIANTS) -> dict:  # fmt: skip
+              say=print, variants=VARIANTS, sentiment: str | None = None) -> dict:  # fmt: skip
     """Run the variants for every size; returns the results document (also written by main).
     `variants` narrows them: ours alone at 200 and 5,000 articles measures how its cost and
-    memory scale in under an hour on 2 cores, where bare spaCy and naive would add another."""
+    memory scale in under an hour on 2 cores, where bare spaCy and naive would add another.
+    `sentiment` names the sentiment model of ours (default: the pipeline's)."""
     sizes = sorted(set(sizes))
     say(f"building workloads of {', '.join(map(str, sizes))} articles from {corpus}"
         + (f" and {seeds}" if seeds and seeds.is_dir() else ""))  # fmt: skip
@@ -397,7 +416,7 @@ def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = N
                     target = Path(tmp) / "workload-naive.json"
                     target.write_text(json.dumps(articles[:naive_articles]))
                 say(f"  N={n:>5}  {variant:5s} …")
-                r = _spawn(variant, target, device, threads, n_process)
+                r = _spawn(variant, target, device, threads, n_process, sentiment)
                 r.update(_rates(r))
                 r["n"] = n
                 r["words"] = words if variant != "naive" else sum(a["words"] for a in articles[:naive_articles])
@@ -463,10 +482,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-articles", type=int, default=20)
     parser.add_argument("--n-process", type=int, default=None, help="spaCy worker processes of ours")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="which of ours,spacy,naive to run")
+    parser.add_argument("--sentiment-model", help="sentiment model of ours [default: the pipeline's]")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     args = parser.parse_args(argv)
     doc = benchmark([int(s) for s in args.sizes.split(",")], args.device, args.threads, args.naive_articles, args.n_process,
-                    variants=tuple(args.variants.split(",")))
+                    variants=tuple(args.variants.split(",")), sentiment=args.sentiment_model)
     print_summary(doc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
@@ -478,4 +498,5 @@ if __name__ == "__main__":
     # Worker mode: python -m lens.bench VARIANT WORKLOAD.json DEVICE THREADS [N_PROCESS] → one JSON line.
     variant, workload, device, threads = sys.argv[1:5]
     n_process = int(sys.argv[5]) if len(sys.argv) > 5 else 0
-    print(json.dumps(_worker(variant, Path(workload), device, int(threads) or None, n_process or None)))
+    sentiment = sys.argv[6] if len(sys.argv) > 6 else ""
+    print(json.dumps(_worker(variant, Path(workload), device, int(threads) or None, n_process or None, sentiment or None)))

@@ -97,7 +97,8 @@ FETCH_ARTICLES = typer.Option(False, "--fetch-articles", help="Fetch the linked 
 COLUMNS = typer.Option(None, "--columns", help="Batch column mapping, e.g. 'title=headline,text=body,published_at=date'.")
 SENTIMENT_MODEL = typer.Option(
     None, "--sentiment-model",
-    help="Bundled name (finance-minilm; finance-mpnet, more accurate and slower), local HF folder or cached id. "
+    help="Bundled name (finance-minilm; finance-mpnet, more accurate and slower; finance-cascade, the first "
+    "with the second on the sentences it is unsure of), local HF folder or cached id. "
     "[default: from config]",
 )
 DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
@@ -591,6 +592,7 @@ def bench(
     out: Path = typer.Option(None, "--out", help="Results JSON. [default: bench/results/throughput.json]"),
     variants: str = typer.Option("ours,spacy,naive", "--variants",
                                  help="Which to run, comma-separated: ours, spacy (bare en_core_web_sm), naive."),
+    sentiment_model: str = SENTIMENT_MODEL,
 ) -> None:
     """Measure the language stage: `lens analyze` vs bare en_core_web_sm vs naive usage, on the
     same recombined news texts; prints the ratios and writes the results JSON."""
@@ -611,7 +613,8 @@ def bench(
         console.print(f"[red]error:[/] --variants {variants!r}: choose among {', '.join(throughput.VARIANTS)}")
         raise typer.Exit(2)
     doc = throughput.benchmark(numbers, device, threads, naive_articles, n_process,
-                               say=lambda line: console.print(line, highlight=False), variants=chosen)  # fmt: skip
+                               say=lambda line: console.print(line, highlight=False), variants=chosen,
+                               sentiment=sentiment_model)  # fmt: skip
     throughput.print_summary(doc, say=out_console.print)
     target = out or throughput.DEFAULT_RESULTS
     target.parent.mkdir(parents=True, exist_ok=True)

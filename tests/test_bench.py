@@ -101,3 +101,32 @@ def test_machine_info_says_whether_the_transformers_run_in_bf16(monkeypatch, has
     monkeypatch.setattr(sentiment, "cpu_has_bf16_matmul", lambda: has_bf16)
     assert bench.machine_info()["bf16_matmul"] is has_bf16
     assert (sentiment.select_precision(torch.device("cpu")) == "bf16") is has_bf16
+
+
+def test_a_worker_reports_its_own_peak_memory_not_its_parents():
+    # the benchmarks start every variant as a new process from a parent that may hold the
+    # workload and a spaCy model; the worker's figure must be its own
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from lens.bench import peak_rss_mb
+
+    held = np.ones(50_000_000)  # 400 MB touched in this process
+    code = "from lens.bench import peak_rss_mb; print(peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert peak_rss_mb() > 400 > child + 200, (peak_rss_mb(), child)
+    del held
+
+
+@pytest.mark.slow
+def test_ours_runs_with_the_sentiment_model_asked_for_and_a_bad_one_is_one_line(tmp_path):
+    # the cascade costs far more per article than the default; its figure must be its own
+    good = bench.benchmark([2], variants=("ours",), sentiment="finance-cascade", seeds=None, say=lambda _l: None)
+    (run,) = good["runs"]
+    assert run["sentiment_model"] == "finance-cascade" and run["articles"] == 2 and run["sentences"] > 10
+    with pytest.raises(RuntimeError) as failed:
+        bench.benchmark([2], variants=("ours",), sentiment=str(tmp_path / "none"), seeds=None, say=lambda _l: None)
+    message = str(failed.value)
+    assert "\n" not in message and "no such folder" in message and "bench worker ours failed" in message
