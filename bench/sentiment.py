@@ -19,8 +19,8 @@ the data folder is there (``--data``, default ../shared/data/sentiment), else a 
 news-style sentences (``--generated`` forces it). ``--articles`` takes them instead from the
 articles of the pipeline's throughput bench (lens/bench.py: the demo corpus and the seeds),
 split into sentences by the pipeline's spaCy model: the text `lens analyze` scores, where the
-cascade's first model is unsure more often than on FPB. The ratio printed is ours / naive sentences per
-second; the JSON records which sentences were used.
+cascade's first model is unsure more often than on FPB. The ratio printed is ours / naive
+sentences per second; the JSON records which sentences were used.
 """
 
 from __future__ import annotations

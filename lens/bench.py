@@ -495,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Worker mode: python -m lens.bench VARIANT WORKLOAD.json DEVICE THREADS [N_PROCESS] → one JSON line.
+    # Worker mode: python -m lens.bench VARIANT WORKLOAD.json DEVICE THREADS [N_PROCESS [SENTIMENT_MODEL]]
+    # → one JSON line.
     variant, workload, device, threads = sys.argv[1:5]
     n_process = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     sentiment = sys.argv[6] if len(sys.argv) > 6 else ""

@@ -11,9 +11,10 @@ here as its module takes them, with its relative-position bias), so that quantis
 
 The numbers are those of the encoder to the bit, at every real token (tests/test_packed_bert.py;
 on the bundled finance-minilm in fp32 and int8, max difference 0.0 on 512 FPB sentences, and on
-finance-mpnet in bf16 on 400). What it saves is the padding: length-sorted batches of the
-pipeline's sentences hold 1.17 grid cells per real token (64 bench articles), the held-out FPB
-sentences 1.27, and the few sentences a cascade sends to its second model (nlp/cascade.py) more.
+finance-mpnet in bf16, fp32 and int8 on 400). What it saves is the padding: length-sorted
+batches of the pipeline's sentences hold 1.17 grid cells per real token (64 bench articles), the
+held-out FPB sentences 1.27, and the few sentences a cascade sends to its second model
+(nlp/cascade.py) more.
 """
 
 from __future__ import annotations
