@@ -123,13 +123,16 @@ def score_jsonl(scorer, source: Path, sink: TextIO, errors: TextIO) -> JsonlTall
     return tally
 
 
-def read_labelled_csv(path: Path, errors: TextIO) -> tuple[list[str], list[int]]:
-    """texts and label indices from a text,label CSV; rows with other labels are reported."""
-    texts, labels = [], []
+def read_labelled_csv(path: Path, errors: TextIO, by: str | None = None) -> tuple[list[str], list[int], list[str]]:
+    """texts, label indices and (with `by`) each row's value in that column, from a text,label
+    CSV; rows with other labels are reported."""
+    texts, labels, groups = [], [], []
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
             raise _fail(f"{path}: needs columns text,label; found {reader.fieldnames}")
+        if by is not None and by not in reader.fieldnames:
+            raise _fail(f"--by {by}: {path} has no such column (it has {', '.join(reader.fieldnames)})")
         for number, row in enumerate(reader, 2):
             label = (row["label"] or "").strip().lower()
             if label not in LABELS or row["text"] is None:
@@ -138,7 +141,9 @@ def read_labelled_csv(path: Path, errors: TextIO) -> tuple[list[str], list[int]]
                 continue
             texts.append(row["text"])
             labels.append(LABELS.index(label))
-    return texts, labels
+            if by is not None:
+                groups.append((row[by] or "").strip())
+    return texts, labels, groups
 
 
 def evaluation_report(y_true: list[int], y_pred: list[int]) -> dict:
@@ -154,6 +159,31 @@ def evaluation_report(y_true: list[int], y_pred: list[int]) -> dict:
     }
 
 
+def group_reports(y_true: list[int], y_pred: list[int], groups: list[str]) -> dict[str, dict]:
+    """The figures of evaluation_report (without the confusion matrix) for each group value."""
+    out = {}
+    for value in sorted(set(groups)):
+        rows = [i for i, g in enumerate(groups) if g == value]
+        report = evaluation_report([y_true[i] for i in rows], [y_pred[i] for i in rows])
+        out[value] = {k: report[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1")}
+    return out
+
+
+def paired_comparison(y_true: list[int], first: list[int], second: list[int]) -> dict:
+    """Where only one of two models is right on the same rows, and the exact McNemar test of
+    whether those counts differ by more than chance."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    right_a = [p == t for p, t in zip(first, y_true, strict=True)]
+    right_b = [p == t for p, t in zip(second, y_true, strict=True)]
+    only_a = sum(a and not b for a, b in zip(right_a, right_b, strict=True))
+    only_b = sum(b and not a for a, b in zip(right_a, right_b, strict=True))
+    both = sum(a and b for a, b in zip(right_a, right_b, strict=True))
+    table = [[both, only_a], [only_b, len(y_true) - both - only_a - only_b]]
+    return {"n": len(y_true), "only_first_right": only_a, "only_second_right": only_b,
+            "mcnemar_exact_p": float(mcnemar(table, exact=True).pvalue)}  # fmt: skip
+
+
 def format_report(report: dict, name: str) -> str:
     width = max(len(label) for label in LABELS) + 2
     lines = [
@@ -166,6 +196,11 @@ def format_report(report: dict, name: str) -> str:
     ]
     for label, row in zip(LABELS, report["confusion"], strict=True):
         lines.append(f"{label:<{width}}" + "".join(f"{count:>{width}d}" for count in row))
+    if report.get("by"):
+        lines.append(f"by {report['by_column']}:")
+        for value, part in report["by"].items():
+            lines.append(f"  {value or '(empty)':<10} {part['n']:5d} rows  accuracy {part['accuracy']:.4f}  "
+                         f"macro-F1 {part['macro_f1']:.4f}  weighted-F1 {part['weighted_f1']:.4f}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -221,19 +256,48 @@ def register(app: typer.Typer) -> None:
         batch_size: BatchOption = 64,
         precision: PrecisionOption = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+        by: Annotated[str | None, typer.Option("--by", help="also give the figures per value of this CSV column (e.g. confidence)")] = None,
+        against: Annotated[str | None, typer.Option("--against", help="a second model to score the same rows, with a paired test of the two")] = None,
     ) -> None:
-        """Accuracy, macro-F1, weighted-F1 and the confusion matrix on a labelled CSV."""
+        """Accuracy, macro-F1, weighted-F1 and the confusion matrix on a labelled CSV; with
+        --against, the same for a second model on the same rows and an exact McNemar test of the
+        rows only one of them gets right."""
         if not data.is_file():
             raise _fail(f"{data}: no such file")
-        texts, labels = read_labelled_csv(data, sys.stderr)
+        texts, labels, groups = read_labelled_csv(data, sys.stderr, by)
         if not texts:
             raise _fail(f"{data}: no rows with a label in {LABELS}")
-        scorer = _load(sentiment_model, device, batch_size, precision)
-        result = scorer.score(texts)
-        kept = [i for i in range(len(texts)) if i not in result.errors]
-        for index, message in result.errors.items():
+        names = [sentiment_model] + ([against] if against else [])
+        scorers, results = [], []
+        for name in names:  # one at a time: the first model's memory is free before the second loads
+            scorer = _load(name, device, batch_size, precision)
+            scorers.append((scorer.name, getattr(scorer, "precision", None)))
+            results.append(scorer.score(texts))
+            del scorer
+        failed = set().union(*(r.errors for r in results))
+        kept = [i for i in range(len(texts)) if i not in failed]  # the same rows for every model
+        for index in sorted(failed):
+            message = next(r.errors[index] for r in results if index in r.errors)
             typer.echo(f"{data}: row {index + 2}: {message}; left out", err=True)
-        predicted = result.probs[kept].argmax(axis=1).tolist()
-        report = evaluation_report([labels[i] for i in kept], predicted)
-        report.update(model=scorer.name, precision=getattr(scorer, "precision", None), truncated=result.n_truncated)
-        typer.echo(json.dumps(report) if as_json else format_report(report, f"{data} · {scorer.name}"))
+        truth = [labels[i] for i in kept]
+        reports, predictions = [], []
+        for (name, used), result in zip(scorers, results, strict=True):
+            predicted = result.probs[kept].argmax(axis=1).tolist()
+            report = evaluation_report(truth, predicted)
+            report.update(model=name, precision=used, truncated=result.n_truncated)
+            if by is not None:
+                report.update(by_column=by, by=group_reports(truth, predicted, [groups[i] for i in kept]))
+            reports.append(report)
+            predictions.append(predicted)
+        report = reports[0]
+        if against:
+            report.update(against=reports[1], paired=paired_comparison(truth, *predictions))
+        if as_json:
+            typer.echo(json.dumps(report))
+            return
+        typer.echo("\n\n".join(format_report(r, f"{data} · {r['model']}") for r in reports))
+        if against:
+            paired = report["paired"]
+            typer.echo(f"\npaired on {paired['n']} rows: only {reports[0]['model']} right {paired['only_first_right']}, "
+                       f"only {reports[1]['model']} right {paired['only_second_right']}, "
+                       f"exact McNemar p = {paired['mcnemar_exact_p']:.4f}")  # fmt: skip

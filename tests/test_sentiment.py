@@ -520,3 +520,52 @@ def test_eval_sentiment_prints_metrics_and_confusion_matrix(monkeypatch, tmp_pat
     text = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data)]).stdout
     assert "accuracy     0.8000" in text and "macro-F1" in text and "weighted-F1" in text
     assert text.splitlines()[-1].split() == ["positive", "1", "0", "2"]
+
+
+class FlatScorer(CountingScorer):
+    """Says neutral to everything."""
+
+    def __init__(self):
+        super().__init__()
+        self.name = "flat"
+
+    def score(self, texts):
+        texts = list(texts)
+        probs = np.tile(np.array([[0.1, 0.8, 0.1]], dtype=np.float32), (len(texts), 1))
+        return SentimentResult(probs, np.zeros(len(texts), dtype=bool))
+
+
+def test_eval_sentiment_by_a_column_and_against_a_second_model(monkeypatch, tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    monkeypatch.setattr(cli_sentiment, "_load", lambda name, *a: FlatScorer() if name == "flat" else CountingScorer())
+    data = tmp_path / "gold.csv"
+    data.write_text(
+        "text,label,confidence\n"
+        "Sales rose,positive,high\nProfit rose,positive,high\nCosts fell,negative,low\n"
+        "Shares fell,positive,low\nIt rained,neutral,low\n"
+    )
+    result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--by", "confidence",
+                                      "--against", "flat", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    # the keyword scorer misses only "Shares fell"; the flat one gets only the neutral row
+    assert report["by"]["high"]["accuracy"] == 1.0 and report["by"]["low"]["accuracy"] == pytest.approx(2 / 3)
+    assert report["against"]["model"] == "flat" and report["against"]["accuracy"] == pytest.approx(0.2)
+    paired = report["paired"]
+    assert (paired["only_first_right"], paired["only_second_right"]) == (3, 0)
+    # exact McNemar: 3 discordant rows all one way, two-sided binomial 2 × 0.5³
+    assert paired["mcnemar_exact_p"] == pytest.approx(0.25)
+    text = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--against", "flat"]).stdout
+    assert "only fake right 3, only flat right 0, exact McNemar p = 0.2500" in text
+
+
+def test_eval_sentiment_by_a_missing_column_is_one_line(monkeypatch, tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: CountingScorer())
+    data = tmp_path / "gold.csv"
+    data.write_text("text,label\nSales rose,positive\n")
+    result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--by", "confidence"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "--by confidence" in result.stderr and "no such column" in result.stderr
