@@ -196,10 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_variant(args.worker, sentences, args.threads, args.min_seconds)))
         return 0
 
-    use_data = not args.generated and not args.articles and (args.data / "fpb_train.csv").is_file()
     if args.articles:
         sentences, source = article_sentences(args.n), "sentences of lens/bench.py's first 60 articles"
-    elif use_data:
+    elif not args.generated and (args.data / "fpb_train.csv").is_file():
         sentences, source = held_out_sentences(args.data, args.n), "FPB held-out (models/train_sentiment.py split)"
     else:
         sentences, source = news_sentences(args.n), "bench/sentiment.py news_sentences(seed=7)"

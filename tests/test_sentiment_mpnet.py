@@ -134,12 +134,14 @@ def test_on_hand_labelled_corpus_sentences_it_beats_the_fast_model_clearly(model
     # corpus/gold/sentiment_gold.csv was labelled by reading, without any model's output; on
     # that macro and policy news the accurate model was 11 points ahead (its card): a model that
     # loaded wrongly, or lost its adapter, would fall back to the MiniLM's level or below
-    import csv
+    import sys
 
+    from lens.cli_sentiment import read_labelled_csv
     from tests.conftest import REPO
 
-    rows = list(csv.DictReader((REPO / "corpus" / "gold" / "sentiment_gold.csv").open(encoding="utf-8")))
-    texts, truth = [r["text"] for r in rows], np.array([LABELS.index(r["label"]) for r in rows])
+    texts, labels, _ = read_labelled_csv(REPO / "corpus" / "gold" / "sentiment_gold.csv", sys.stderr)
+    truth = np.array(labels)
+    assert len(texts) == 240
     fast = shared_sentiment_model("finance-minilm", device="cpu")
     accurate = (model.predict(texts).argmax(axis=1) == truth).mean()
     assert accurate >= 0.68 and accurate >= (fast.predict(texts).argmax(axis=1) == truth).mean() + 0.05
