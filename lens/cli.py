@@ -210,6 +210,16 @@ def _nlp_config(sentiment_model: str | None = None, device: str | None = None, b
     return config
 
 
+def models_line(config) -> str:
+    """The report's "models" line: the spaCy model, the sentiment model and, when the pipeline
+    has one, the model that scores catalyst sentences again."""
+    line, tone, margin = f"spaCy en_core_web_sm 3.8 + {config.sentiment_model}", config.catalyst_tone(), config.tone_margin()
+    if tone is None:
+        return line
+    which = "catalyst sentences" if margin is None or margin >= 1 else f"catalyst sentences below margin {margin:.3f}"
+    return f"{line}; {tone} on the {which}"
+
+
 def _run_analyze(out: Path, config, ray_options=None) -> stages.AnalyzeResult:
     with _progress() as progress:
         task = progress.add_task("analyse", total=None, rate="")
@@ -226,7 +236,9 @@ def _run_analyze(out: Path, config, ray_options=None) -> stages.AnalyzeResult:
         + (f" on {result.device}" if result.device else "")
         + f"; tables hold {result.sentences} sentences, {result.entities} entity mentions, "
         f"{result.catalysts} catalyst mentions, {result.events} timeline events"
-        + (f"; {result.truncated} over-long sentences truncated" if result.truncated else ""),
+        + (f"; {result.truncated} over-long sentences truncated" if result.truncated else "")
+        + (f"; the tone of {result.rescored} catalyst sentences from {config.catalyst_tone()}"
+           if result.rescored and config.catalyst_tone() else ""),
         highlight=False,
     )
     return result
@@ -393,7 +405,7 @@ def run(
 
     run_narratives(out, stage.prices, nlp=config)
     report_result = _build_report(out, stage, {
-        "run_name": out.name, "models": f"spaCy en_core_web_sm 3.8 + {config.sentiment_model}",
+        "run_name": out.name, "models": models_line(config),
         "device": analysed.device or _previous_device(out), "run_seconds": time.monotonic() - started,
     })
     out_console.print(f"Tables written to {out.resolve()}")

@@ -125,6 +125,7 @@ class AnalyzeResult:
     catalysts: int = 0
     events: int = 0
     truncated: int = 0
+    rescored: int = 0  # in the store: sentences whose tone came from the catalyst tone model
     device: str | None = None
 
 
@@ -187,9 +188,10 @@ def analyze_store(
         store.export_articles(out / "articles.parquet")
         counts = store.con.execute(
             "SELECT (SELECT count(*) FROM sentences), (SELECT count(*) FROM entities), "
-            "(SELECT count(*) FROM catalysts), (SELECT count(*) FROM events)"
+            "(SELECT count(*) FROM catalysts), (SELECT count(*) FROM events), "
+            "(SELECT coalesce(sum(n_rescored), 0) FROM article_scores)"
         ).fetchall()[0]
-        result.sentences, result.entities, result.catalysts, result.events = counts
+        result.sentences, result.entities, result.catalysts, result.events, result.rescored = counts
     return result
 
 

@@ -68,6 +68,8 @@ class Store:
                 self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty")
         # stores from before vectors were labelled with their space: theirs read as unknown (NULL)
         self.con.execute("ALTER TABLE sentence_vectors ADD COLUMN IF NOT EXISTS space VARCHAR")
+        # and before catalyst sentences were scored again: their counts read as unknown (NULL)
+        self.con.execute("ALTER TABLE article_scores ADD COLUMN IF NOT EXISTS n_rescored INTEGER")
 
     def close(self) -> None:
         self.con.close()

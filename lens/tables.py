@@ -33,6 +33,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     "article_scores": pa.schema([
         ("article_id", STR), ("sentiment", F64), ("n_sentences", I32), ("n_entities", I32),
         ("n_catalysts", I32), ("n_truncated", I32),
+        # sentences whose tone lens_catalyst_tone's model gave (nlp/catalyst_tone.py)
+        ("n_rescored", I32),
     ]),
     # The MiniLM sentence embeddings the catalyst component computed, kept so that narrative
     # discovery reuses them instead of encoding every sentence a second time. `vector` is 384

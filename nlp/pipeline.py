@@ -6,6 +6,8 @@
       → lens_sentiment  sentence sentiment, batched across documents (nlp/sentiment.py); the
                         bundled model's pass gives the sentence vectors too
       → lens_catalysts  taxonomy patterns + embedding classifier over those vectors (nlp/catalysts.py)
+      → lens_catalyst_tone  the accurate sentiment model over the sentences with a catalyst
+                        (nlp/catalyst_tone.py)
 
 `parse` runs everything up to lens_dates (in worker processes when there are cores to spare),
 `annotate` the two transformer components, in this process, over batches of Docs.
@@ -31,6 +33,7 @@ from spacy.tokens import Doc
 from spacy.util import minibatch
 
 # Importing the component modules registers their factories with spaCy.
+from . import catalyst_tone as _catalyst_tone  # noqa: F401
 from . import catalysts as _catalysts  # noqa: F401
 from . import sentiment as _sentiment
 from .catalysts import catalyst_rows
@@ -52,17 +55,23 @@ def release_free_heap() -> None:
         pass
 
 
-COMPONENTS = ("lens_entities", "lens_dates", "lens_sentiment", "lens_catalysts")
+COMPONENTS = ("lens_entities", "lens_dates", "lens_sentiment", "lens_catalysts", "lens_catalyst_tone")
 # The transformers: they run once, in the calling process, over batches of Docs (`annotate`).
 # The other components are pure rules over the parse and run with en_core_web_sm (`parse`), in
 # its worker processes when it has them, which spreads ~20% of the annotation time over the cores.
-MODEL_COMPONENTS = ("lens_catalysts", "lens_sentiment")
+MODEL_COMPONENTS = ("lens_catalysts", "lens_sentiment", "lens_catalyst_tone")
 
 
 @dataclass
 class PipelineConfig:
     spacy_model: str = SPACY_MODEL
     sentiment_model: str = "finance-minilm"
+    # Scores again the sentences that report a catalyst (nlp/catalyst_tone.py says why); "none"
+    # leaves every tone to sentiment_model, and so does naming the same model.
+    catalyst_tone_model: str = _catalyst_tone.DEFAULT_TONE_MODEL
+    # Which of them: those whose top-two margin under sentiment_model is below this; 1 asks
+    # every one. None: every one on a GPU, below the cascade's margin (0.475) on the CPU.
+    catalyst_tone_margin: float | None = None
     device: str = "auto"
     # Of both transformers (the sentiment model and, through it or the packaged encoder, the
     # catalyst sentence vectors): auto, fp32, bf16, fp16 or int8 (nlp/sentiment.py:
@@ -89,6 +98,21 @@ class PipelineConfig:
     commit_every: int = 128
     threads: int | None = None
     disable: tuple[str, ...] = field(default_factory=tuple)
+
+    def catalyst_tone(self) -> str | None:
+        """The model lens_catalyst_tone runs, or None when the pipeline has no use for it."""
+        name = (self.catalyst_tone_model or "").strip()
+        if name.lower() in ("", "none") or name == self.sentiment_model:
+            return None
+        if "lens_catalyst_tone" in self.disable or "lens_catalysts" in self.disable or "lens_sentiment" in self.disable:
+            return None
+        return name
+
+    def tone_margin(self) -> float | None:
+        """lens_catalyst_tone's margin: the configured one, else its device's default (None: all)."""
+        if self.catalyst_tone_margin is not None:
+            return float(self.catalyst_tone_margin)
+        return _catalyst_tone.default_margin(self.device)
 
     def rule_components(self) -> tuple[str, ...]:
         """The rule components this pipeline has (the spaCy stage's, nlp/spacy_stage.py)."""
@@ -118,8 +142,11 @@ def build_pipeline(config: PipelineConfig | None = None) -> Language:
         # give the same instance
         "lens_catalysts": {"device": config.device, "precision": config.precision},
     }
+    if config.catalyst_tone() is not None:
+        configs["lens_catalyst_tone"] = {"model": config.catalyst_tone(), "device": config.device,
+                                         "precision": config.precision, "margin": config.tone_margin()}
     for name in COMPONENTS:
-        if name in MODEL_COMPONENTS and name not in config.disable:
+        if name in configs and name not in config.disable:
             nlp.add_pipe(name, config=configs[name])
     log.info("pipeline: %s", " → ".join(nlp.pipe_names))
     return nlp
@@ -188,6 +215,7 @@ def doc_rows(doc: Doc) -> DocRows:
         "n_entities": len(entities),
         "n_catalysts": len(catalysts),
         "n_truncated": int(sum(bool(t) for t in (doc._.sent_truncated if doc._.sent_truncated is not None else []))),
+        "n_rescored": int(doc._.sent_rescored.sum()) if doc._.sent_rescored is not None else 0,
     }
     return DocRows(aid, sentences, entities, catalysts, article, sentence_vector_rows(doc))
 

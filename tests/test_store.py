@@ -114,3 +114,20 @@ def test_a_store_from_before_vectors_had_a_space_opens_with_their_space_unknown(
                                             schema=SCHEMAS["sentence_vectors"]))
         assert store.con.execute("SELECT article_id, space FROM sentence_vectors ORDER BY 1").fetchall() == [
             ("a1", None), ("a2", "enc")]
+
+
+def test_a_store_from_before_catalyst_sentences_were_rescored_takes_new_chunks_with_their_count(tmp_path):
+    path = tmp_path / "lens.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE article_scores (article_id VARCHAR, sentiment DOUBLE, n_sentences INTEGER, "
+                "n_entities INTEGER, n_catalysts INTEGER, n_truncated INTEGER)")
+    con.execute("INSERT INTO article_scores VALUES ('a1', 0.5, 3, 1, 1, 0)")
+    con.close()
+    with Store(path) as store:
+        tables = {name: SCHEMAS[name].empty_table() for name in PER_ARTICLE}
+        tables["article_scores"] = pa.Table.from_pylist(
+            [{"article_id": "a2", "sentiment": -0.2, "n_sentences": 5, "n_entities": 2, "n_catalysts": 2,
+              "n_truncated": 0, "n_rescored": 2}], schema=SCHEMAS["article_scores"])
+        store.replace_analysis(["a2"], {"a2": "h"}, tables)
+        assert store.con.execute("SELECT article_id, n_sentences, n_rescored FROM article_scores ORDER BY 1").fetchall() == [
+            ("a1", 3, None), ("a2", 5, 2)]

@@ -1,0 +1,124 @@
+"""The accurate model's reading of the sentences that report a catalyst: ``lens_catalyst_tone``.
+
+The tone of a catalyst's sentence is the tone the product leans on most: it becomes the
+catalyst's and the timeline event's sentiment, and attribution reads it to decide whether an
+event pushed prices up or down (market/attribution.py: event_sign). It is also where the fast
+model is weakest. Of the hand-labelled demo corpus sentences (corpus/gold/sentiment_gold.csv)
+in which the pipeline finds a catalyst, finance-minilm agreed with the label on 0.48 and
+finance-mpnet on 0.73; on FPB company news the two are 4 points apart.
+
+So after ``lens_catalysts`` this component scores those sentences again with the accurate model
+and replaces their rows of ``Doc._.sent_probs``: the sentences, entities, catalysts and article
+tables then all read one tone per sentence. The sentence vectors, and with them the catalysts
+found, stay the fast pass's.
+
+Which catalyst sentences: every one on a GPU, where the accurate model costs little. On a CPU
+it costs about six fast passes a sentence, and catalyst sentences are a third of news
+sentences or more, so by default only those where the fast model's two likeliest labels are
+closer than the cascade's margin (models/registry.py: CASCADES, chosen on validation rows by
+models/fit_cascade.py) are asked; that keeps `lens analyze` above half of bare spaCy's speed.
+The fast model is also wrong on some sentences it is sure of, so the margin fixes about half
+of what asking every sentence does (docs and figures: models/sentiment-mpnet/MODEL_CARD.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import minibatch
+
+from models.registry import CASCADES
+
+from .cascade import SECOND_PASS_BATCH, top_two_margin
+from .sentences import sentences
+from .sentiment import SentimentModel, select_device, shared_sentiment_model
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TONE_MODEL = "finance-mpnet"
+# The CPU default: the margin below which finance-cascade asks its accurate model.
+CPU_MARGIN = CASCADES["finance-cascade"][2]
+
+if not Doc.has_extension("sent_rescored"):
+    # (n_sents,) bool: True where the row of sent_probs comes from lens_catalyst_tone's model
+    Doc.set_extension("sent_rescored", default=None)
+
+
+def default_margin(device: str = "auto") -> float | None:
+    """None (every catalyst sentence) on a GPU; the cascade's margin on the CPU."""
+    return None if select_device(device).type != "cpu" else CPU_MARGIN
+
+
+def catalyst_sentences(doc: Doc) -> list[int]:
+    """Sentence numbers holding at least one catalyst mention, in order."""
+    return sorted({m.sent_idx for m in doc._.catalysts or ()})
+
+
+class CatalystToneComponent:
+    """Scores the catalyst sentences of a batch of Docs again with `model`, in one call: all of
+    them, or with `margin` those whose top-two probability margin is below it."""
+
+    def __init__(self, name: str, model: SentimentModel, margin: float | None = None) -> None:
+        self.name = name
+        self.model = model
+        self.margin = margin
+        self.n_rescored = 0
+
+    def wanted(self, doc: Doc) -> list[int]:
+        """The sentences of `doc` this component scores again."""
+        if doc._.sent_probs is None:
+            return []
+        found = catalyst_sentences(doc)
+        if self.margin is None or self.margin >= 1 or not found:  # no margin is above 1: ask them all
+            return found
+        unsure = top_two_margin(doc._.sent_probs[found]) < self.margin  # NaN rows compare False
+        return [idx for idx, ask in zip(found, unsure, strict=True) if ask]
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterator[Doc]:
+        for batch in minibatch(docs, size=batch_size):
+            for doc in batch:
+                if doc._.sent_probs is not None:
+                    doc._.sent_rescored = np.zeros(len(doc._.sent_probs), dtype=bool)
+            wanted = [(doc, idx) for doc in batch for idx in self.wanted(doc)]
+            if wanted:
+                spans = {id(doc): sentences(doc) for doc, _ in wanted}
+                result = self.model.score(
+                    [spans[id(doc)][idx].text for doc, idx in wanted], batch_size=SECOND_PASS_BATCH
+                )
+                for k, (doc, idx) in enumerate(wanted):
+                    if k in result.errors:
+                        continue  # the fast model's tone stands
+                    # each Doc's arrays are its own rows of the batch's: writing here touches no other Doc
+                    doc._.sent_probs[idx] = result.probs[k]
+                    doc._.sent_truncated[idx] |= result.truncated[k]
+                    doc._.sent_rescored[idx] = True
+                    self.n_rescored += 1
+            yield from batch
+
+
+@Language.factory(
+    "lens_catalyst_tone",
+    default_config={
+        "model": DEFAULT_TONE_MODEL,
+        "device": "auto",
+        "precision": "auto",
+        "margin": None,
+    },
+)
+def make_catalyst_tone_component(
+    nlp: Language, name: str, model: str, device: str, precision: str, margin: float | None
+) -> CatalystToneComponent:
+    scorer = shared_sentiment_model(model, device=device, precision=precision)
+    log.info(
+        "catalyst sentences scored again by %s (%s)",
+        scorer.name,
+        "all of them" if margin is None else f"those below margin {margin:.3f}",
+    )
+    return CatalystToneComponent(name, scorer, margin)
