@@ -264,13 +264,15 @@ def _texts(articles: list[dict]) -> list[str]:
 
 
 def run_ours(articles: list[dict], device: str, threads: int | None, n_process: int | None = None,
-             sentiment: str | None = None) -> dict:  # fmt: skip
+             sentiment: str | None = None, catalyst_tone: str | None = None) -> dict:  # fmt: skip
     from lens.run import analyze_store, load_pipeline, sentiment_model
     from nlp.pipeline import PipelineConfig
 
     config = PipelineConfig(device=device, threads=threads, n_process=n_process)
     if sentiment:
         config = dataclasses.replace(config, sentiment_model=sentiment)
+    if catalyst_tone:
+        config = dataclasses.replace(config, catalyst_tone_model=catalyst_tone)
     with tempfile.TemporaryDirectory(prefix="lens-bench-ours-") as tmp:
         out = Path(tmp)
         _store_workload(articles, out)
@@ -287,7 +289,8 @@ def run_ours(articles: list[dict], device: str, threads: int | None, n_process: 
     return {
         "load_s": round(load_s, 2), "run_s": round(run_s, 2), "articles": result.analysed,
         "sentences": result.sentences, "device": result.device, "precision": precision, "progress": marks,
-        "sentiment_model": config.sentiment_model,
+        "sentiment_model": config.sentiment_model, "catalyst_tone_model": config.catalyst_tone(),
+        "catalyst_tone_margin": config.tone_margin() if config.catalyst_tone() else None, "rescored": result.rescored,
     }  # fmt: skip
 
 
@@ -341,14 +344,14 @@ def run_naive(articles: list[dict], device: str = "cpu") -> dict:
 
 
 def _worker(variant: str, workload: Path, device: str, threads: int | None, n_process: int | None = None,
-            sentiment: str | None = None) -> dict:  # fmt: skip
+            sentiment: str | None = None, catalyst_tone: str | None = None) -> dict:  # fmt: skip
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     articles = json.loads(workload.read_text())
     with TreeMemoryPeak() as tree:
-        result = {"ours": lambda: run_ours(articles, device, threads, n_process, sentiment),
+        result = {"ours": lambda: run_ours(articles, device, threads, n_process, sentiment, catalyst_tone),
                   "spacy": lambda: run_spacy(articles),
                   "naive": lambda: run_naive(articles, device)}[variant]()  # fmt: skip
     result["variant"] = variant
@@ -360,9 +363,9 @@ def _worker(variant: str, workload: Path, device: str, threads: int | None, n_pr
 
 
 def _spawn(variant: str, workload: Path, device: str, threads: int | None, n_process: int | None = None,
-           sentiment: str | None = None) -> dict:  # fmt: skip
+           sentiment: str | None = None, catalyst_tone: str | None = None) -> dict:  # fmt: skip
     cmd = [sys.executable, "-m", "lens.bench", variant, str(workload), device, str(threads or 0), str(n_process or 0),
-           sentiment or ""]  # fmt: skip
+           sentiment or "", catalyst_tone or ""]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if done.returncode != 0:
@@ -394,11 +397,13 @@ def variants_at(n: int, sizes: list[int], chosen=VARIANTS) -> list[str]:
 def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = None, naive_articles: int = 20,
               n_process: int | None = None,
               corpus: Path = ROOT / "corpus", seeds: Path | None = ROOT.parent / "shared" / "seeds",
-              say=print, variants=VARIANTS, sentiment: str | None = None) -> dict:  # fmt: skip
+              say=print, variants=VARIANTS, sentiment: str | None = None,
+              catalyst_tone: str | None = None) -> dict:  # fmt: skip
     """Run the variants for every size; returns the results document (also written by main).
     `variants` narrows them: ours alone at 200 and 5,000 articles measures how its cost and
     memory scale in under an hour on 2 cores, where bare spaCy and naive would add another.
-    `sentiment` names the sentiment model of ours (default: the pipeline's)."""
+    `sentiment` names the sentiment model of ours and `catalyst_tone` the model that scores its
+    catalyst sentences again ("none": no such step); by default, the pipeline's."""
     sizes = sorted(set(sizes))
     say(f"building workloads of {', '.join(map(str, sizes))} articles from {corpus}"
         + (f" and {seeds}" if seeds and seeds.is_dir() else ""))  # fmt: skip
@@ -416,14 +421,16 @@ def benchmark(sizes=DEFAULT_SIZES, device: str = "auto", threads: int | None = N
                     target = Path(tmp) / "workload-naive.json"
                     target.write_text(json.dumps(articles[:naive_articles]))
                 say(f"  N={n:>5}  {variant:5s} …")
-                r = _spawn(variant, target, device, threads, n_process, sentiment)
+                r = _spawn(variant, target, device, threads, n_process, sentiment, catalyst_tone)
                 r.update(_rates(r))
                 r["n"] = n
                 r["words"] = words if variant != "naive" else sum(a["words"] for a in articles[:naive_articles])
                 say(f"           {r['articles_per_s']:8.2f} articles/s  {r['sentences_per_s']:8.1f} sentences/s"
                     f"  run {r['run_s']:.1f} s (+ load {r['load_s']:.1f} s)  peak RSS {r['peak_rss_mb']:.0f} MB"
                     f" (with workers: PSS {r['peak_tree_pss_mb']:.0f} MB, RSS sum {r['peak_tree_rss_mb']:.0f} MB)"
-                    + (f"  transformers in {r['precision']} on {r['device']}" if r.get("precision") else ""))
+                    + (f"  transformers in {r['precision']} on {r['device']}" if r.get("precision") else "")
+                    + (f"; {r['rescored']} catalyst sentences toned by {r['catalyst_tone_model']}"
+                       if r.get("catalyst_tone_model") else ""))
                 runs.append(r)
     return summarize(runs, sizes, device, threads, n_process)
 
@@ -483,10 +490,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-process", type=int, default=None, help="spaCy worker processes of ours")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="which of ours,spacy,naive to run")
     parser.add_argument("--sentiment-model", help="sentiment model of ours [default: the pipeline's]")
+    parser.add_argument("--catalyst-tone-model", help="model of ours' catalyst sentences, or none [default: the pipeline's]")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     args = parser.parse_args(argv)
     doc = benchmark([int(s) for s in args.sizes.split(",")], args.device, args.threads, args.naive_articles, args.n_process,
-                    variants=tuple(args.variants.split(",")), sentiment=args.sentiment_model)
+                    variants=tuple(args.variants.split(",")), sentiment=args.sentiment_model,
+                    catalyst_tone=args.catalyst_tone_model)
     print_summary(doc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
@@ -495,9 +504,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Worker mode: python -m lens.bench VARIANT WORKLOAD.json DEVICE THREADS [N_PROCESS [SENTIMENT_MODEL]]
-    # → one JSON line.
+    # Worker mode: python -m lens.bench VARIANT WORKLOAD.json DEVICE THREADS [N_PROCESS [SENTIMENT_MODEL
+    # [CATALYST_TONE_MODEL]]] → one JSON line.
     variant, workload, device, threads = sys.argv[1:5]
     n_process = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     sentiment = sys.argv[6] if len(sys.argv) > 6 else ""
-    print(json.dumps(_worker(variant, Path(workload), device, int(threads) or None, n_process or None, sentiment or None)))
+    catalyst_tone = sys.argv[7] if len(sys.argv) > 7 else ""
+    print(json.dumps(_worker(variant, Path(workload), device, int(threads) or None, n_process or None, sentiment or None,
+                             catalyst_tone or None)))

@@ -101,6 +101,11 @@ SENTIMENT_MODEL = typer.Option(
     "with the second on the sentences it is unsure of), local HF folder or cached id. "
     "[default: from config]",
 )
+CATALYST_TONE = typer.Option(
+    None, "--catalyst-tone-model",
+    help="Model that scores the catalyst sentences again (all on a GPU, the ones the sentiment model is unsure of "
+    "on a CPU), or none. [default: from config, finance-mpnet]",
+)  # fmt: skip
 DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
 PRECISION = typer.Option(
     None, "--precision",
@@ -191,14 +196,14 @@ def ingest(
 
 
 def _nlp_config(sentiment_model: str | None = None, device: str | None = None, batch_size: int | None = None,
-                n_process: int | None = None, precision: str | None = None):
+                n_process: int | None = None, precision: str | None = None, catalyst_tone_model: str | None = None):
     """lens.toml's [nlp] with the command line's options over it."""
     base = _config().nlp
     config = replace(
         base,
         sentiment_model=sentiment_model or base.sentiment_model, device=device or base.device,
         batch_size=batch_size or base.batch_size, n_process=n_process or base.n_process,
-        precision=precision or base.precision,
+        precision=precision or base.precision, catalyst_tone_model=catalyst_tone_model or base.catalyst_tone_model,
     )  # fmt: skip
     from nlp.sentiment import SentimentModelError, check_precision
 
@@ -252,6 +257,7 @@ def analyze(
     fetch_articles: bool = FETCH_ARTICLES,
     columns: str = COLUMNS,
     sentiment_model: str = SENTIMENT_MODEL,
+    catalyst_tone_model: str = CATALYST_TONE,
     device: str = DEVICE,
     precision: str = PRECISION,
     batch_size: int = BATCH,
@@ -267,7 +273,7 @@ def analyze(
     Example: lens analyze corpus/ --out reports/news   (later: lens analyze --out reports/news)
     """
     ray_options = _ray_options(engine, ray_address, ray_actors)
-    config = _nlp_config(sentiment_model, device, batch_size, n_process, precision)
+    config = _nlp_config(sentiment_model, device, batch_size, n_process, precision, catalyst_tone_model)
     if sources:
         ingested = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
         if ingested.failed:
@@ -357,6 +363,7 @@ def run(
     fetch_articles: bool = FETCH_ARTICLES,
     columns: str = COLUMNS,
     sentiment_model: str = SENTIMENT_MODEL,
+    catalyst_tone_model: str = CATALYST_TONE,
     device: str = DEVICE,
     precision: str = PRECISION,
     batch_size: int = BATCH,
@@ -379,7 +386,7 @@ def run(
     if prices_from == "folder":
         _require_price_folder(prices)
     ray_options = _ray_options(engine, ray_address, ray_actors)
-    config = _nlp_config(sentiment_model, device, batch_size, n_process, precision)
+    config = _nlp_config(sentiment_model, device, batch_size, n_process, precision, catalyst_tone_model)
     started = time.monotonic()
     result = _run_ingest(sources, out, fetch_articles, columns, allow_private_hosts)
     if result.failed:
@@ -605,6 +612,7 @@ def bench(
     variants: str = typer.Option("ours,spacy,naive", "--variants",
                                  help="Which to run, comma-separated: ours, spacy (bare en_core_web_sm), naive."),
     sentiment_model: str = SENTIMENT_MODEL,
+    catalyst_tone_model: str = CATALYST_TONE,
 ) -> None:
     """Measure the language stage: `lens analyze` vs bare en_core_web_sm vs naive usage, on the
     same recombined news texts; prints the ratios and writes the results JSON."""
@@ -626,7 +634,7 @@ def bench(
         raise typer.Exit(2)
     doc = throughput.benchmark(numbers, device, threads, naive_articles, n_process,
                                say=lambda line: console.print(line, highlight=False), variants=chosen,
-                               sentiment=sentiment_model)  # fmt: skip
+                               sentiment=sentiment_model, catalyst_tone=catalyst_tone_model)  # fmt: skip
     throughput.print_summary(doc, say=out_console.print)
     target = out or throughput.DEFAULT_RESULTS
     target.parent.mkdir(parents=True, exist_ok=True)
