@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 SECOND_PASS_BATCH = 16
 
 
+def second_pass_batch(model: SentimentModel) -> int:
+    """Sentences per batch of a second opinion: SECOND_PASS_BATCH on the CPU; on a GPU the
+    model's own wide batches, which keep it busy (nlp/sentiment.py: default_batch_size)."""
+    return SECOND_PASS_BATCH if model.device.type == "cpu" else model.batch_size
+
+
 def top_two_margin(probs: np.ndarray) -> np.ndarray:
     """P(most likely label) − P(second most likely), per row; NaN rows stay NaN."""
     ordered = np.sort(np.asarray(probs, dtype=np.float64), axis=1)
@@ -59,7 +65,7 @@ class CascadeModel:
         unsure = np.flatnonzero(top_two_margin(result.probs) < self.threshold)  # NaN rows compare False
         self.n_scored += len(items) - len(result.errors)
         if len(unsure):
-            again = self.accurate.score([items[i] for i in unsure], batch_size=SECOND_PASS_BATCH)
+            again = self.accurate.score([items[i] for i in unsure], batch_size=second_pass_batch(self.accurate))
             kept = [j for j in range(len(unsure)) if j not in again.errors]  # else the fast answer stands
             result.probs[unsure[kept]] = again.probs[kept]
             result.truncated[unsure] |= again.truncated

@@ -103,3 +103,14 @@ def test_the_threshold_is_only_fitted_for_models_trained_on_one_split(tmp_path, 
     for other in ("c", "d"):
         with pytest.raises(SystemExit, match="trained on different splits"):
             fit_cascade.split_args("a", other)
+
+
+def test_second_opinions_run_in_small_batches_on_the_cpu_and_the_models_own_on_a_gpu(pair):
+    from types import SimpleNamespace
+
+    from nlp.cascade import SECOND_PASS_BATCH, second_pass_batch
+
+    _, accurate = pair
+    assert accurate.batch_size == 4 and second_pass_batch(accurate) == SECOND_PASS_BATCH == 16
+    on_gpu = SimpleNamespace(device=torch.device("cuda"), batch_size=256)  # the two attributes it reads
+    assert second_pass_batch(on_gpu) == 256
