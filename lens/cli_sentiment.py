@@ -123,16 +123,20 @@ def score_jsonl(scorer, source: Path, sink: TextIO, errors: TextIO) -> JsonlTall
     return tally
 
 
-def read_labelled_csv(path: Path, errors: TextIO, by: str | None = None) -> tuple[list[str], list[int], list[str]]:
-    """texts, label indices and (with `by`) each row's value in that column, from a text,label
-    CSV; rows with other labels are reported."""
-    texts, labels, groups = [], [], []
+def read_labelled_csv(path: Path, errors: TextIO, columns: dict[str, str] | None = None
+                      ) -> tuple[list[str], list[int], dict[str, list[str]]]:  # fmt: skip
+    """texts, label indices and each row's value in every one of `columns` (column → the option
+    that needs it, named if the file lacks it), from a text,label CSV; rows with other labels
+    are reported."""
+    columns = columns or {}
+    texts, labels, values = [], [], {name: [] for name in columns}
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
             raise _fail(f"{path}: needs columns text,label; found {reader.fieldnames}")
-        if by is not None and by not in reader.fieldnames:
-            raise _fail(f"--by {by}: {path} has no such column (it has {', '.join(reader.fieldnames)})")
+        for name, option in columns.items():
+            if name not in reader.fieldnames:
+                raise _fail(f"{option}: {path} has no such column {name!r} (it has {', '.join(reader.fieldnames)})")
         for number, row in enumerate(reader, 2):
             label = (row["label"] or "").strip().lower()
             if label not in LABELS or row["text"] is None:
@@ -141,9 +145,48 @@ def read_labelled_csv(path: Path, errors: TextIO, by: str | None = None) -> tupl
                 continue
             texts.append(row["text"])
             labels.append(LABELS.index(label))
-            if by is not None:
-                groups.append((row[by] or "").strip())
-    return texts, labels, groups
+            for name in columns:
+                values[name].append((row[name] or "").strip())
+    return texts, labels, values
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run_tone(run: Path, article_ids: list[str], texts: list[str]):
+    """What a `lens analyze`/`lens run` folder says of each (article_id, text) row: the
+    probabilities it stored for that sentence (a NaN row where the text is not one of the
+    article's sentences, whitespace aside), and whether it found a catalyst in the sentence."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        sentences = pd.read_parquet(run / "sentences.parquet",
+                                    columns=["article_id", "sent_idx", "text", "p_negative", "p_neutral", "p_positive"])
+        catalysts = pd.read_parquet(run / "catalysts.parquet", columns=["article_id", "sent_idx"])
+    except (OSError, ValueError) as exc:
+        raise _fail(f"--run {run}: cannot read its sentences and catalysts tables ({str(exc).splitlines()[0]})") from None
+    index = {(a, _squash(t)): i for i, (a, t) in enumerate(zip(sentences.article_id, sentences.text, strict=True))}
+    found = set(zip(catalysts.article_id, catalysts.sent_idx, strict=True))
+    stored = sentences[["p_negative", "p_neutral", "p_positive"]].to_numpy(dtype=np.float32)
+    probs = np.full((len(texts), len(LABELS)), np.nan, dtype=np.float32)
+    in_catalyst = np.zeros(len(texts), dtype=bool)
+    for k, (article_id, text) in enumerate(zip(article_ids, texts, strict=True)):
+        i = index.get((article_id, _squash(text)))
+        if i is not None:
+            probs[k] = stored[i]
+            in_catalyst[k] = (article_id, int(sentences.sent_idx.iat[i])) in found
+    return probs, in_catalyst
+
+
+def _run_name(run: Path) -> str:
+    """The run's folder and, when `lens run` recorded them, its models."""
+    try:
+        models = json.loads((run / "run_meta.json").read_text(encoding="utf-8")).get("models")
+    except (OSError, ValueError):
+        models = None
+    return f"run {run}" + (f" ({models})" if models else "")
 
 
 def evaluation_report(y_true: list[int], y_pred: list[int]) -> dict:
@@ -258,17 +301,42 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
         by: Annotated[str | None, typer.Option("--by", help="also give the figures per value of this CSV column (e.g. confidence)")] = None,
         against: Annotated[str | None, typer.Option("--against", help="a second model to score the same rows, with a paired test of the two")] = None,
+        run: Annotated[Path | None, typer.Option("--run", help="score the tone a `lens analyze`/`lens run` folder gave these sentences instead of a model's (the CSV needs article_id)")] = None,
+        sentences: Annotated[str, typer.Option("--sentences", help="with --run: all the rows, or catalyst (those in which the run found a catalyst)")] = "all",
     ) -> None:
         """Accuracy, macro-F1, weighted-F1 and the confusion matrix on a labelled CSV; with
         --against, the same for a second model on the same rows and an exact McNemar test of the
-        rows only one of them gets right."""
+        rows only one of them gets right. With --run, the first figures are those of the tone an
+        analysis stored for each row's sentence (pipeline and all), matched by article_id and text.
+
+        Example: lens eval-sentiment --data corpus/gold/sentiment_gold.csv --run reports/demo --sentences catalyst --against finance-minilm"""
         if not data.is_file():
             raise _fail(f"{data}: no such file")
-        texts, labels, groups = read_labelled_csv(data, sys.stderr, by)
-        if not texts:
-            raise _fail(f"{data}: no rows with a label in {LABELS}")
-        names = [sentiment_model] + ([against] if against else [])
+        if sentences not in ("all", "catalyst") or (sentences != "all" and run is None):
+            raise _fail(f"--sentences {sentences}: use all or catalyst, with --run")
+        if run is not None and not run.is_dir():
+            raise _fail(f"--run {run}: no such folder")
+        needed = {**({by: f"--by {by}"} if by else {}), **({"article_id": "--run"} if run else {})}
+        texts, labels, columns = read_labelled_csv(data, sys.stderr, needed)
+        groups = columns.get(by, [])
         scorers, results = [], []
+        if run is not None:
+            import numpy as np
+
+            from nlp.sentiment import SentimentResult
+
+            probs, in_catalyst = run_tone(run, columns["article_id"], texts)
+            matched = ~np.isnan(probs).any(axis=1)
+            if (~matched).any():
+                typer.echo(f"{data}: {int((~matched).sum())} rows are not sentences of {run} as its pipeline split "
+                           "them (or their articles are not in it); left out", err=True)  # fmt: skip
+            keep = np.flatnonzero(matched & (in_catalyst if sentences == "catalyst" else True))
+            texts, labels, groups = [texts[i] for i in keep], [labels[i] for i in keep], [groups[i] for i in keep] if by else []
+            scorers.append((_run_name(run) + (", catalyst sentences" if sentences == "catalyst" else ""), None))
+            results.append(SentimentResult(probs[keep], np.zeros(len(keep), dtype=bool)))
+        if not texts:
+            raise _fail(f"{data}: no rows with a label in {LABELS}" + (f" that --run {run} can score" if run else ""))
+        names = ([] if run is not None else [sentiment_model]) + ([against] if against else [])
         for name in names:  # one at a time: the first model's memory is free before the second loads
             scorer = _load(name, device, batch_size, precision)
             scorers.append((scorer.name, getattr(scorer, "precision", None)))

@@ -569,3 +569,60 @@ def test_eval_sentiment_by_a_missing_column_is_one_line(monkeypatch, tmp_path):
     result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--by", "confidence"])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "--by confidence" in result.stderr and "no such column" in result.stderr
+
+
+def _run_folder(tmp_path):
+    """A run's sentences (tone stored per sentence) and catalysts tables, as `lens analyze` writes them."""
+    import pandas as pd
+
+    run = tmp_path / "run"
+    run.mkdir()
+    pd.DataFrame({
+        "article_id": ["a1", "a1", "a2"], "sent_idx": [0, 1, 0],
+        "text": ["Tariffs were  raised.", "Sales rose.", "Stimulus was announced."],
+        "p_negative": [0.7, 0.1, 0.2], "p_neutral": [0.2, 0.2, 0.7], "p_positive": [0.1, 0.7, 0.1],
+    }).to_parquet(run / "sentences.parquet")  # fmt: skip
+    pd.DataFrame({"article_id": ["a1", "a2"], "sent_idx": [0, 0]}).to_parquet(run / "catalysts.parquet")
+    return run
+
+
+def test_eval_sentiment_of_a_run_scores_the_tone_it_stored_for_each_sentence(monkeypatch, tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: CountingScorer())  # the --against model
+    run = _run_folder(tmp_path)
+    data = tmp_path / "gold.csv"
+    data.write_text(
+        "text,label,article_id\n"
+        "Tariffs were raised.,negative,a1\n"  # whitespace aside, the run's sentence: negative, right
+        "Sales rose.,positive,a1\n"  # positive, right; no catalyst in it
+        "Stimulus was announced.,positive,a2\n"  # the run says neutral: wrong
+        "Sales rose.,positive,a9\n"  # an article the run does not have
+    )
+    result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--run", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 3 and report["accuracy"] == pytest.approx(2 / 3)
+    assert report["model"].startswith(f"run {run}")
+    assert "1 rows are not sentences of" in result.stderr
+    result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--run", str(run), "--sentences",
+                                      "catalyst", "--against", "keywords", "--json"])  # fmt: skip
+    report = json.loads(result.stdout)
+    assert report["n"] == 2 and report["accuracy"] == pytest.approx(0.5) and report["model"].endswith("catalyst sentences")
+    # the keyword scorer finds neither "rose" nor "fell" in those two: neutral, right on neither
+    assert report["against"]["n"] == 2 and report["against"]["accuracy"] == 0.0
+    assert (report["paired"]["only_first_right"], report["paired"]["only_second_right"]) == (1, 0)
+
+
+def test_eval_sentiment_of_a_run_needs_article_ids_and_a_run_folder(tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    data = tmp_path / "gold.csv"
+    data.write_text("text,label\nSales rose,positive\n")
+    missing = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--run", str(_run_folder(tmp_path))])
+    assert missing.exit_code == 2 and missing.stderr.count("\n") == 1 and "--run" in missing.stderr
+    assert "'article_id'" in missing.stderr
+    nowhere = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--run", str(tmp_path / "none")])
+    assert nowhere.exit_code == 2 and "no such folder" in nowhere.stderr
+    alone = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--sentences", "catalyst"])
+    assert alone.exit_code == 2 and "with --run" in alone.stderr
