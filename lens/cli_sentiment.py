@@ -328,8 +328,9 @@ def register(app: typer.Typer) -> None:
             probs, in_catalyst = run_tone(run, columns["article_id"], texts)
             matched = ~np.isnan(probs).any(axis=1)
             if (~matched).any():
-                typer.echo(f"{data}: {int((~matched).sum())} rows are not sentences of {run} as its pipeline split "
-                           "them (or their articles are not in it); left out", err=True)  # fmt: skip
+                typer.echo(f"{data}: {int((~matched).sum())} rows have no tone in {run} (not one of its sentences as "
+                           "its pipeline split them, an article it does not have, or a sentence it could not score); "
+                           "left out", err=True)  # fmt: skip
             keep = np.flatnonzero(matched & (in_catalyst if sentences == "catalyst" else True))
             texts, labels, groups = [texts[i] for i in keep], [labels[i] for i in keep], [groups[i] for i in keep] if by else []
             scorers.append((_run_name(run) + (", catalyst sentences" if sentences == "catalyst" else ""), None))

@@ -604,7 +604,7 @@ def test_eval_sentiment_of_a_run_scores_the_tone_it_stored_for_each_sentence(mon
     report = json.loads(result.stdout)
     assert report["n"] == 3 and report["accuracy"] == pytest.approx(2 / 3)
     assert report["model"].startswith(f"run {run}")
-    assert "1 rows are not sentences of" in result.stderr
+    assert "1 rows have no tone in" in result.stderr
     result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--run", str(run), "--sentences",
                                       "catalyst", "--against", "keywords", "--json"])  # fmt: skip
     report = json.loads(result.stdout)
