@@ -32,8 +32,10 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import minibatch
 
+from models.registry import CASCADES
+
 # Importing the component modules registers their factories with spaCy.
-from . import catalyst_tone as _catalyst_tone  # noqa: F401
+from . import catalyst_tone as _catalyst_tone
 from . import catalysts as _catalysts  # noqa: F401
 from . import sentiment as _sentiment
 from .catalysts import catalyst_rows
@@ -105,6 +107,11 @@ class PipelineConfig:
         if name.lower() in ("", "none") or name == self.sentiment_model:
             return None
         if "lens_catalyst_tone" in self.disable or "lens_catalysts" in self.disable or "lens_sentiment" in self.disable:
+            return None
+        cascade = CASCADES.get(self.sentiment_model)
+        if cascade and cascade[1] == name and (margin := self.tone_margin()) is not None and margin <= cascade[2]:
+            # the cascade has asked that model about every sentence its fast model was unsure of
+            # at this margin or wider: asking again would give the same tone
             return None
         return name
 

@@ -6,6 +6,8 @@ hand-labelled corpus sentences."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import spacy
@@ -110,6 +112,11 @@ def test_the_pipeline_leaves_the_component_out_where_it_has_nothing_to_add():
     assert PipelineConfig(sentiment_model="finance-mpnet").catalyst_tone() is None  # it gave every tone already
     for disabled in ("lens_catalyst_tone", "lens_catalysts", "lens_sentiment"):
         assert PipelineConfig(disable=(disabled,)).catalyst_tone() is None
+    # finance-cascade already asked finance-mpnet about every sentence below its margin; asking
+    # every catalyst sentence still adds the ones the MiniLM was sure of
+    cascade = PipelineConfig(sentiment_model="finance-cascade", device="cpu")
+    assert cascade.catalyst_tone() is None
+    assert replace(cascade, catalyst_tone_margin=1).catalyst_tone() == "finance-mpnet"
 
 
 def test_every_catalyst_sentence_on_a_gpu_and_the_unsure_ones_on_the_cpu(monkeypatch):
