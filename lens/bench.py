@@ -269,10 +269,8 @@ def run_ours(articles: list[dict], device: str, threads: int | None, n_process: 
     from nlp.pipeline import PipelineConfig
 
     config = PipelineConfig(device=device, threads=threads, n_process=n_process)
-    if sentiment:
-        config = dataclasses.replace(config, sentiment_model=sentiment)
-    if catalyst_tone:
-        config = dataclasses.replace(config, catalyst_tone_model=catalyst_tone)
+    config = dataclasses.replace(config, sentiment_model=sentiment or config.sentiment_model,
+                                 catalyst_tone_model=catalyst_tone or config.catalyst_tone_model)
     with tempfile.TemporaryDirectory(prefix="lens-bench-ours-") as tmp:
         out = Path(tmp)
         _store_workload(articles, out)

@@ -218,10 +218,12 @@ def _nlp_config(sentiment_model: str | None = None, device: str | None = None, b
 def models_line(config) -> str:
     """The report's "models" line: the spaCy model, the sentiment model and, when the pipeline
     has one, the model that scores catalyst sentences again."""
+    from nlp.catalyst_tone import asks_every_sentence
+
     line, tone, margin = f"spaCy en_core_web_sm 3.8 + {config.sentiment_model}", config.catalyst_tone(), config.tone_margin()
     if tone is None:
         return line
-    which = "catalyst sentences" if margin is None or margin >= 1 else f"catalyst sentences below margin {margin:.3f}"
+    which = "catalyst sentences" if asks_every_sentence(margin) else f"catalyst sentences below margin {margin:.3f}"
     return f"{line}; {tone} on the {which}"
 
 

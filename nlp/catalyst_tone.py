@@ -54,6 +54,12 @@ def default_margin(device: str = "auto") -> float | None:
     return None if select_device(device).type != "cpu" else CPU_MARGIN
 
 
+def asks_every_sentence(margin: float | None) -> bool:
+    """Whether `margin` lets every catalyst sentence through: none given, or 1 and above (no
+    top-two margin exceeds 1)."""
+    return margin is None or margin >= 1
+
+
 def catalyst_sentences(doc: Doc) -> list[int]:
     """Sentence numbers holding at least one catalyst mention, in order."""
     return sorted({m.sent_idx for m in doc._.catalysts or ()})
@@ -74,7 +80,7 @@ class CatalystToneComponent:
         if doc._.sent_probs is None:
             return []
         found = catalyst_sentences(doc)
-        if self.margin is None or self.margin >= 1 or not found:  # no margin is above 1: ask them all
+        if asks_every_sentence(self.margin) or not found:
             return found
         unsure = top_two_margin(doc._.sent_probs[found]) < self.margin  # NaN rows compare False
         return [idx for idx, ask in zip(found, unsure, strict=True) if ask]
@@ -120,6 +126,6 @@ def make_catalyst_tone_component(
     log.info(
         "catalyst sentences scored again by %s (%s)",
         scorer.name,
-        "all of them" if margin is None else f"those below margin {margin:.3f}",
+        "all of them" if asks_every_sentence(margin) else f"those below margin {margin:.3f}",
     )
     return CatalystToneComponent(name, scorer, margin)
