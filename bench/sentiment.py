@@ -6,10 +6,12 @@ Every variant runs in its own subprocess (so its peak RSS is its own) on the sam
 sentences, with the same thread budget, in the same run:
 
 * ``ours``: ``SentimentModel("finance-minilm")`` on the CPU with the precision it picks by itself,
-  length-sorted batches of 64; ``ours-fp32`` / ``ours-int8`` show the other CPU forms;
+  length-sorted batches of 64; ``ours-fp32`` / ``ours-int8`` show the other CPU forms, and
+  ``ours-compiled`` the same model through ``torch.compile`` (``SentimentModel(compiled=True)``);
 * ``mpnet``: the accurate bundled model, ``SentimentModel("finance-mpnet")``, the same way (it
   needs the ``mpnet`` extra; ``mpnet-fp32`` / ``mpnet-int8`` too); ``cascade``: ``finance-cascade``,
-  the first model on every sentence and the second on those it is unsure of (nlp/cascade.py);
+  the first model on every sentence and the second on those it is unsure of (nlp/cascade.py),
+  ``cascade-compiled`` with both compiled;
 * ``naive``: a BERT-base-sized classifier (``BertForSequenceClassification(BertConfig())``,
   FinBERT's architecture, random weights) through ``transformers.pipeline("text-classification")``
   called one sentence at a time.
@@ -42,8 +44,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from lens.bench import machine_info, peak_rss_mb  # noqa: E402  (after the path and environment)
 
-VARIANTS = ("ours", "ours-fp32", "ours-int8", "cascade", "mpnet", "naive")
-# a variant is a family, with -fp32 or -int8 for that precision instead of the one it picks
+VARIANTS = ("ours", "ours-fp32", "ours-int8", "ours-compiled", "cascade", "cascade-compiled", "mpnet", "naive")
+# a variant is a family, with -fp32 or -int8 for that precision instead of the one it picks, or
+# -compiled for its own precision through torch.compile (compiling counts in load_seconds)
 MODELS = {"ours": "finance-minilm", "cascade": "finance-cascade", "mpnet": "finance-mpnet"}
 
 _COMPANIES = [
@@ -128,9 +131,11 @@ def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: f
     if family in MODELS:
         from nlp.sentiment import sentiment_scorer
 
-        name, precision = MODELS[family], form or "auto"
-        model = sentiment_scorer(name, device="cpu", precision=precision, batch_size=64, threads=threads)
-        describe = f"{name}, {model.precision}, batch 64, length-sorted"
+        name, compiled = MODELS[family], form == "compiled"
+        precision = "auto" if compiled else form or "auto"
+        model = sentiment_scorer(name, device="cpu", precision=precision, batch_size=64, threads=threads,
+                                 compiled=compiled)  # fmt: skip
+        describe = f"{name}, {model.precision}{', compiled' if model.compiled else ''}, batch 64, length-sorted"
 
         def score_all() -> None:
             model.predict(sentences)
@@ -242,10 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         ratio = by_name["ours"]["sentences_per_s"] / by_name["naive"]["sentences_per_s"]
         summary["ratio_ours_vs_naive"] = round(ratio, 1)
         print(f"ratio ours / naive: {ratio:.1f}x")
-    for other in ("cascade", "mpnet"):
+    for other in ("ours-compiled", "cascade", "cascade-compiled", "mpnet"):
         if other in by_name and "naive" in by_name:
             ratio = by_name[other]["sentences_per_s"] / by_name["naive"]["sentences_per_s"]
-            summary[f"ratio_{other}_vs_naive"] = round(ratio, 1)
+            summary[f"ratio_{other.replace('-', '_')}_vs_naive"] = round(ratio, 1)
             print(f"ratio {other} / naive: {ratio:.1f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")

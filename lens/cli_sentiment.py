@@ -36,6 +36,10 @@ BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="sentences
 PrecisionOption = Annotated[
     str, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on AMX/AVX512-BF16 CPUs, int8 on other x86 CPUs for the bundled model, else fp32), fp32, bf16, fp16, int8")
 ]
+CompileOption = Annotated[
+    bool, typer.Option("--compile", help="compile the model with torch.compile first: about a fifth faster on a CPU, "
+                       "after 15-40 s of compiling per model; for long inputs")
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -43,12 +47,12 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _load(model: str, device: str, batch_size: int, precision: str = "auto"):
+def _load(model: str, device: str, batch_size: int, precision: str = "auto", compiled: bool = False):
     from models.registry import SentimentModelError
     from nlp.sentiment import sentiment_scorer
 
     try:
-        return sentiment_scorer(model, device=device, batch_size=batch_size, precision=precision)
+        return sentiment_scorer(model, device=device, batch_size=batch_size, precision=precision, compiled=compiled)
     except SentimentModelError as exc:
         raise _fail(str(exc)) from None
 
@@ -259,13 +263,14 @@ def register(app: typer.Typer) -> None:
         device: DeviceOption = "auto",
         batch_size: BatchOption = 64,
         precision: PrecisionOption = "auto",
+        compiled: CompileOption = False,
     ) -> None:
         """Score one text, or a JSONL file of {"id", "text"} lines, for financial sentiment."""
         if (text is None) == (input_path is None):
             raise _fail('give either one TEXT or --input FILE.jsonl (not both)')
         if input_path is not None and not input_path.is_file():
             raise _fail(f"{input_path}: no such file")
-        scorer = _load(sentiment_model, device, batch_size, precision)
+        scorer = _load(sentiment_model, device, batch_size, precision, compiled)
         if text is not None:
             result = scorer.score([text])
             if 0 in result.errors:
@@ -298,6 +303,7 @@ def register(app: typer.Typer) -> None:
         device: DeviceOption = "auto",
         batch_size: BatchOption = 64,
         precision: PrecisionOption = "auto",
+        compiled: CompileOption = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
         by: Annotated[str | None, typer.Option("--by", help="also give the figures per value of this CSV column (e.g. confidence)")] = None,
         against: Annotated[str | None, typer.Option("--against", help="a second model to score the same rows, with a paired test of the two")] = None,
@@ -339,7 +345,7 @@ def register(app: typer.Typer) -> None:
             raise _fail(f"{data}: no rows with a label in {LABELS}" + (f" that --run {run} can score" if run else ""))
         names = ([] if run is not None else [sentiment_model]) + ([against] if against else [])
         for name in names:  # one at a time: the first model's memory is free before the second loads
-            scorer = _load(name, device, batch_size, precision)
+            scorer = _load(name, device, batch_size, precision, compiled)
             scorers.append((scorer.name, getattr(scorer, "precision", None)))
             results.append(scorer.score(texts))
             del scorer

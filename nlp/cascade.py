@@ -52,6 +52,7 @@ class CascadeModel:
         self.max_length = min(fast.max_length, accurate.max_length)
         self.device = fast.device
         self.precision = fast.precision if fast.precision == accurate.precision else f"{fast.precision}+{accurate.precision}"
+        self.compiled = fast.compiled and accurate.compiled
         self.n_scored = self.n_second = 0
         log.info("sentiment cascade %s: %s, then %s below margin %.3f", name, fast.name, accurate.name, self.threshold)
 

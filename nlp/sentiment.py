@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import math
 import platform
+import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,6 +62,9 @@ CHARS_PER_TOKEN_BOUND = 24
 PAD_MULTIPLE = 8
 # Partial batches are padded to a multiple of this many rows (`pad_rows`, which says why).
 ROW_MULTIPLE = 16
+# What a compiled model first runs (SentimentModel._compile): texts of different lengths, so the
+# graph it compiles takes neither one width nor one token count for a constant.
+_WARM_UP = ("Shares fell.", "The company said on Monday that its quarterly operating profit rose sharply.")
 
 
 def _mps_available() -> bool:
@@ -188,6 +193,7 @@ class SentimentModel:
         max_length: int | None = None,
         threads: int | None = None,
         precision: str = "auto",
+        compiled: bool = False,
     ) -> None:
         if batch_size is not None and batch_size < 1:
             raise SentimentModelError(f"batch size {batch_size}: must be at least 1")
@@ -203,15 +209,47 @@ class SentimentModel:
         self.batch_size = int(batch_size or default_batch_size(self.device))
         self.precision = select_precision(self.device, precision, int8_checked=loaded.int8_checked)
         self.model = prepare_model(loaded.model, self.device, self.precision, self.tokenizer)
-        # Numbers differ in the last bits between precisions, so the space is named with it.
-        self.vector_space = f"{loaded.vector_space}/{self.precision}" if loaded.vector_space else None
+        self.compiled = bool(compiled) and self._compile()
+        # Numbers differ in the last bits between precisions, and compiled or not, so the space
+        # is named with both.
+        form = self.precision + ("+compiled" if self.compiled else "")
+        self.vector_space = f"{loaded.vector_space}/{form}" if loaded.vector_space else None
         self.dim = int(loaded.model.encoder.config.hidden_size) if loaded.vector_space else None
         self.n_truncated_total = 0
         log.info(
-            "sentiment model %s on %s, %s, batch %d, max %d tokens, %d threads",
-            self.name, self.device, self.precision, self.batch_size, self.max_length,
-            torch.get_num_threads(),
+            "sentiment model %s on %s, %s%s, batch %d, max %d tokens, %d threads",
+            self.name, self.device, self.precision, ", compiled" if self.compiled else "", self.batch_size,
+            self.max_length, torch.get_num_threads(),
         )
+
+    def _compile(self) -> bool:
+        """Compile the model with torch.compile (inductor) and run it once here, so that a run
+        pays for compiling at load rather than in its first batch. False, with the model left as
+        it was, where compiling fails (no C++ compiler, a form inductor cannot take).
+
+        The gain is on the CPU (docs/scaling.md, 2026-12-04): with the weights frozen into the
+        graph, oneDNN keeps them in its own blocked layout instead of reordering them at every
+        call, and the small operations between the matrix products are fused. Compiling takes
+        15-40 s in every new process, so it is for long batches only."""
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True  # inference only: weights become constants of the graph
+        eager, started = self.model, time.perf_counter()
+        # dynamic: one graph for every batch width and token count, not one compile per shape
+        self.model = torch.compile(eager, dynamic=True)
+        try:
+            with torch.inference_mode(), warnings.catch_warnings():
+                # models/packed_bert.py reaches transformers' functions through an lru_cache that
+                # only imports them: tracing through it is the same, and the warning is noise
+                warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")
+                self.model(**pad_rows(self._collate(self._encode(_WARM_UP)[0]))[0])
+        except Exception as exc:  # noqa: BLE001 - whatever the compiler raises, the model still works uncompiled
+            log.warning("sentiment model %s: cannot compile (%s); it runs uncompiled",
+                        self.name, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            self.model = eager
+            return False
+        log.info("sentiment model %s compiled in %.1f s", self.name, time.perf_counter() - started)
+        return True
 
     # -- tokenising ---------------------------------------------------------------------------
     def _encode(self, texts: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:

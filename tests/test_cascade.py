@@ -29,7 +29,7 @@ TEXTS = [
 ]
 
 
-def tiny_scorer(tokenizer, tmp_path, seed: int, vectors: bool = False) -> SentimentModel:
+def tiny_scorer(tokenizer, tmp_path, seed: int, vectors: bool = False, compiled: bool = False) -> SentimentModel:
     torch.manual_seed(seed)
     folder = tmp_path / f"enc{seed}"
     BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -40,7 +40,7 @@ def tiny_scorer(tokenizer, tmp_path, seed: int, vectors: bool = False) -> Sentim
         classifier.classifier.weight.mul_(40)
     loaded = LoadedSentimentModel(name=f"tiny{seed}", model=classifier, tokenizer=tokenizer, label_columns=(0, 1, 2),
                                   max_length=16, origin="test", vector_space=f"tiny{seed}@0" if vectors else None)
-    return SentimentModel(loaded, device="cpu", precision="fp32", batch_size=4)
+    return SentimentModel(loaded, device="cpu", precision="fp32", batch_size=4, compiled=compiled)
 
 
 @pytest.fixture

@@ -426,8 +426,8 @@ def cli(monkeypatch, tokenizer):
     cli_sentiment.register(app)
     loaded: list[tuple] = []
 
-    def fake_load(model, device, batch_size, precision="auto"):
-        loaded.append((model, device, batch_size))
+    def fake_load(model, device, batch_size, precision="auto", compiled=False):
+        loaded.append((model, device, batch_size) + (("compiled",) if compiled else ()))
         return SentimentModel(tiny_loaded(tokenizer), device="cpu", precision="fp32", batch_size=batch_size)
 
     monkeypatch.setattr(cli_sentiment, "_load", fake_load)
@@ -481,6 +481,13 @@ def test_single_text_prints_one_result(cli):
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert set(record) == {"label", "score", "probs"}
+
+
+def test_compile_reaches_the_model_only_when_asked(cli):
+    app, loaded = cli
+    for args in (["sentiment", "x"], ["sentiment", "x", "--compile"]):
+        assert CliRunner().invoke(app, args).exit_code == 0
+    assert loaded == [("finance-minilm", "auto", 64), ("finance-minilm", "auto", 64, "compiled")]
 
 
 def test_text_and_input_together_is_a_usage_error(cli, tmp_path):
