@@ -231,6 +231,11 @@ class SentimentModel:
         graph, oneDNN keeps them in its own blocked layout instead of reordering them at every
         call, and the small operations between the matrix products are fused. Compiling takes
         15-40 s in every new process, so it is for long batches only."""
+        if self.precision == "int8":
+            # nlp/int8.py's layers hold per-layer buffers that dynamo guards one by one: it
+            # recompiles at each layer until its limit and gains nothing
+            log.warning("sentiment model %s: the int8 form is not compiled; it runs as it is", self.name)
+            return False
         import torch._inductor.config as inductor_config
 
         inductor_config.freezing = True  # inference only: weights become constants of the graph
