@@ -141,3 +141,17 @@ def test_the_package_makes_torchs_threads_wait_passively_before_torch_loads():
     env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice stays
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "ACTIVE"]
+
+
+def test_the_package_bounds_onednns_kernel_cache_before_torch_loads():
+    """oneDNN reads ONEDNN_PRIMITIVE_CACHE_CAPACITY when it starts (lens/__init__.py says why 8)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, os, lens; print('torch' in sys.modules, os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "8"]
+    env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "1024"  # the user's choice stays
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "1024"]
