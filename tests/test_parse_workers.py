@@ -129,29 +129,23 @@ def test_workers_started_ahead_serve_the_parse_that_asks_for_them_and_no_other()
     list(parsed)
 
 
-def test_the_package_makes_torchs_threads_wait_passively_before_torch_loads():
-    """libgomp reads OMP_WAIT_POLICY when torch is imported: too late once torch is in."""
+@pytest.mark.parametrize(
+    ("variable", "ours", "users"),
+    [
+        # libgomp reads it when torch is imported: too late once torch is in
+        ("OMP_WAIT_POLICY", "PASSIVE", "ACTIVE"),
+        # oneDNN reads it when it starts (lens/__init__.py says why 8)
+        ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8", "1024"),
+    ],
+)
+def test_the_package_sets_torchs_runtime_variables_before_torch_loads(variable, ours, users):
     import subprocess
     import sys
 
-    probe = "import sys, os, lens; print('torch' in sys.modules, os.environ['OMP_WAIT_POLICY'])"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    probe = f"import sys, os, lens; print('torch' in sys.modules, os.environ[{variable!r}])"
+    env = {k: v for k, v in os.environ.items() if k != variable}
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "PASSIVE"]
-    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice stays
+    assert out.stdout.split() == ["False", ours]
+    env[variable] = users  # the user's choice stays
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "ACTIVE"]
-
-
-def test_the_package_bounds_onednns_kernel_cache_before_torch_loads():
-    """oneDNN reads ONEDNN_PRIMITIVE_CACHE_CAPACITY when it starts (lens/__init__.py says why 8)."""
-    import subprocess
-    import sys
-
-    probe = "import sys, os, lens; print('torch' in sys.modules, os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "8"]
-    env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "1024"  # the user's choice stays
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "1024"]
+    assert out.stdout.split() == ["False", users]
