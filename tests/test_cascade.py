@@ -29,10 +29,11 @@ TEXTS = [
 ]
 
 
-def tiny_scorer(tokenizer, tmp_path, seed: int, vectors: bool = False, compiled: bool = False) -> SentimentModel:
+def tiny_scorer(tokenizer, tmp_path, seed: int, vectors: bool = False, compiled: bool = False, layers: int = 1,
+                precision: str = "fp32") -> SentimentModel:  # fmt: skip
     torch.manual_seed(seed)
     folder = tmp_path / f"enc{seed}"
-    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
                          intermediate_size=64), add_pooling_layer=False).save_pretrained(folder)
     torch.manual_seed(seed)
     classifier = mean_pool_classifier(str(folder), vectors=vectors).eval()
@@ -40,7 +41,7 @@ def tiny_scorer(tokenizer, tmp_path, seed: int, vectors: bool = False, compiled:
         classifier.classifier.weight.mul_(40)
     loaded = LoadedSentimentModel(name=f"tiny{seed}", model=classifier, tokenizer=tokenizer, label_columns=(0, 1, 2),
                                   max_length=16, origin="test", vector_space=f"tiny{seed}@0" if vectors else None)
-    return SentimentModel(loaded, device="cpu", precision="fp32", batch_size=4, compiled=compiled)
+    return SentimentModel(loaded, device="cpu", precision=precision, batch_size=4, compiled=compiled)
 
 
 @pytest.fixture

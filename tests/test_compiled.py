@@ -56,17 +56,8 @@ def test_a_compiled_model_scores_as_the_model_does(tokenizer, tmp_path):
 
 def test_the_int8_form_is_left_uncompiled(tokenizer, tmp_path, caplog):
     # nlp/int8.py's layers make dynamo recompile layer by layer until its limit: no gain, much noise
-    from transformers import BertConfig, BertModel
-
-    from models.registry import LoadedSentimentModel, mean_pool_classifier
-    from nlp.sentiment import SentimentModel
-
-    torch.manual_seed(0)  # two layers: int8 leaves the first in fp32 and quantises the rest
-    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64), add_pooling_layer=False).save_pretrained(tmp_path / "enc")
-    loaded = LoadedSentimentModel(name="tiny", model=mean_pool_classifier(str(tmp_path / "enc")).eval(),
-                                  tokenizer=tokenizer, label_columns=(0, 1, 2), max_length=16, origin="test")
     with caplog.at_level(logging.WARNING, logger="nlp.sentiment"):
-        model = SentimentModel(loaded, device="cpu", precision="int8", compiled=True)
+        # two layers: int8 leaves the first in fp32 and quantises the rest
+        model = tiny_scorer(tokenizer, tmp_path, 0, layers=2, precision="int8", compiled=True)
     assert model.precision == "int8" and model.compiled is False
-    assert "tiny: the int8 form is not compiled; it runs as it is" in caplog.text
+    assert "tiny0: the int8 form is not compiled; it runs as it is" in caplog.text
