@@ -28,6 +28,7 @@ from models.train_sentiment import (
     check_soup,
     distill_loss,
     epoch_rows,
+    grad_scaler,
     holdout_digest,
     lora_targets,
     parse_mix,
@@ -278,22 +279,32 @@ def test_a_soup_takes_runs_of_one_recipe_on_the_same_rows_that_differ_in_seed():
 
 
 @pytest.mark.parametrize(
-    ("device", "bf16_cpu", "disabled", "expected"),
+    ("device", "bf16_here", "disabled", "expected"),
     [
-        ("cuda", False, False, torch.float16),
+        ("cuda", True, False, torch.bfloat16),  # Ampere and later: fp32's range, no loss scaling
+        ("cuda", False, False, torch.float16),  # older GPUs
         ("cpu", True, False, torch.bfloat16),  # AVX512-BF16 / AMX multiply bf16 natively
         ("cpu", False, False, None),  # elsewhere bf16 is emulated and slower than fp32
         ("cpu", True, True, None),  # --no-autocast
-        ("cuda", False, True, None),
+        ("cuda", True, True, None),
     ],
 )
 def test_the_forward_pass_autocasts_only_where_the_device_computes_in_half_precision(
-    monkeypatch, device, bf16_cpu, disabled, expected
+    monkeypatch, device, bf16_here, disabled, expected
 ):
     from nlp import sentiment
 
-    monkeypatch.setattr(sentiment, "cpu_has_bf16_matmul", lambda: bf16_cpu)
+    monkeypatch.setattr(sentiment, "cpu_has_bf16_matmul", lambda: bf16_here)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_here)
     assert amp_dtype(torch.device(device), disabled) == expected
+
+
+@pytest.mark.parametrize(("amp", "scaled"), [(torch.float16, True), (torch.bfloat16, False), (None, False)])
+def test_only_an_fp16_forward_pass_scales_the_loss(amp, scaled):
+    scaler = grad_scaler(torch.device("cpu"), amp)
+    assert scaler.is_enabled() is scaled
+    loss = torch.tensor(2.0)
+    assert (scaler.scale(loss).item() > 2.0) is scaled
 
 
 @pytest.mark.slow
