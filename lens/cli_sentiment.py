@@ -32,7 +32,9 @@ ModelOption = Annotated[
     ),
 ]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (cuda → mps → cpu), cpu, cuda, mps")]
-BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="sentences per model batch")]
+BatchOption = Annotated[
+    int | None, typer.Option("--batch-size", min=1, help="sentences per model batch [default: 64 on a CPU, 256 on a GPU]")
+]
 PrecisionOption = Annotated[
     str, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on AMX/AVX512-BF16 CPUs, int8 on other x86 CPUs for the bundled model, else fp32), fp32, bf16, fp16, int8")
 ]
@@ -47,7 +49,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _load(model: str, device: str, batch_size: int, precision: str = "auto", compiled: bool = False):
+def _load(model: str, device: str, batch_size: int | None, precision: str = "auto", compiled: bool = False):
     from models.registry import SentimentModelError
     from nlp.sentiment import sentiment_scorer
 
@@ -261,7 +263,7 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL results (default: stdout)")] = None,
         sentiment_model: ModelOption = "finance-minilm",
         device: DeviceOption = "auto",
-        batch_size: BatchOption = 64,
+        batch_size: BatchOption = None,  # the device's own (nlp.sentiment.default_batch_size)
         precision: PrecisionOption = "auto",
         compiled: CompileOption = False,
     ) -> None:
@@ -301,7 +303,7 @@ def register(app: typer.Typer) -> None:
         data: Annotated[Path, typer.Option("--data", help="CSV with columns text,label")],
         sentiment_model: ModelOption = "finance-minilm",
         device: DeviceOption = "auto",
-        batch_size: BatchOption = 64,
+        batch_size: BatchOption = None,  # the device's own (nlp.sentiment.default_batch_size)
         precision: PrecisionOption = "auto",
         compiled: CompileOption = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,

@@ -467,6 +467,16 @@ def test_jsonl_output_lines_follow_the_contract_and_bad_lines_are_reported(cli, 
     assert "3 skipped, 1 truncated" in result.stderr
 
 
+def test_without_batch_size_the_commands_leave_it_to_the_device(cli, tmp_path):
+    # a fixed 64 had the GPU run batches of 64 instead of its 256 (seen on an H200)
+    app, loaded = cli
+    data = tmp_path / "gold.csv"
+    data.write_text("text,label\nProfit rose.,positive\n", encoding="utf-8")
+    assert CliRunner().invoke(app, ["sentiment", "Profit rose."]).exit_code == 0
+    assert CliRunner().invoke(app, ["eval-sentiment", "--data", str(data)]).exit_code == 0
+    assert [batch for _, _, batch in loaded] == [None, None]
+
+
 def test_jsonl_with_only_bad_lines_exits_1(cli, tmp_path):
     app, _ = cli
     source = tmp_path / "in.jsonl"
@@ -487,7 +497,7 @@ def test_compile_reaches_the_model_only_when_asked(cli):
     app, loaded = cli
     for args in (["sentiment", "x"], ["sentiment", "x", "--compile"]):
         assert CliRunner().invoke(app, args).exit_code == 0
-    assert loaded == [("finance-minilm", "auto", 64), ("finance-minilm", "auto", 64, "compiled")]
+    assert loaded == [("finance-minilm", "auto", None), ("finance-minilm", "auto", None, "compiled")]
 
 
 def test_text_and_input_together_is_a_usage_error(cli, tmp_path):
