@@ -6,7 +6,7 @@ Every variant runs in its own subprocess (so its peak RSS is its own) on the sam
 sentences, with the same thread budget, in the same run:
 
 * ``ours``: ``SentimentModel("finance-minilm")`` on the CPU with the precision it picks by itself,
-  length-sorted batches of 64; ``ours-fp32`` / ``ours-int8`` show the other CPU forms, and
+  length-sorted batches of 64 (``--device cuda``: on the GPU, fp16, batches of 256); ``ours-fp32`` / ``ours-int8`` show the other CPU forms, and
   ``ours-compiled`` the same model through ``torch.compile`` (``SentimentModel(compiled=True)``);
 * ``mpnet``: the accurate bundled model, ``SentimentModel("finance-mpnet")``, the same way (it
   needs the ``mpnet`` extra; ``mpnet-fp32`` / ``mpnet-int8`` too); ``cascade``: ``finance-cascade``,
@@ -14,7 +14,7 @@ sentences, with the same thread budget, in the same run:
   ``cascade-compiled`` with both compiled;
 * ``naive``: a BERT-base-sized classifier (``BertForSequenceClassification(BertConfig())``,
   FinBERT's architecture, random weights) through ``transformers.pipeline("text-classification")``
-  called one sentence at a time.
+  called one sentence at a time (on the GPU too with ``--device cuda``).
 
 Sentences are the held-out Financial PhraseBank rows (real news sentences, never trained on) when
 the data folder is there (``--data``, default ../shared/data/sentiment), else a seeded generator of
@@ -121,7 +121,7 @@ def article_sentences(n: int, seed: int = 7) -> list[str]:
     return random.Random(seed).sample(found, min(n, len(found)))
 
 
-def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: float) -> dict:
+def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: float, device: str = "cpu") -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -133,9 +133,12 @@ def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: f
 
         name, compiled = MODELS[family], form == "compiled"
         precision = "auto" if compiled else form or "auto"
-        model = sentiment_scorer(name, device="cpu", precision=precision, batch_size=64, threads=threads,
+        # batch_size None: the device's own (64 on a CPU, 256 on a GPU; nlp.sentiment.default_batch_size)
+        model = sentiment_scorer(name, device=device, precision=precision, batch_size=None, threads=threads,
                                  compiled=compiled)  # fmt: skip
-        describe = f"{name}, {model.precision}{', compiled' if model.compiled else ''}, batch 64, length-sorted"
+        first = getattr(model, "fast", model)  # a cascade's batches are its first model's
+        describe = (f"{name} on {model.device}, {model.precision}{', compiled' if model.compiled else ''}, "
+                    f"batch {first.batch_size}, length-sorted")
 
         def score_all() -> None:
             model.predict(sentences)
@@ -149,8 +152,8 @@ def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: f
         torch.manual_seed(0)
         tokenizer = AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
         classifier = BertForSequenceClassification(BertConfig(num_labels=3)).eval()
-        pipe = pipeline("text-classification", model=classifier, tokenizer=tokenizer, device="cpu")
-        describe = "BertForSequenceClassification(BertConfig()) via pipeline, one sentence per call"
+        pipe = pipeline("text-classification", model=classifier, tokenizer=tokenizer, device=device)
+        describe = f"BertForSequenceClassification(BertConfig()) via pipeline on {device}, one sentence per call"
 
         def score_all() -> None:
             for sentence in sentences:
@@ -175,10 +178,17 @@ def run_variant(variant: str, sentences: list[str], threads: int, min_seconds: f
         "sentences_per_s": round(len(sentences) * passes / elapsed, 1),
         "load_seconds": round(load_seconds, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if device == "cuda" else {}),
         # sentences the accurate model scored again, over all the cascade scored
         **({"second_opinion_share": round(model.n_second / model.n_scored, 4)} if family == "cascade" else {}),
         "labels": labels,
     }
+
+
+def gpu_name() -> str:
+    import torch
+
+    return f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cuda: none found"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,13 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generated", action="store_true", help="use generated sentences instead")
     parser.add_argument("--articles", action="store_true", help="use sentences of the throughput bench's articles")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sentiment.json")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where every variant runs, the naive one included")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--sentences-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
         sentences = json.loads(args.sentences_file.read_text())
-        print(json.dumps(run_variant(args.worker, sentences, args.threads, args.min_seconds)))
+        print(json.dumps(run_variant(args.worker, sentences, args.threads, args.min_seconds, args.device)))
         return 0
 
     if args.articles:
@@ -214,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(sentences))
         for variant in args.variants.split(","):
             cmd = [sys.executable, __file__, "--worker", variant, "--sentences-file", str(path),
-                   "--threads", str(args.threads), "--min-seconds", str(args.min_seconds)]
+                   "--threads", str(args.threads), "--min-seconds", str(args.min_seconds), "--device", args.device]
             done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
             if done.returncode != 0:
                 print(f"{variant}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -235,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{result['variant']:10s} predicts the fp32 label for {agree:.2%} of the sentences")
     summary = {
         "machine": info | {"load_average_end": [round(x, 2) for x in os.getloadavg()]},
+        "device": args.device if args.device == "cpu" else gpu_name(),
         "sentences": {
             "source": source,
             "n": len(sentences),
