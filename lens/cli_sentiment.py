@@ -341,14 +341,16 @@ def register(app: typer.Typer) -> None:
                            "left out", err=True)  # fmt: skip
             keep = np.flatnonzero(matched & (in_catalyst if sentences == "catalyst" else True))
             texts, labels, groups = [texts[i] for i in keep], [labels[i] for i in keep], [groups[i] for i in keep] if by else []
-            scorers.append((_run_name(run) + (", catalyst sentences" if sentences == "catalyst" else ""), None))
+            scorers.append((_run_name(run) + (", catalyst sentences" if sentences == "catalyst" else ""), {}))
             results.append(SentimentResult(probs[keep], np.zeros(len(keep), dtype=bool)))
         if not texts:
             raise _fail(f"{data}: no rows with a label in {LABELS}" + (f" that --run {run} can score" if run else ""))
         names = ([] if run is not None else [sentiment_model]) + ([against] if against else [])
         for name in names:  # one at a time: the first model's memory is free before the second loads
             scorer = _load(name, device, batch_size, precision, compiled)
-            scorers.append((scorer.name, getattr(scorer, "precision", None)))
+            # how it ran, for the record: the same weights score a little differently in each form
+            scorers.append((scorer.name, {"device": str(scorer.device), "precision": scorer.precision,
+                                          "compiled": scorer.compiled}))  # fmt: skip
             results.append(scorer.score(texts))
             del scorer
         failed = set().union(*(r.errors for r in results))
@@ -361,7 +363,7 @@ def register(app: typer.Typer) -> None:
         for (name, used), result in zip(scorers, results, strict=True):
             predicted = result.probs[kept].argmax(axis=1).tolist()
             report = evaluation_report(truth, predicted)
-            report.update(model=name, precision=used, truncated=result.n_truncated)
+            report.update(model=name, **used, truncated=result.n_truncated)
             if by is not None:
                 report.update(by_column=by, by=group_reports(truth, predicted, [groups[i] for i in kept]))
             reports.append(report)

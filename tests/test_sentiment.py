@@ -380,10 +380,11 @@ def _fake_result(texts):
 
 
 class CountingScorer:
-    def __init__(self):
+    def __init__(self, compiled: bool = False):
         self.calls: list[list[str]] = []
         self.max_length = 128
         self.name = "fake"
+        self.device, self.precision, self.compiled = "cpu", "fp32", compiled
 
     def score(self, texts):
         self.calls.append(list(texts))
@@ -537,6 +538,17 @@ def test_eval_sentiment_prints_metrics_and_confusion_matrix(monkeypatch, tmp_pat
     text = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data)]).stdout
     assert "accuracy     0.8000" in text and "macro-F1" in text and "weighted-F1" in text
     assert text.splitlines()[-1].split() == ["positive", "1", "0", "2"]
+
+
+def test_the_json_report_says_how_the_model_ran(monkeypatch, tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    data = tmp_path / "gold.csv"
+    data.write_text("text,label\nSales rose,positive\n")
+    for compiled in (False, True):
+        monkeypatch.setattr(cli_sentiment, "_load", lambda *a, c=compiled: CountingScorer(compiled=c))
+        report = json.loads(CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--json"]).stdout)
+        assert (report["device"], report["precision"], report["compiled"]) == ("cpu", "fp32", compiled)
 
 
 class FlatScorer(CountingScorer):
