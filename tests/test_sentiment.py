@@ -655,3 +655,41 @@ def test_eval_sentiment_of_a_run_needs_article_ids_and_a_run_folder(tmp_path):
     assert nowhere.exit_code == 2 and "no such folder" in nowhere.stderr
     alone = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--sentences", "catalyst"])
     assert alone.exit_code == 2 and "with --run" in alone.stderr
+
+
+# -- how sure the figures are --------------------------------------------------------------------------
+def test_f1_scores_are_sklearns_on_every_resample_at_once():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 3, size=(6, 40))
+    predicted = rng.integers(0, 2, size=(6, 40))  # "positive" never predicted: its F1 is 0
+    macro, weighted = cli_sentiment.f1_scores(truth, predicted)
+    for row in range(6):
+        expected = [f1_score(truth[row], predicted[row], average=a, labels=[0, 1, 2], zero_division=0)
+                    for a in ("macro", "weighted")]  # fmt: skip
+        assert [macro[row], weighted[row]] == pytest.approx(expected, abs=1e-12)
+
+
+def test_accuracy_gets_wilsons_interval():
+    # 8 right of 10: Wilson's 95% score interval is 0.4902-0.9433 (centre (p + z²/2n)/(1 + z²/n))
+    truth, predicted = [0] * 10, [0] * 8 + [1] * 2
+    low, high = cli_sentiment.confidence_intervals(truth, predicted)["accuracy"]
+    assert (low, high) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
+
+
+def test_f1_intervals_hold_the_estimate_and_narrow_with_more_rows():
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 3, 120).tolist()
+    predicted = [t if rng.random() < 0.8 else (t + 1) % 3 for t in truth]
+    few = cli_sentiment.evaluation_report(truth, predicted)
+    many = cli_sentiment.evaluation_report(truth * 16, predicted * 16)
+    for key in ("accuracy", "macro_f1", "weighted_f1"):
+        low, high = few["ci95"][key]
+        assert low < few[key] < high
+        many_low, many_high = many["ci95"][key]
+        # 16 times the rows: about a quarter of the width
+        assert 0.15 < (many_high - many_low) / (high - low) < 0.4, key
+    perfect = cli_sentiment.confidence_intervals(truth, truth)
+    assert perfect["macro_f1"] == [1.0, 1.0] and perfect["accuracy"][1] == pytest.approx(1.0)
+    assert "95% CI" in cli_sentiment.format_report(few, "x")
