@@ -293,26 +293,38 @@ def timeline(
     limit: int = typer.Option(40, "--limit", help="Latest events to print (all go to the files)."),
     catalyst_type: str = typer.Option(None, "--type", help="Only this catalyst type or family (e.g. trade)."),
 ) -> None:
-    """Print the catalyst timeline and write OUT/timeline.csv and OUT/timeline.md.
+    """Print the catalyst timeline (with --type, that type's or family's events only) and write
+    the whole of it to OUT/timeline.csv and OUT/timeline.md.
 
     Example: lens timeline --out reports/demo --type trade
     """
+    from nlp.catalysts import load_taxonomy
+
     from .timeline_view import load_events, render_table, write_files
 
     events = load_events(out)
     if events is None:
         console.print(f"[red]error:[/] {out / 'events.parquet'}: no timeline here (run `lens analyze ... --out {out}` first)")
         raise typer.Exit(2)
-    if catalyst_type:
-        events = events[(events.catalyst_type == catalyst_type) | events.catalyst_type.str.startswith(catalyst_type + ".")]
+    # the files are the run's timeline, as the report counts it: a filter narrows what is printed
     csv_path, md_path = write_files(events, out)
+    if catalyst_type:
+        taxonomy = load_taxonomy()
+        known = {*events.catalyst_type.dropna(), *taxonomy.types, *taxonomy.groups}
+        known |= {name.split(".")[0] for name in known}
+        if catalyst_type not in known:
+            families = ", ".join(sorted({name.split(".")[0] for name in known}))
+            console.print(f"[red]error:[/] --type {catalyst_type}: no such catalyst type or family "
+                          f"(families: {families}; the types are in models/catalysts.yaml)")  # fmt: skip
+            raise typer.Exit(2)
+        events = events[(events.catalyst_type == catalyst_type) | events.catalyst_type.str.startswith(catalyst_type + ".")]
     # The latest events, still oldest first: what an analyst opens the timeline for (an event
     # without a date is not among the latest).
     shown = events.sort_values("event_date", na_position="first", kind="stable").tail(limit) if limit > 0 else events.iloc[:0]
     out_console.print(render_table(shown, width=out_console.width))
     noun = "event" if len(events) == 1 else "events"
     which = f"the latest {len(shown)} of {len(events)} {noun}" if len(shown) < len(events) else f"{len(events)} {noun}"
-    console.print(f"{which} shown; all in {csv_path} and {md_path}", highlight=False)
+    console.print(f"{which} shown; the whole timeline in {csv_path} and {md_path}", highlight=False)
 
 
 @app.command("eval-nlp")

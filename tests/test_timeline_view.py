@@ -67,3 +67,12 @@ def test_lens_timeline_prints_the_latest_events_and_writes_them_all(tmp_path):
     assert (tmp_path / "timeline.csv").read_text().count("\n") == 5  # header and every event
     trade = CliRunner().invoke(app, ["timeline", "--out", str(tmp_path), "--type", "trade"], env={"COLUMNS": "160"})
     assert "trade.negotiations" in trade.output and "1 event shown" in trade.output
+    # a filter narrows what is printed; the files stay the run's whole timeline
+    assert (tmp_path / "timeline.csv").read_text().count("\n") == 5
+    # a misspelt type is a usage error that names the families, and leaves the files alone
+    typo = CliRunner().invoke(app, ["timeline", "--out", str(tmp_path), "--type", "trde"], env={"COLUMNS": "160"})
+    assert typo.exit_code == 2 and "trde" in typo.output and "trade" in typo.output
+    assert (tmp_path / "timeline.csv").read_text().count("\n") == 5
+    # a type of the taxonomy that this run has no event of is no error
+    none = CliRunner().invoke(app, ["timeline", "--out", str(tmp_path), "--type", "trade.export_controls"])
+    assert none.exit_code == 0 and "0 events shown" in none.output
