@@ -70,6 +70,8 @@ class Store:
         self.con.execute("ALTER TABLE sentence_vectors ADD COLUMN IF NOT EXISTS space VARCHAR")
         # and before catalyst sentences were scored again: their counts read as unknown (NULL)
         self.con.execute("ALTER TABLE article_scores ADD COLUMN IF NOT EXISTS n_rescored INTEGER")
+        # and before events said which article each evidence sentence is from: no link (NULL)
+        self.con.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS evidence_article_ids VARCHAR[]")
 
     def close(self) -> None:
         self.con.close()

@@ -48,6 +48,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("first_seen", TS_UTC), ("n_mentions", I32), ("n_articles", I32), ("n_sources", I32),
         ("sentiment", F64), ("entity_ids", LIST_STR), ("article_ids", LIST_STR), ("evidence", LIST_STR),
         ("direction", F64), ("date_basis", STR), ("event_time", TS_UTC),
+        ("evidence_article_ids", LIST_STR),  # the article of each evidence sentence, in order
     ]),
 }
 

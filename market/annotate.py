@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from nlp.events import evidence_article
 from nlp.kb import KnowledgeBase
 
 from .attribution import AttributionConfig, explain, score_candidates
@@ -159,7 +160,7 @@ def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, c
                 "n_mentions": int(ev.n_mentions),
                 "direction": ev.direction, "sentiment": ev.sentiment,
                 "evidence_text": list(ev.evidence)[0] if ev.evidence is not None and len(ev.evidence) else "",
-                "url": (evidence_urls or {}).get(list(ev.article_ids)[0]) if ev.article_ids is not None and len(ev.article_ids) else None,
+                "url": (evidence_urls or {}).get(evidence_article(ev)),
             })
         move_ctx = {**move, "start_idx": start_idx, "end_idx": end_idx}
     else:

@@ -31,8 +31,9 @@ PRECISE = ("day", "week")
 EVENT_COLUMNS = (
     "event_id", "catalyst_type", "title", "event_date", "first_seen", "n_mentions", "n_articles",
     "n_sources", "sentiment", "entity_ids", "article_ids", "evidence",
-    # beyond DESIGN: what the market stage needs to place and sign an event
-    "direction", "date_basis", "event_time",
+    # beyond DESIGN: what the market stage needs to place and sign an event, and the article of
+    # each evidence sentence (for its link)
+    "direction", "date_basis", "event_time", "evidence_article_ids",
 )
 
 
@@ -308,10 +309,11 @@ def _event_row(event: _Event, config: TimelineConfig) -> dict:
         sum(s * w for s, w in scored) / sum(w for _, w in scored) if scored and sum(w for _, w in scored) > 0 else None
     )
     ranked = sorted(ms, key=lambda m: (-float(m.get("confidence") or 0), m["_start"] or date.max))
-    evidence, seen = [], set()
+    evidence, evidence_articles, seen = [], [], set()
     for m in ranked:
         if m["evidence"] not in seen:
             evidence.append(m["evidence"])
+            evidence_articles.append(m["article_id"])  # where a reader finds that sentence
             seen.add(m["evidence"])
         if len(evidence) == config.max_evidence:
             break
@@ -341,7 +343,15 @@ def _event_row(event: _Event, config: TimelineConfig) -> dict:
         "direction": direction,
         "date_basis": "text" if text_dated else "publication",
         "event_time": None if text_dated or not published else min(published),
+        "evidence_article_ids": evidence_articles,
     }
+
+
+def evidence_article(event) -> str | None:
+    """The article that holds `event`'s first evidence sentence (an events row: a Series or a
+    named tuple), for the link shown beside it; None for events stored before it was recorded."""
+    ids = getattr(event, "evidence_article_ids", None)
+    return str(ids[0]) if ids is not None and len(ids) else None
 
 
 def _as_date(value) -> date | None:

@@ -4,7 +4,7 @@ from datetime import date
 
 import pandas as pd
 
-from nlp.events import EVENT_COLUMNS, build_timeline
+from nlp.events import EVENT_COLUMNS, build_timeline, evidence_article
 
 
 def mention(aid, ctype, start, *, end=None, precision="day", source="explicit", ents=("usa", "china"),
@@ -52,6 +52,21 @@ def test_mentions_within_days_merge_and_syndicated_copies_count_as_one_source():
     assert (first.n_mentions, first.n_articles, first.n_sources) == (3, 3, 2)
     assert first.first_seen == pd.Timestamp("2025-04-02 22:00", tz="UTC")
     assert tl.iloc[1].event_date == date(2025, 5, 12)
+
+
+def test_each_evidence_sentence_keeps_the_article_it_came_from():
+    # the surest mention is in a5, the alphabetically last article: its sentence leads the evidence
+    # and the link beside it must be a5's, not the first article id of the event
+    cats = pd.DataFrame([
+        mention("a1", "trade.tariffs", date(2025, 5, 12), conf=0.6, evidence="A weaker line."),
+        mention("a5", "trade.tariffs", date(2025, 5, 12), conf=0.95, evidence="The clearest line."),
+    ])
+    event = build_timeline(cats, ARTS).iloc[0]
+    assert list(event.article_ids) == ["a1", "a5"]
+    assert list(event.evidence) == ["The clearest line.", "A weaker line."]
+    assert list(event.evidence_article_ids) == ["a5", "a1"]
+    assert evidence_article(event) == "a5"
+    assert evidence_article(event.drop("evidence_article_ids")) is None  # stored before it was kept
 
 
 def test_same_type_same_day_different_entities_stay_apart():

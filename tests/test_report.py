@@ -74,7 +74,8 @@ def write_small_run(root: Path, with_sentiment: bool = True):
         "n_mentions": [3, 1, 1], "n_articles": [2, 1, 1], "n_sources": [2, 1, 1],
         "sentiment": [0.5, -0.4, np.nan] if with_sentiment else [np.nan] * 3,
         "entity_ids": [["deepseek", "nvidia"], ["china"], []],
-        "article_ids": [["a1"], ["a2"], ["a3"]],
+        # e1: the evidence is from a1, not from the alphabetically first article (its link is a1's)
+        "article_ids": [["a0", "a1"], ["a2"], ["a3"]], "evidence_article_ids": [["a1"], ["a2"], ["a3"]],
         "evidence": [[IMG_EVIDENCE], ["Tariffs were raised."], ["Stocks rallied in 2000."]],
     })
     moves = pd.DataFrame({

@@ -14,6 +14,7 @@ import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from market.prices import PriceSet
+from nlp.events import evidence_article
 
 from ..atomic import replacing, write_text
 from ..timeline_view import md_cell
@@ -184,8 +185,7 @@ def _move_rows(moves: pd.DataFrame, events: pd.DataFrame, urls: dict) -> list[di
     for m in moves.sort_values(["date", "ticker"], ascending=[False, True]).itertuples():
         url = None
         if isinstance(m.top_event_id, str) and m.top_event_id in events.index:
-            ids = events.loc[m.top_event_id].article_ids
-            url = urls.get(list(ids)[0]) if ids is not None and len(ids) else None
+            url = urls.get(evidence_article(events.loc[m.top_event_id]))
         rows.append({
             "ticker": m.ticker, "date": m.date, "kind": m.kind if m.n_sessions == 1 else f"{m.n_sessions}-day run",
             "ret": m.ret, "abnormal_ret": m.abnormal_ret, "zscore": m.zscore,
