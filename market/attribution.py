@@ -100,8 +100,15 @@ def explain(move: dict, best: dict | None, threshold: float) -> str:
     verb = "rose" if move["ret"] > 0 else "fell"
     span = (f"on {move['date']}" if move["n_sessions"] == 1
             else f"over {move['n_sessions']} sessions to {move['date']}")
-    head = (f"{move['ticker']} {verb} {abs(move['ret']):.1%} {span} "
-            f"(abnormal {move['abnormal_ret']:+.1%}, z {move['zscore']:+.1f})")
+    figures = f"(abnormal {move['abnormal_ret']:+.1%}, z {move['zscore']:+.1f})"
+    if (move["ret"] > 0) != (move["abnormal_ret"] > 0):
+        # the cause is sought for the abnormal move, whose sign can differ from the price's (a
+        # high-beta stock that fell less than its benchmark implied): say so, or the sentence
+        # reads "fell ... most likely <a positive catalyst>"
+        benchmark = move.get("benchmark")
+        against = benchmark if isinstance(benchmark, str) and benchmark else "its benchmark"
+        figures = f"but {'rose' if move['abnormal_ret'] > 0 else 'fell'} against {against} {figures}"
+    head = f"{move['ticker']} {verb} {abs(move['ret']):.1%} {span} {figures}"
     if best is None or best["score"] < threshold:
         return f"{head}: unexplained — no catalyst in the corpus scores above {threshold:.2f}."
     tone = best.get("sentiment")

@@ -216,6 +216,19 @@ def test_the_explanation_counts_in_words_that_agree_with_the_number():
     assert "5 articles, 2 sources" in several
 
 
+def test_a_move_whose_abnormal_return_has_the_other_sign_says_so():
+    from market.attribution import explain
+
+    # a stock with beta 3 fell 7.4% on a day its benchmark fell enough to imply -14.8%: attribution
+    # looks for a cause of the +7.4% abnormal move, and the sentence must not read "fell ... positive"
+    move = {"ticker": "NVDA", "ret": -0.074, "abnormal_ret": 0.074, "zscore": 2.8, "date": date(2025, 4, 4),
+            "n_sessions": 1, "benchmark": "SPY"}
+    text = explain(move, None, 0.35)
+    assert text.startswith("NVDA fell 7.4% on 2025-04-04 but rose against SPY (abnormal +7.4%, z +2.8)")
+    same_sign = explain(move | {"ret": 0.02}, None, 0.35)
+    assert same_sign.startswith("NVDA rose 2.0% on 2025-04-04 (abnormal +7.4%") and "against" not in same_sign
+
+
 def test_coverage_of_the_move_itself_does_not_dilute_the_coverage_of_its_cause():
     from market.attribution import score_candidates
 
