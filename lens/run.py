@@ -178,7 +178,7 @@ def analyze_store(
                         if on_progress:
                             on_progress(result.analysed, total)
         catalysts = store.frame("SELECT * FROM catalysts")
-        articles = store.frame("SELECT article_id, source, title, url, published_at, duplicate_of FROM articles")
+        articles = store.frame("SELECT article_id, source, title, url, published_at, published_precision, duplicate_of FROM articles")
         scores = store.frame("SELECT article_id, sent_idx, score FROM sentences")
         events = build_timeline(catalysts, articles, scores, timeline_config)
         store.replace_table("events", to_arrow("events", events.to_dict("records")))

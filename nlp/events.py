@@ -73,7 +73,8 @@ def build_timeline(
     config: TimelineConfig | None = None,
 ) -> pd.DataFrame:
     """catalysts: DESIGN catalysts rows (+ optional `flags`); articles: article_id, source,
-    title, url, published_at, duplicate_of; sentence_scores: article_id, sent_idx, score."""
+    title, url, published_at, duplicate_of (+ optional published_precision: "day" where only
+    the date is known); sentence_scores: article_id, sent_idx, score."""
     config = config or TimelineConfig()
     if catalysts.empty:
         return pd.DataFrame(columns=list(EVENT_COLUMNS))
@@ -138,6 +139,9 @@ def _prepare(catalysts: pd.DataFrame, articles: pd.DataFrame, scores: pd.DataFra
                 "_root": root,
                 "_source": source_of.get(root, source_of.get(aid)),
                 "_published": published,
+                # a date without a time reads as midnight UTC, the evening before in New York:
+                # not a time to place the event by (see _event_time)
+                "_published_day_only": meta["published_precision"].get(aid) == "day" if "published_precision" in meta else False,
                 "_score": score_of.get((aid, row.get("sent_idx"))),
                 "_title": meta["title"].get(aid) if "title" in meta else None,
                 "_url": meta["url"].get(aid) if "url" in meta else None,
@@ -342,9 +346,23 @@ def _event_row(event: _Event, config: TimelineConfig) -> dict:
         "evidence": evidence,
         "direction": direction,
         "date_basis": "text" if text_dated else "publication",
-        "event_time": None if text_dated or not published else min(published),
+        "event_time": None if text_dated else _event_time(ms),
         "evidence_article_ids": evidence_articles,
     }
+
+
+def _event_time(mentions: list[dict]) -> pd.Timestamp | None:
+    """When a publication-dated event became known: the first publication instant, unless an
+    article known only by its date came out that day or earlier. Then the time of day is unknown
+    and the event is placed by its date (market/annotate.py), not before or after a close."""
+    exact, dates_only = [], []
+    for m in mentions:
+        if m["_published"] is None or pd.isna(m["_published"]):
+            continue
+        (dates_only if m["_published_day_only"] else exact).append(pd.Timestamp(m["_published"]))
+    if not exact or (dates_only and min(dates_only).date() <= min(exact).date()):
+        return None
+    return min(exact)
 
 
 def evidence_article(event) -> str | None:

@@ -69,6 +69,26 @@ def test_each_evidence_sentence_keeps_the_article_it_came_from():
     assert evidence_article(event.drop("evidence_article_ids")) is None  # stored before it was kept
 
 
+def test_a_publication_known_only_by_its_date_gives_no_time_of_day():
+    # a feed item stamped 2025-09-09 (no time) reads as midnight UTC, 20:00 in New York the
+    # evening before: taken as a time, it would count as news after the 8th's close
+    arts = articles(("d1", "Wire A", "2025-09-09 00:00", None), ("t1", "Wire B", "2025-09-09 13:30", None),
+                    ("t2", "Wire C", "2025-09-10 08:00", None))
+    arts["published_precision"] = ["day", "time", "time"]
+    headline = dict(start=None, precision=None, source="publication", ents=("baidu",))
+
+    def timed(*ids):
+        event = build_timeline(pd.DataFrame([mention(a, "technology.ai_model_release", **headline) for a in ids]), arts)
+        assert len(event) == 1 and event.iloc[0].date_basis == "publication"
+        return event.iloc[0].event_time
+
+    assert timed("t1") == pd.Timestamp("2025-09-09 13:30", tz="UTC")  # a real time places it
+    assert timed("d1", "t1") is None  # the date-only article may have come out earlier that day
+    assert timed("d1") is None
+    arts.loc[arts.article_id == "d1", "published_at"] = pd.Timestamp("2025-09-10", tz="UTC")
+    assert timed("t1", "d1") == pd.Timestamp("2025-09-09 13:30", tz="UTC")  # a day later: no doubt
+
+
 def test_same_type_same_day_different_entities_stay_apart():
     cats = pd.DataFrame([
         mention("a1", "corporate.earnings", date(2025, 4, 2), ents=("alibaba",)),
