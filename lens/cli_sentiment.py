@@ -9,6 +9,7 @@ printed), 1 nothing could be processed, 2 bad usage or configuration (e.g. a mis
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -23,20 +24,22 @@ LABELS = ("negative", "neutral", "positive")
 CHUNK_LINES = 2048
 
 ModelOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--sentiment-model",
         help="'finance-minilm' (bundled, fast), 'finance-mpnet' (bundled, more accurate, several times "
         "slower on a CPU), 'finance-cascade' (the first, then the second on unsure sentences), a local "
-        "Hugging Face model folder, or a cached model id",
+        "Hugging Face model folder, or a cached model id [default: lens.toml's [nlp] sentiment_model, else "
+        "finance-minilm]",
     ),
 ]
-DeviceOption = Annotated[str, typer.Option("--device", help="auto (cuda → mps → cpu), cpu, cuda, mps")]
+DeviceOption = Annotated[str | None, typer.Option("--device", help="auto (cuda → mps → cpu), cpu, cuda, mps [default: lens.toml's, else auto]")]
 BatchOption = Annotated[
-    int | None, typer.Option("--batch-size", min=1, help="sentences per model batch [default: 64 on a CPU, 256 on a GPU]")
+    int | None, typer.Option("--batch-size", min=1, help="sentences per model batch [default: lens.toml's "
+                             "[nlp] sentiment_batch_size, else 64 on a CPU and 256 on a GPU]")
 ]
 PrecisionOption = Annotated[
-    str, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on AMX/AVX512-BF16 CPUs, int8 on other x86 CPUs for the bundled model, else fp32), fp32, bf16, fp16, int8")
+    str | None, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on AMX/AVX512-BF16 CPUs, int8 on other x86 CPUs for the bundled model, else fp32), fp32, bf16, fp16, int8 [default: lens.toml's, else auto]")
 ]
 CompileOption = Annotated[
     bool, typer.Option("--compile", help="compile the model with torch.compile first: about a fifth faster on a CPU, "
@@ -71,22 +74,33 @@ def result_record(probs, item_id: Any = None, with_id: bool = True) -> dict:
     return record
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
 def read_jsonl(path: Path, report: Callable[[str], None]) -> Iterator[tuple[Any, str]]:
-    """(id, text) per good line; each bad line goes to ``report`` as FILE:LINE: reason."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    """(id, text) per good line; each bad line goes to ``report`` as FILE:LINE: reason. A byte
+    order mark is allowed (Excel and Notepad write one); undecodable bytes read as U+FFFD."""
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                report(f"{path}:{number}: not valid JSON ({exc.msg}); skipped")
+                item = json.loads(line, parse_constant=_no_constant)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, a 5,000-digit number, [[[[...
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(":")[0]
+                report(f"{path}:{number}: not valid JSON ({reason}); skipped")
                 continue
             if not isinstance(item, dict) or "text" not in item or "id" not in item:
                 report(f'{path}:{number}: expected an object with "id" and "text"; skipped')
                 continue
             if not isinstance(item["text"], str):
                 report(f'{path}:{number}: "text" must be a string, got {type(item["text"]).__name__}; skipped')
+                continue
+            try:  # the id goes back out as it came: it must be writable as JSON (1e400 is not)
+                json.dumps(item["id"], ensure_ascii=False, allow_nan=False).encode("utf-8")
+            except (ValueError, UnicodeEncodeError) as exc:
+                report(f'{path}:{number}: its "id" cannot be written back as JSON ({exc}); skipped')
                 continue
             yield item["id"], item["text"]
 
@@ -124,36 +138,61 @@ def score_jsonl(scorer, source: Path, sink: TextIO, errors: TextIO) -> JsonlTall
             if index in result.errors:
                 report(f"{source}: id {item_id!r}: {result.errors[index]}; skipped")
                 continue
-            sink.write(json.dumps(result_record(probs, item_id), ensure_ascii=False) + "\n")
+            sink.write(json.dumps(result_record(probs, item_id), ensure_ascii=False, allow_nan=False) + "\n")
             tally.written += 1
     return tally
 
 
-def read_labelled_csv(path: Path, errors: TextIO, columns: dict[str, str] | None = None
-                      ) -> tuple[list[str], list[int], dict[str, list[str]]]:  # fmt: skip
-    """texts, label indices and each row's value in every one of `columns` (column → the option
-    that needs it, named if the file lacks it), from a text,label CSV; rows with other labels
-    are reported."""
+@dataclass
+class LabelledRows:
+    texts: list[str]
+    labels: list[int]  # indices into LABELS
+    lines: list[int]  # the line of the file each row starts on, for messages
+    values: dict[str, list[str]]  # each row's value in every extra column asked for
+
+
+def read_labelled_csv(path: Path, errors: TextIO, columns: dict[str, str] | None = None) -> LabelledRows:
+    """The rows of a text,label CSV with a known label and some text, and their value in every one
+    of `columns` (column → the option that needs it, named if the file lacks it); every other row
+    is reported as FILE:LINE: reason. A byte order mark is allowed, undecodable bytes read as
+    U+FFFD (said once), and a field may be of any length."""
     columns = columns or {}
-    texts, labels, values = [], [], {name: [] for name in columns}
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
-            raise _fail(f"{path}: needs columns text,label; found {reader.fieldnames}")
-        for name, option in columns.items():
-            if name not in reader.fieldnames:
-                raise _fail(f"{option}: {path} has no such column {name!r} (it has {', '.join(reader.fieldnames)})")
-        for number, row in enumerate(reader, 2):
-            label = (row["label"] or "").strip().lower()
-            if label not in LABELS or row["text"] is None:
-                reason = "no text" if row["text"] is None else f"label {row['label']!r} is not one of {LABELS}"
-                print(f"{path}:{number}: {reason}; skipped", file=errors)
-                continue
-            texts.append(row["text"])
-            labels.append(LABELS.index(label))
-            for name in columns:
-                values[name].append((row[name] or "").strip())
-    return texts, labels, values
+    raw = path.read_bytes()
+    try:
+        data = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        data = raw.decode("utf-8-sig", errors="replace")
+        print(f"{path}: not valid UTF-8 (first at byte {exc.start}); such bytes are read as U+FFFD", file=errors)
+    csv.field_size_limit(max(csv.field_size_limit(), len(data) + 1))  # texts are cut at the model anyway
+    source_lines = io.StringIO(data, newline="").readlines()  # as the reader counts them
+    reader = csv.DictReader(io.StringIO(data, newline=""))
+    names = reader.fieldnames or []
+    if not {"text", "label"} <= set(names):
+        raise _fail(f"{path}: needs columns text,label; found {names}")
+    for name, option in columns.items():
+        if name not in names:
+            raise _fail(f"{option}: {path} has no such column {name!r} (it has {', '.join(names)})")
+    repeated = sorted({n for n in names if names.count(n) > 1 and n in {"text", "label", *columns}})
+    if repeated:
+        raise _fail(f"{path}: the column {repeated[0]!r} appears twice; keep one")
+    rows = LabelledRows([], [], [], {name: [] for name in columns})
+    end = reader.line_num  # the header's last line
+    for row in reader:
+        start, end = end + 1, reader.line_num
+        while start < end and not source_lines[start - 1].strip():  # blank lines the reader passed over
+            start += 1
+        label = (row["label"] or "").strip().lower()
+        text = row["text"] or ""
+        if label not in LABELS or not text.strip():
+            reason = "no text" if not text.strip() else f"label {row['label']!r} is not one of {LABELS}"
+            print(f"{path}:{start}: {reason}; skipped", file=errors)
+            continue
+        rows.texts.append(text)
+        rows.labels.append(LABELS.index(label))
+        rows.lines.append(start)
+        for name in columns:
+            rows.values[name].append((row[name] or "").strip())
+    return rows
 
 
 def _squash(text: str) -> str:
@@ -305,25 +344,48 @@ def format_report(report: dict, name: str) -> str:
     return "\n".join(lines)
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``sentiment`` and ``eval-sentiment`` to the application's typer app."""
+@dataclass
+class Defaults:
+    """What a command uses where its option is not given: lens.toml's [nlp], else these."""
+
+    sentiment_model: str = "finance-minilm"
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int | None = None  # the device's own (nlp.sentiment.default_batch_size)
+
+
+def register(app: typer.Typer, defaults: Callable[[], Defaults] = Defaults) -> None:
+    """Add ``sentiment`` and ``eval-sentiment`` to the application's typer app; `defaults` is
+    called when a command runs (lens.cli passes lens.toml's [nlp], read only then)."""
+
+    def settled(model, device, batch_size, precision):
+        base = defaults()
+        return (model or base.sentiment_model, device or base.device, batch_size or base.batch_size,
+                precision or base.precision)  # fmt: skip
 
     @app.command("sentiment")
     def sentiment(
         text: Annotated[str | None, typer.Argument(help="one text to score")] = None,
         input_path: Annotated[Path | None, typer.Option("--input", "-i", help="JSONL, one {\"id\", \"text\"} per line")] = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL results (default: stdout)")] = None,
-        sentiment_model: ModelOption = "finance-minilm",
-        device: DeviceOption = "auto",
-        batch_size: BatchOption = None,  # the device's own (nlp.sentiment.default_batch_size)
-        precision: PrecisionOption = "auto",
+        sentiment_model: ModelOption = None,
+        device: DeviceOption = None,
+        batch_size: BatchOption = None,
+        precision: PrecisionOption = None,
         compiled: CompileOption = False,
     ) -> None:
-        """Score one text, or a JSONL file of {"id", "text"} lines, for financial sentiment."""
+        """Score one text, or a JSONL file of {"id", "text"} lines, for financial sentiment.
+
+        Example: lens sentiment --input news.jsonl --output tone.jsonl --sentiment-model finance-cascade"""
         if (text is None) == (input_path is None):
             raise _fail('give either one TEXT or --input FILE.jsonl (not both)')
+        if text is not None and output is not None:
+            raise _fail("--output goes with --input; one TEXT's result is printed")
         if input_path is not None and not input_path.is_file():
             raise _fail(f"{input_path}: no such file")
+        if output is not None and output.exists() and output.resolve() == input_path.resolve():
+            raise _fail(f"--output {output} is the --input file: writing would erase it first")
+        sentiment_model, device, batch_size, precision = settled(sentiment_model, device, batch_size, precision)
         scorer = _load(sentiment_model, device, batch_size, precision, compiled)
         if text is not None:
             result = scorer.score([text])
@@ -353,10 +415,10 @@ def register(app: typer.Typer) -> None:
     @app.command("eval-sentiment")
     def eval_sentiment(
         data: Annotated[Path, typer.Option("--data", help="CSV with columns text,label")],
-        sentiment_model: ModelOption = "finance-minilm",
-        device: DeviceOption = "auto",
-        batch_size: BatchOption = None,  # the device's own (nlp.sentiment.default_batch_size)
-        precision: PrecisionOption = "auto",
+        sentiment_model: ModelOption = None,
+        device: DeviceOption = None,
+        batch_size: BatchOption = None,
+        precision: PrecisionOption = None,
         compiled: CompileOption = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
         by: Annotated[str | None, typer.Option("--by", help="also give the figures per value of this CSV column (e.g. confidence)")] = None,
@@ -372,27 +434,29 @@ def register(app: typer.Typer) -> None:
         Example: lens eval-sentiment --data corpus/gold/sentiment_gold.csv --run reports/demo --sentences catalyst --against finance-minilm"""
         if not data.is_file():
             raise _fail(f"{data}: no such file")
+        sentiment_model, device, batch_size, precision = settled(sentiment_model, device, batch_size, precision)
         if sentences not in ("all", "catalyst") or (sentences != "all" and run is None):
             raise _fail(f"--sentences {sentences}: use all or catalyst, with --run")
         if run is not None and not run.is_dir():
             raise _fail(f"--run {run}: no such folder")
         needed = {**({by: f"--by {by}"} if by else {}), **({"article_id": "--run"} if run else {})}
-        texts, labels, columns = read_labelled_csv(data, sys.stderr, needed)
-        groups = columns.get(by, [])
+        rows = read_labelled_csv(data, sys.stderr, needed)
+        texts, labels, lines, groups = rows.texts, rows.labels, rows.lines, rows.values.get(by, [])
         scorers, results = [], []
         if run is not None:
             import numpy as np
 
             from nlp.sentiment import SentimentResult
 
-            probs, in_catalyst = run_tone(run, columns["article_id"], texts)
+            probs, in_catalyst = run_tone(run, rows.values["article_id"], texts)
             matched = ~np.isnan(probs).any(axis=1)
             if (~matched).any():
                 typer.echo(f"{data}: {int((~matched).sum())} rows have no tone in {run} (not one of its sentences as "
                            "its pipeline split them, an article it does not have, or a sentence it could not score); "
                            "left out", err=True)  # fmt: skip
             keep = np.flatnonzero(matched & (in_catalyst if sentences == "catalyst" else True))
-            texts, labels, groups = [texts[i] for i in keep], [labels[i] for i in keep], [groups[i] for i in keep] if by else []
+            texts, labels, lines = [texts[i] for i in keep], [labels[i] for i in keep], [lines[i] for i in keep]
+            groups = [groups[i] for i in keep] if by else []
             scorers.append((_run_name(run) + (", catalyst sentences" if sentences == "catalyst" else ""), {}))
             results.append(SentimentResult(probs[keep], np.zeros(len(keep), dtype=bool)))
         if not texts:
@@ -409,7 +473,10 @@ def register(app: typer.Typer) -> None:
         kept = [i for i in range(len(texts)) if i not in failed]  # the same rows for every model
         for index in sorted(failed):
             message = next(r.errors[index] for r in results if index in r.errors)
-            typer.echo(f"{data}: row {index + 2}: {message}; left out", err=True)
+            typer.echo(f"{data}:{lines[index]}: {message}; left out", err=True)
+        if not kept:
+            typer.echo(f"error: {data}: no row could be scored" + (" by both models" if against else ""), err=True)
+            raise typer.Exit(code=1)  # nothing could be processed
         truth = [labels[i] for i in kept]
         reports, predictions = [], []
         for (name, used), result in zip(scorers, results, strict=True):

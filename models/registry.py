@@ -93,10 +93,12 @@ class LoadedSentimentModel:
 def label_columns(id2label: dict[int, str], model_name: str = "model") -> tuple[int, int, int]:
     """Map a model's ``id2label`` onto (negative, neutral, positive) logit columns."""
     found: dict[str, int] = {}
+    other = []
     for index, raw in id2label.items():
         name = str(raw).lower()
         matches = [label for label, hints in _LABEL_HINTS.items() if any(h in name for h in hints)]
         if len(matches) != 1:
+            other.append(raw)
             continue
         if matches[0] in found:
             raise SentimentModelError(
@@ -104,6 +106,13 @@ def label_columns(id2label: dict[int, str], model_name: str = "model") -> tuple[
                 "fix id2label in its config.json"
             )
         found[matches[0]] = int(index)
+    if other and "negative" in found and "positive" in found:
+        # a further class ("mixed", "other"): dropping it would leave three probabilities that do
+        # not sum to 1, and spreading its share over the three would be a guess
+        raise SentimentModelError(
+            f"{model_name}: its labels {dict(id2label)} include {', '.join(map(repr, other))}, none of "
+            "negative, neutral, positive; only three-class (or negative/positive) models are supported"
+        )
     if "negative" not in found or "positive" not in found:
         raise SentimentModelError(
             f"{model_name}: cannot tell negative/neutral/positive from its labels {dict(id2label)}; "
@@ -204,6 +213,19 @@ def _load_bundled(name: str, folder: Path) -> LoadedSentimentModel:
         raise SentimentModelError(
             f"{name}: {meta_path} is missing; rebuild it with models/train_sentiment.py"
         )
+    try:
+        return _load_artefact(name, folder, meta_path)
+    except SentimentModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - json, peft, safetensors and torch each raise their own
+        # a folder the training script wrote, then damaged or half copied: one line, not a traceback
+        raise SentimentModelError(
+            f"sentiment model {name!r}: {folder} is not a complete artefact ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:160] if str(exc) else 'no detail'}); copy it again or retrain it"
+        ) from exc
+
+
+def _load_artefact(name: str, folder: Path, meta_path: Path) -> LoadedSentimentModel:
     meta = json.loads(meta_path.read_text())
     from transformers import AutoTokenizer
 
@@ -262,13 +284,21 @@ def _load_hf(name: str) -> LoadedSentimentModel:
         with _quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
             model = AutoModelForSequenceClassification.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, safetensors' own error for a cut file
         where = "that folder" if origin != "hf-cache" else "the local Hugging Face cache"
         raise SentimentModelError(
             f"sentiment model {name!r}: not found or not a sequence classifier in {where} "
             f"({str(exc).splitlines()[0][:160]}); use {DEFAULT_MODEL!r}, a local model folder, "
             "or an id you have already downloaded (nothing is downloaded at run time)"
         ) from exc
+    vocabulary = getattr(model.config, "vocab_size", None)
+    if vocabulary and len(tokenizer) < vocabulary // 2:
+        # a folder of weights without their tokenizer files: transformers then builds a tokenizer
+        # of a handful of special tokens, every word becomes [UNK], and the scores mean nothing
+        raise SentimentModelError(
+            f"sentiment model {name!r}: its tokenizer has {len(tokenizer)} tokens for a model of "
+            f"{vocabulary}; save the tokenizer with the model (tokenizer.save_pretrained(folder))"
+        )
     model.eval()
     model_max = getattr(tokenizer, "model_max_length", DEFAULT_MAX_LENGTH)
     return LoadedSentimentModel(

@@ -93,7 +93,13 @@ def select_device(requested: str | None = "auto") -> torch.device:
         )
     if kind == "mps" and not _mps_available():
         raise SentimentModelError(f"device {requested!r}: Apple MPS is not available; use --device auto or cpu")
-    device = torch.device(choice)
+    try:
+        device = torch.device(choice)
+    except RuntimeError:
+        raise SentimentModelError(f"device {requested!r}: not a device torch knows (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise SentimentModelError(f"device {requested!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s), "
+                                  "numbered from 0")  # fmt: skip
     log.info("device: %s (forced)", device)
     return device
 
@@ -296,6 +302,7 @@ class SentimentModel:
                 out[:, j] = probs[:, column]
         if any(c < 0 for c in self.label_columns):  # a two-class model: renormalise what it has
             out /= out.sum(axis=1, keepdims=True)
+        # (a model with a class of another name is refused at load: models/registry.label_columns)
         vectors = None
         if self.vector_space:
             # normalised in float32: unit length to 1e-6 whatever the model's precision
@@ -316,10 +323,11 @@ class SentimentModel:
         vecs = np.zeros((len(items), self.dim), dtype=np.float32) if vectors else None
         valid = []
         for i, text in enumerate(items):
-            if isinstance(text, str):
+            problem = text_problem(text)
+            if problem is None:
                 valid.append(i)
             else:
-                errors[i] = f"text must be a string, got {type(text).__name__}"
+                errors[i] = problem
         if not valid:
             return SentimentResult(probs, truncated, errors, vecs)
         texts_ok = [items[i] for i in valid]
@@ -357,6 +365,19 @@ class SentimentModel:
     def predict(self, texts: Iterable[object]) -> np.ndarray:
         """(n, 3) probabilities in the order negative, neutral, positive (NaN rows for bad items)."""
         return self.score(texts).probs
+
+
+def text_problem(text: object) -> str | None:
+    """Why `text` cannot be scored, or None: not a string, or not valid Unicode (a lone surrogate,
+    what a tool leaves when it cuts an emoji in half, or undecodable bytes passed on by Python),
+    which the tokenizer would reject for its whole batch."""
+    if not isinstance(text, str):
+        return f"text must be a string, got {type(text).__name__}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"text is not valid Unicode ({exc.reason} at character {exc.start}); fix its encoding"
+    return None
 
 
 def length_buckets(lengths: Sequence[int], size: int) -> list[list[int]]:

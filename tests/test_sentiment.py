@@ -693,3 +693,156 @@ def test_f1_intervals_hold_the_estimate_and_narrow_with_more_rows():
     perfect = cli_sentiment.confidence_intervals(truth, truth)
     assert perfect["macro_f1"] == [1.0, 1.0] and perfect["accuracy"][1] == pytest.approx(1.0)
     assert "95% CI" in cli_sentiment.format_report(few, "x")
+
+
+# -- hostile input, one line per problem (an outside review of the sentiment commands) ----------------
+def test_hostile_jsonl_lines_are_skipped_one_line_each_and_the_rest_scored(cli, tmp_path):
+    app, _ = cli
+    source = tmp_path / "in.jsonl"
+    lines = [
+        '{"id": 1, "text": "Profit rose."}',
+        '{"id": 2, "text": "Great quarter \\ud83d"}',  # half an emoji: the tokenizer rejects its batch
+        '{"id": "\\ud83d", "text": "Sales fell."}',  # an id that cannot be written back as UTF-8
+        '{"id": NaN, "text": "Sales fell."}',  # not JSON, though Python reads it
+        '{"id": 1e400, "text": "Sales fell."}',  # infinite once read
+        '{"id": ' + "1" * 5000 + ', "text": "Sales fell."}',  # past Python's integer-string limit
+        "[" * 100_000,  # past the recursion limit
+        '{"id": 9, "text": "Costs fell."}',
+    ]
+    source.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")  # with Excel's byte order mark
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["sentiment", "--input", str(source), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]  # strict JSON
+    assert [r["id"] for r in records] == [1, 9]  # the first line too, its byte order mark aside
+    problems = [line for line in result.stderr.splitlines() if line.endswith("; skipped")]
+    assert len(problems) == 6
+    assert any("id 2:" in line and "not valid Unicode" in line for line in problems)
+    for number in (3, 4, 5, 6, 7):
+        assert any(f"in.jsonl:{number}:" in line for line in problems), number
+
+
+def test_output_onto_the_input_is_refused_and_the_input_kept(cli, tmp_path):
+    app, loaded = cli
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1, "text": "Profit rose."}\n')
+    result = CliRunner().invoke(app, ["sentiment", "--input", str(source), "--output", str(tmp_path / "." / "in.jsonl")])
+    assert result.exit_code == 2 and "erase" in result.stderr
+    assert source.read_text() == '{"id": 1, "text": "Profit rose."}\n' and not loaded
+    one = CliRunner().invoke(app, ["sentiment", "Profit rose.", "--output", str(tmp_path / "one.jsonl")])
+    assert one.exit_code == 2 and "--output goes with --input" in one.stderr
+
+
+def test_a_text_that_is_not_unicode_is_one_error_line(cli):
+    app, _ = cli
+    result = CliRunner().invoke(app, ["sentiment", "Caf\udce9 chain profit fell"])  # how Python passes bad bytes
+    assert result.exit_code == 2 and "not valid Unicode" in result.stderr
+
+
+def test_csv_rows_get_their_line_numbers_and_bad_rows_cost_nothing_else(cli, tmp_path):
+    app, _ = cli
+    data = tmp_path / "gold.csv"
+    rows = [
+        "text,label",
+        "Profit rose.,positive",  # 2
+        '"A quoted text',  # 3: a record over three lines
+        'over lines",neutral',
+        "",  # 5: a blank line the reader passes over
+        ",positive",  # 6: no text
+        "   ,negative",  # 7: blank text
+        "Orders grew.,bullish",  # 8: not one of the labels
+        '"' + "Sales fell. " * 15_000 + '",negative',  # 9: 180,000 characters, over csv's default limit
+    ]
+    raw = ("\ufeff" + "\n".join(rows) + "\n").encode("utf-8") + "Caf\xe9 chain profit fell.,negative\n".encode("latin-1")
+    data.write_bytes(raw)
+    result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == 4  # lines 2, 3, 9 and 10
+    for line, why in ((6, "no text"), (7, "no text"), (8, "bullish")):
+        assert f"gold.csv:{line}: " in result.stderr and why in result.stderr
+    assert "not valid UTF-8" in result.stderr
+
+
+def test_a_repeated_column_is_a_usage_error(cli, tmp_path):
+    app, _ = cli
+    data = tmp_path / "gold.csv"
+    data.write_text("text,label,text\nProfit rose.,positive,\n")
+    result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data)])
+    assert result.exit_code == 2 and "'text' appears twice" in result.stderr
+
+
+class FailsOn(CountingScorer):
+    """Cannot score texts holding `word` (as a model fails on a text too long for its positions)."""
+
+    def __init__(self, word: str):
+        super().__init__()
+        self.word = word
+
+    def score(self, texts):
+        result = _fake_result(list(texts))
+        result.errors.update({i: "model failed on this text" for i, t in enumerate(texts) if self.word in t})
+        return result
+
+
+def test_a_row_the_model_fails_on_is_named_by_its_line_and_none_left_is_exit_1(monkeypatch, tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    data = tmp_path / "gold.csv"
+    data.write_text("text,label\nProfit rose.,positive\nx,bullish\nLong text here.,neutral\nSales fell.,negative\n")
+    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: FailsOn("Long"))
+    result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["n"] == 2
+    assert "gold.csv:4: model failed on this text; left out" in result.stderr  # line 4, not row 3
+    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: FailsOn(""))
+    none = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data)])
+    assert none.exit_code == 1 and "no row could be scored" in none.stderr and "Traceback" not in none.output
+
+
+def test_lens_toml_gives_the_defaults_and_options_override_them(monkeypatch, tokenizer):
+    app = typer.Typer()
+    configured = cli_sentiment.Defaults(sentiment_model="finance-mpnet", device="cpu", precision="fp32", batch_size=8)
+    cli_sentiment.register(app, lambda: configured)
+    loaded = []
+
+    def fake_load(model, device, batch_size, precision="auto", compiled=False):
+        loaded.append((model, device, batch_size, precision))
+        return SentimentModel(tiny_loaded(tokenizer), device="cpu", precision="fp32")
+
+    monkeypatch.setattr(cli_sentiment, "_load", fake_load)
+    assert CliRunner().invoke(app, ["sentiment", "Profit rose."]).exit_code == 0
+    assert CliRunner().invoke(app, ["sentiment", "Profit rose.", "--sentiment-model", "finance-minilm",
+                                    "--precision", "bf16", "--batch-size", "2"]).exit_code == 0  # fmt: skip
+    assert loaded == [("finance-mpnet", "cpu", 8, "fp32"), ("finance-minilm", "cpu", 2, "bf16")]
+
+
+def test_a_model_with_a_fourth_class_or_without_its_tokenizer_is_refused(tmp_path, tokenizer):
+    with pytest.raises(SentimentModelError, match="'mixed'"):
+        label_columns({0: "negative", 1: "neutral", 2: "positive", 3: "mixed"})
+    folder = tmp_path / "weights-only"
+    weights = tiny_classifier()
+    weights.config.id2label = {0: "negative", 1: "neutral", 2: "positive"}
+    weights.save_pretrained(folder)  # no tokenizer files beside the weights
+    with pytest.raises(SentimentModelError, match="tokenizer has"):
+        load_sentiment_model(str(folder))
+    tokenizer.save_pretrained(folder)
+    assert load_sentiment_model(str(folder)).tokenizer is not None
+
+
+def test_a_damaged_artefact_folder_is_one_error_line(tmp_path):
+    import shutil
+
+    from models.registry import BUNDLED_DIR
+
+    folder = tmp_path / "copy"
+    shutil.copytree(BUNDLED_DIR, folder)
+    (folder / "adapter_model.safetensors").write_bytes(b"cut short")
+    with pytest.raises(SentimentModelError, match="not a complete artefact"):
+        load_sentiment_model(str(folder))
+    (folder / "lens_sentiment.json").write_text("{oops")
+    with pytest.raises(SentimentModelError, match="not a complete artefact"):
+        load_sentiment_model(str(folder))
+
+
+def test_a_device_string_torch_does_not_know_is_one_error_line():
+    with pytest.raises(SentimentModelError, match="not a device torch knows"):
+        select_device("cpu:x")

@@ -139,7 +139,8 @@ def test_on_hand_labelled_corpus_sentences_it_beats_the_fast_model_clearly(model
     from lens.cli_sentiment import read_labelled_csv
     from tests.conftest import REPO
 
-    texts, labels, _ = read_labelled_csv(REPO / "corpus" / "gold" / "sentiment_gold.csv", sys.stderr)
+    rows = read_labelled_csv(REPO / "corpus" / "gold" / "sentiment_gold.csv", sys.stderr)
+    texts, labels = rows.texts, rows.labels
     truth = np.array(labels)
     assert len(texts) == 240
     fast = shared_sentiment_model("finance-minilm", device="cpu")
