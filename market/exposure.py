@@ -2,8 +2,9 @@
 
     direct    the entity is the instrument (Alibaba → BABA, 9988.HK; KWEB → KWEB)
     holding   the entity is a main holding of the fund or index (Tencent → CQQQ, KWEB)
-    country   a government, agency, person or country of the instrument's exposure country
-              (PBoC → Chinese ETFs and ADRs; the Federal Reserve → US instruments)
+    country   a government, agency, official or country of the instrument's exposure country
+              (PBoC → Chinese ETFs and ADRs; the Federal Reserve → US instruments); a person
+              who speaks for a company (Robin Li → Baidu) touches that company as it would
 A ticker touched several ways keeps its most direct link.
 """
 
@@ -43,17 +44,20 @@ def exposures(entity_ids: Iterable[str], kb: KnowledgeBase, priced: set[str]) ->
         for holder in (*kb.funds_holding(entity_id), *kb.indexes_holding(entity_id)):
             for t in holder.tickers:
                 mark(t, "holding")
-        if entity.kind in MACRO_KINDS and entity.country:
+        company = kb.get(entity.affiliation) if entity.affiliation else None
+        company = company if company is not None and company.kind == "company" else None
+        if entity.kind in MACRO_KINDS and entity.country and not (entity.kind == "person" and company):
+            # an official speaks for the country; a chief executive speaks for the company (below):
+            # Robin Li's launch is Baidu's news, not every Chinese ticker's
             for t, country in countries.items():
                 if country == entity.country:
                     mark(t, "country")
-        if entity.kind == "product" and entity.affiliation:
-            # A model release (DeepSeek R1) is news about its maker's listed peers and holders.
-            maker = kb.get(entity.affiliation)
-            if maker is not None:
-                for t in maker.tickers:
-                    mark(t, "direct")
-                for holder in kb.funds_holding(maker.id):
-                    for t in holder.tickers:
-                        mark(t, "holding")
+        if entity.kind in ("product", "person") and company is not None:
+            # A model release (DeepSeek R1), or what a founder or chief executive says, is news
+            # about the company: its listings and its holders.
+            for t in company.tickers:
+                mark(t, "direct")
+            for holder in kb.funds_holding(company.id):
+                for t in holder.tickers:
+                    mark(t, "holding")
     return found

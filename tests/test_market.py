@@ -260,3 +260,18 @@ def test_saturated_scores_go_to_the_event_said_more_about_not_to_the_id():
     ranked = score_candidates(move, candidates, AttributionConfig())
     assert ranked[0]["score"] == ranked[1]["score"]
     assert [c["catalyst_type"] for c in ranked] == ["corporate.earnings", "technology.ai_adoption"]
+
+
+def test_a_chief_executive_touches_his_company_and_an_official_his_country():
+    from market.exposure import exposures
+    from nlp.kb import load_kb
+
+    kb = load_kb()
+    priced = {"BIDU", "BABA", "KWEB", "SPY"}
+    # Robin Li's launch is Baidu's news (and its holders'), not every Chinese ticker's
+    robin_li = exposures(["robin_li"], kb, priced)
+    assert robin_li.get("BIDU") == "direct" and "BABA" not in robin_li
+    assert robin_li.get("KWEB") == exposures(["baidu"], kb, priced).get("KWEB")
+    # the governor of the PBoC speaks for China: every Chinese instrument, no US one
+    governor = exposures(["pan_gongsheng"], kb, priced)
+    assert governor.get("BABA") == "country" and governor.get("BIDU") == "country" and "SPY" not in governor
