@@ -148,6 +148,13 @@ def _run_ingest(
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    local = [s for s in sources if not s.lower().startswith(("http://", "https://"))]
+    if sources and len(local) == len(sources) and not any(Path(s).expanduser().exists() for s in local):
+        # nothing to read at all is missing input (exit 2), decided before OUT is created; one
+        # missing source among others is a problem of that item only
+        for source in local:
+            console.print(Text("error: ", style="red") + plain(f"{source}: no such file or folder"))
+        raise typer.Exit(2)
     with _progress() as progress:
         task = progress.add_task("ingest", total=None, rate="")
 

@@ -100,9 +100,16 @@ def test_bad_sources_get_one_line_each_and_good_items_are_kept(tmp_path):
     assert "Good story" in titles and "Ok item" in titles
 
 
-def test_nothing_readable_exits_non_zero(tmp_path):
+def test_missing_input_is_exit_2_and_nothing_readable_exit_1(tmp_path):
+    # the README: 2 for missing input, decided before the output folder is made
     res = ingest(tmp_path / "nope", "--out", tmp_path / "out")
-    assert res.exit_code == 1 and "no such file or folder" in res.output
+    assert res.exit_code == 2 and "no such file or folder" in res.output
+    assert not (tmp_path / "out").exists()
+    # input that is there but holds nothing readable: nothing could be processed
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "empty.txt").write_text("")
+    res = ingest(tmp_path / "src", "--out", tmp_path / "out")
+    assert res.exit_code == 1 and "empty file" in res.output
 
 
 def test_feed_url_with_304_repoll_and_fetch_articles(httpserver, tmp_path):
