@@ -210,10 +210,15 @@ def _containing_event(events: list[_Event], mention: dict, config: TimelineConfi
         # own article dates within the lookback, whoever it names: "China's debt swap leaves
         # stimulus hopes unmet" over "the NPC approved on Friday". A month-dated recap ("the
         # tariff announcement earlier this month") is not: it may be another story.
-        overlap = _overlap(event, mention, any_day=mention.get("date_source") == "publication")
+        published = mention.get("date_source") == "publication"
+        overlap = _overlap(event, mention, any_day=published)
         if overlap is None:
             continue
-        key = (overlap, len(event.mentions), -abs((end - event.anchor).days))
+        # ... and an event its own article is already in comes first: "Fourth, subsidies will
+        # increase", which names no one, belongs with its article's "Speaking on Saturday, Lan
+        # said...", not with the larger event of Tuesday's briefing four days before
+        own = published and any(m["_root"] == mention["_root"] for m in event.mentions)
+        key = (own, overlap, len(event.mentions), -abs((end - event.anchor).days))
         if best_key is None or key > best_key:
             best, best_key = event, key
     return best

@@ -89,6 +89,26 @@ def test_a_publication_known_only_by_its_date_gives_no_time_of_day():
     assert timed("t1", "d1") == pd.Timestamp("2025-09-09 13:30", tz="UTC")  # a day later: no doubt
 
 
+def test_an_undated_sentence_stays_with_its_own_articles_event_not_a_bigger_one_days_before():
+    # Tuesday: two wires on the NDRC briefing. Saturday: one article on the finance minister's
+    # briefing, its sentences dated only by its publication; "Fourth, subsidies will increase"
+    # names no one, and belongs with its article's minister, not with Tuesday's larger event
+    arts = articles(("t1", "Wire A", "2024-10-08 09:00", None), ("t2", "Wire B", "2024-10-08 10:00", None),
+                    ("s1", "Letter C", "2024-10-12 11:40", None))
+    cats = pd.DataFrame([
+        mention("t1", "policy.fiscal_stimulus", date(2024, 10, 8), ents=("china", "ndrc")),
+        mention("t2", "policy.fiscal_stimulus", date(2024, 10, 8), ents=("china",)),
+        mention("s1", "policy.fiscal_stimulus", date(2024, 10, 12), source="publication", ents=("lan_foan",), sent=3),
+        mention("s1", "policy.fiscal_stimulus", date(2024, 10, 12), source="publication", ents=(), sent=7,
+                evidence="Fourth, subsidies will increase."),
+    ])
+    tl = build_timeline(cats, arts)
+    assert len(tl) == 2
+    tuesday, saturday = tl.iloc[0], tl.iloc[1]
+    assert list(tuesday.article_ids) == ["t1", "t2"]
+    assert list(saturday.article_ids) == ["s1"] and "Fourth, subsidies will increase." in list(saturday.evidence)
+
+
 def test_same_type_same_day_different_entities_stay_apart():
     cats = pd.DataFrame([
         mention("a1", "corporate.earnings", date(2025, 4, 2), ents=("alibaba",)),
