@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nlp.sentiment import SentimentModel
-from tests.test_sentiment_model import NEGATIVE, NEUTRAL, POSITIVE
+from tests.test_sentiment_model import NEGATIVE, NEUTRAL, POSITIVE, assert_odd_inputs_scored
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")]
 
@@ -49,13 +49,7 @@ def test_one_sentence_scores_alike_alone_and_in_a_wide_batch(on_gpu):
 
 
 def test_odd_inputs_get_results_not_a_crashed_batch_on_the_gpu(on_gpu):
-    texts = ["", "   ", "🚀🚀📈💰", "x" * 50_000, "Der Umsatz stieg im dritten Quartal deutlich.",
-             "腾讯第三季度利润大幅增长", "Nokia " * 10_000, "Profit rose."]  # fmt: skip
-    result = on_gpu.score(texts)
-    assert not result.errors
-    assert np.isfinite(result.probs).all()
-    np.testing.assert_allclose(result.probs.sum(axis=1), 1, atol=1e-3)
-    assert result.truncated.tolist() == [False] * 3 + [True, False, False, True, False]
+    assert_odd_inputs_scored(on_gpu)
 
 
 def test_a_forced_cpu_stays_on_the_cpu_beside_a_gpu():

@@ -86,7 +86,8 @@ def test_without_bf16_only_weights_whose_int8_form_was_measured_run_in_int8(monk
     assert SentimentModel("finance-minilm", device="cpu", precision="int8").precision == "int8"  # asked for
 
 
-def test_odd_inputs_get_results_not_a_crashed_batch(model):
+def assert_odd_inputs_scored(model: SentimentModel) -> None:
+    """Empty, emoji-only, 50,000-character and non-English texts each get a result, in one batch."""
     texts = ["", "   ", "🚀🚀📈💰", "x" * 50_000, "Der Umsatz stieg im dritten Quartal deutlich.",
              "腾讯第三季度利润大幅增长", "Nokia " * 10_000, "Profit rose."]
     result = model.score(texts)
@@ -94,6 +95,10 @@ def test_odd_inputs_get_results_not_a_crashed_batch(model):
     assert np.isfinite(result.probs).all()
     np.testing.assert_allclose(result.probs.sum(axis=1), 1, atol=1e-3)
     assert result.truncated.tolist() == [False] * 3 + [True, False, False, True, False]
+
+
+def test_odd_inputs_get_results_not_a_crashed_batch(model):
+    assert_odd_inputs_scored(model)
 
 
 def test_adapter_is_merged_into_plain_weights_at_load_time():
