@@ -6,8 +6,9 @@ Every variant runs in its own subprocess (so its peak RSS is its own) on the sam
 sentences, with the same thread budget, in the same run:
 
 * ``ours``: ``SentimentModel("finance-minilm")`` on the CPU with the precision it picks by itself,
-  length-sorted batches of 64 (``--device cuda``: on the GPU, fp16, batches of 256); ``ours-fp32`` / ``ours-int8`` show the other CPU forms, and
-  ``ours-compiled`` the same model through ``torch.compile`` (``SentimentModel(compiled=True)``);
+  length-sorted batches of 64 (``--device cuda``: on the GPU, fp16, batches of 256);
+  ``ours-fp32`` / ``ours-int8`` show the other CPU forms, and ``ours-compiled`` the same model
+  through ``torch.compile`` (``SentimentModel(compiled=True)``);
 * ``mpnet``: the accurate bundled model, ``SentimentModel("finance-mpnet")``, the same way (it
   needs the ``mpnet`` extra; ``mpnet-fp32`` / ``mpnet-int8`` too); ``cascade``: ``finance-cascade``,
   the first model on every sentence and the second on those it is unsure of (nlp/cascade.py),

@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.text import Text
 
 from ingest.files import BatchMapping
-from ingest.sources import ReadOptions
+from ingest.sources import ReadOptions, is_url
 
 from . import run as stages
 from .terminal import plain
@@ -148,7 +148,7 @@ def _run_ingest(
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    local = [s for s in sources if not s.lower().startswith(("http://", "https://"))]
+    local = [s for s in sources if not is_url(s)]
     if sources and len(local) == len(sources) and not any(Path(s).expanduser().exists() for s in local):
         # nothing to read at all is missing input (exit 2), decided before OUT is created; one
         # missing source among others is a problem of that item only
