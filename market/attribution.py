@@ -117,7 +117,10 @@ def explain(move: dict, best: dict | None, threshold: float) -> str:
     evidence = best.get("evidence_text") or ""
     url = best.get("url") or ""
     link = f" [{url}]" if url.startswith(("http://", "https://")) else ""  # local files have no public link
+    # a best candidate whose tone points the other way won on timing and coverage alone: say so,
+    # so that the reader weighs it as the weak match it is
+    against = "; its tone is against the move" if best.get("agreement") == 0 else ""
     return (f"{head} — most likely {best['catalyst_type']}: {best['title']} ({_day(best['event_date'])}; "
             f"{_count(best['n_articles'], 'article')}, {_count(best['n_sources'], 'source')}{tone_word}; "
-            f"{best['relevance']} link). "
+            f"{best['relevance']} link{against}). "
             f"Evidence: \u201c{evidence}\u201d{link}")

@@ -214,6 +214,9 @@ def test_the_explanation_counts_in_words_that_agree_with_the_number():
     assert "(2025-05-12; 1 article, 1 source, positive; holding link)" in explain(move, best, 0.35)
     several = explain(move, best | {"n_articles": 5, "n_sources": 2}, 0.35)
     assert "5 articles, 2 sources" in several
+    # a winner whose tone points the other way (agreement 0) is marked as the weak match it is
+    assert "against the move" not in explain(move, best | {"agreement": 1.0}, 0.35)
+    assert "holding link; its tone is against the move)" in explain(move, best | {"agreement": 0.0}, 0.35)
 
 
 def test_a_move_whose_abnormal_return_has_the_other_sign_says_so():
