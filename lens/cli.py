@@ -611,17 +611,11 @@ def config_show() -> None:
 def _register_optional() -> None:
     """Commands owned by other modules register themselves here."""
     try:
-        from .cli_sentiment import Defaults
         from .cli_sentiment import register as register_sentiment
     except ImportError:
         return
-
-    def sentiment_defaults() -> Defaults:
-        nlp = _config().nlp  # lens.toml's [nlp]; a bad file is one line and exit 2, as elsewhere
-        return Defaults(sentiment_model=nlp.sentiment_model, device=nlp.device, precision=nlp.precision,
-                        batch_size=nlp.sentiment_batch_size)  # fmt: skip
-
-    register_sentiment(app, sentiment_defaults)
+    # lens.toml's [nlp], read when a command runs; a bad file is one line and exit 2, as elsewhere
+    register_sentiment(app, lambda: _config().nlp)
     from .cli_narratives import register as register_narratives
 
     register_narratives(app)

@@ -344,23 +344,20 @@ def format_report(report: dict, name: str) -> str:
     return "\n".join(lines)
 
 
-@dataclass
-class Defaults:
-    """What a command uses where its option is not given: lens.toml's [nlp], else these."""
-
-    sentiment_model: str = "finance-minilm"
-    device: str = "auto"
-    precision: str = "auto"
-    batch_size: int | None = None  # the device's own (nlp.sentiment.default_batch_size)
-
-
-def register(app: typer.Typer, defaults: Callable[[], Defaults] = Defaults) -> None:
-    """Add ``sentiment`` and ``eval-sentiment`` to the application's typer app; `defaults` is
-    called when a command runs (lens.cli passes lens.toml's [nlp], read only then)."""
+def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> None:
+    """Add ``sentiment`` and ``eval-sentiment`` to the application's typer app. `defaults` gives,
+    when a command runs, the PipelineConfig whose model, device, precision and sentence batch
+    stand where an option is not given (lens.cli passes lens.toml's [nlp]); without it, the
+    configuration's own defaults."""
 
     def settled(model, device, batch_size, precision):
-        base = defaults()
-        return (model or base.sentiment_model, device or base.device, batch_size or base.batch_size,
+        if defaults is None:
+            from nlp.pipeline import PipelineConfig
+
+            base = PipelineConfig()
+        else:
+            base = defaults()
+        return (model or base.sentiment_model, device or base.device, batch_size or base.sentiment_batch_size,
                 precision or base.precision)  # fmt: skip
 
     @app.command("sentiment")

@@ -800,7 +800,9 @@ def test_a_row_the_model_fails_on_is_named_by_its_line_and_none_left_is_exit_1(m
 
 def test_lens_toml_gives_the_defaults_and_options_override_them(monkeypatch, tokenizer):
     app = typer.Typer()
-    configured = cli_sentiment.Defaults(sentiment_model="finance-mpnet", device="cpu", precision="fp32", batch_size=8)
+    from nlp.pipeline import PipelineConfig
+
+    configured = PipelineConfig(sentiment_model="finance-mpnet", device="cpu", precision="fp32", sentiment_batch_size=8)
     cli_sentiment.register(app, lambda: configured)
     loaded = []
 
