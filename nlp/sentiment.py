@@ -72,8 +72,20 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+# Devices already logged: every component and stage of a run asks (the later ones with the
+# device the first resolved "auto" to), and one line with the first reason says it.
+_announced: set[str] = set()
+
+
+def _announce(device: torch.device, why: str) -> None:
+    if str(device) not in _announced:
+        _announced.add(str(device))
+        log.info("device: %s (%s)", device, why)
+
+
 def select_device(requested: str | None = "auto") -> torch.device:
-    """cuda → mps → cpu when ``auto``; a forced device that is not there is an error."""
+    """cuda → mps → cpu when ``auto``; a forced device that is not there is an error. Each
+    choice is logged once per process."""
     choice = (requested or "auto").strip().lower()
     kind = choice.split(":", 1)[0]
     if kind not in DEVICES:
@@ -85,7 +97,7 @@ def select_device(requested: str | None = "auto") -> torch.device:
             device, why = torch.device("mps"), "Apple MPS available"
         else:
             device, why = torch.device("cpu"), "no CUDA or MPS device"
-        log.info("device: %s (auto: %s)", device, why)
+        _announce(device, f"auto: {why}")
         return device
     if kind == "cuda" and not torch.cuda.is_available():
         raise SentimentModelError(
@@ -100,7 +112,7 @@ def select_device(requested: str | None = "auto") -> torch.device:
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise SentimentModelError(f"device {requested!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s), "
                                   "numbered from 0")  # fmt: skip
-    log.info("device: %s (forced)", device)
+    _announce(device, "forced")
     return device
 
 

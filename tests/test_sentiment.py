@@ -119,12 +119,17 @@ def test_the_model_only_ever_sees_whole_multiples_of_rows_and_the_copies_are_dro
 
 
 # -- device and precision ------------------------------------------------------------------------
-def test_auto_device_prefers_cuda_and_logs_why(monkeypatch, caplog):
+def test_auto_device_prefers_cuda_and_logs_why_once(monkeypatch, caplog):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Fake H100")
+    monkeypatch.setattr(sentiment_mod, "_announced", set())
     with caplog.at_level(logging.INFO, logger="nlp.sentiment"):
-        assert select_device("auto") == torch.device("cuda")
-    assert "Fake H100" in caplog.text
+        # every stage of a run asks; the log says it once
+        assert all(select_device("auto") == torch.device("cuda") for _ in range(3))
+        assert select_device("cuda") == torch.device("cuda")  # what the later stages pass on
+        assert select_device("cpu") == torch.device("cpu")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("device:")]
+    assert lines == ["device: cuda (auto: CUDA available (Fake H100))", "device: cpu (forced)"]
 
 
 def test_auto_device_falls_back_to_mps_then_cpu(monkeypatch):
