@@ -36,7 +36,7 @@ from dateparser.date import DateDataParser
 from dateutil.relativedelta import relativedelta
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, Token
 
 from .sentences import sentences
 
@@ -1429,8 +1429,9 @@ def _words(span: Span | None) -> Span | None:
 def clause_tense(doc: Doc, start_char: int, end_char: int) -> str:
     """"past" when the date modifies a past-tense verb ("was banned in April", "the tariffs
     imposed in April", "rose on Monday"), "present" when it modifies a verb in the simple
-    present ("the Fed meets on Wednesday"), else "near". A date inside a noun phrase ("left
-    the deadline in August unresolved") takes no tense from the verb above it."""
+    present ("the Fed meets on Wednesday", "Nvidia reports its earnings on Wednesday"), else
+    "near". A date inside any other noun phrase ("left the deadline in August unresolved")
+    takes no tense from the verb above it."""
     if not doc.has_annotation("DEP"):
         return "near"
     span = _words(doc.char_span(start_char, end_char, alignment_mode="expand"))
@@ -1445,15 +1446,36 @@ def clause_tense(doc: Doc, start_char: int, end_char: int) -> str:
             break
     if token.pos_ == "ADJ" and token.dep_ == "acomp":
         token = token.head  # "figures are due on Friday", "markets were shut on Monday"
+    if token.dep_ == "dobj" and _simple_present(token.head):
+        # "Microsoft and Meta report quarterly earnings on Wednesday": the parse hangs the date
+        # on the object, but a schedule's date is the verb's (unlike a past verb's object: "left
+        # the deadline in August unresolved" says nothing of when August is)
+        token = token.head
+    if _verb_tagged_noun(token):
+        return "present"
     if token.pos_ not in ("VERB", "AUX"):
         return "near"
     if token.tag_ == "VBD" or any(c.dep_ in ("aux", "auxpass") and c.lower_ in _PAST_AUX for c in token.children):
         return "past"
     if token.tag_ == "VBN" and token.dep_ in ("acl", "relcl", "amod"):
         return "past"  # a participle describing a noun: "the tariffs imposed in April"
-    if token.tag_ in ("VBZ", "VBP") and not any(c.dep_ in ("aux", "auxpass") for c in token.children):
+    if _simple_present(token):
         return "present"  # "the Fed meets on Wednesday", "figures are due on Friday"
     return "near"
+
+
+def _simple_present(token: Token) -> bool:
+    """A verb in the simple present, the tense of schedules ("reports", "meet")."""
+    return _verb_tagged_noun(token) or (
+        token.tag_ in ("VBZ", "VBP") and not any(c.dep_ in ("aux", "auxpass") for c in token.children))
+
+
+def _verb_tagged_noun(token: Token) -> bool:
+    """A verb in the simple present that en_core_web_sm tagged as a noun but parsed as the head
+    of its clause, with a subject: "Microsoft and Meta report quarterly results on Wednesday"
+    ("report" NN, ROOT, with the subject "Microsoft" and the object "results")."""
+    return (token.tag_ in ("NN", "NNS") and token.dep_ in ("ROOT", "conj", "ccomp")
+            and any(c.dep_ == "nsubj" for c in token.children))  # fmt: skip
 
 
 def speaks_of_future(doc: Doc, start_char: int, end_char: int, text: str | None = None) -> bool:

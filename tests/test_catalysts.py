@@ -1003,6 +1003,7 @@ def test_curbs_on_chips_are_export_controls_and_not_chip_news(pipeline):
 @pytest.mark.parametrize("schedule", [
     "The Federal Reserve announces its rate decision on Wednesday.",
     "Tomorrow: the March jobs report, and Fed Chair Jerome Powell speaks in the late morning.",
+    "Microsoft and Meta report quarterly earnings on Wednesday.",  # the parse hangs the day on the object
 ])
 def test_a_schedule_in_the_simple_present_is_a_preview_not_news(pipeline, schedule):
     monday = dt.datetime(2025, 1, 27, 9, tzinfo=UTC)

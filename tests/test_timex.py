@@ -160,6 +160,20 @@ def test_clause_tense_reads_the_word_a_date_modifies():
                ["nsubj", "ROOT", "acomp", "prep", "pobj"], ["NNS", "VBD", "JJ", "IN", "NNP"],
                ["NOUN", "AUX", "ADJ", "ADP", "PROPN"])  # fmt: skip
     assert clause_tense(shut, 21, 27) == "past"
+    # the date hung on the object of a schedule's verb is the verb's: "report ... on Wednesday"
+    earnings = doc(["They", "report", "earnings", "on", "Wednesday"], [1, 1, 1, 2, 3],
+                   ["nsubj", "ROOT", "dobj", "prep", "pobj"], ["PRP", "VBP", "NNS", "IN", "NNP"],
+                   ["PRON", "VERB", "NOUN", "ADP", "PROPN"])  # fmt: skip
+    assert clause_tense(earnings, 24, 33) == "present"
+    # and so when en_core_web_sm tags that verb a noun but parses it as the clause's head
+    mistagged = doc(["They", "report", "results", "on", "Wednesday"], [1, 1, 1, 2, 3],
+                    ["nsubj", "ROOT", "dobj", "prep", "pobj"], ["PRP", "NN", "NNS", "IN", "NNP"],
+                    ["PRON", "NOUN", "NOUN", "ADP", "PROPN"])  # fmt: skip
+    assert clause_tense(mistagged, 23, 32) == "present"
+    # a noun with no subject is still a noun: "the report on Wednesday"
+    report = doc(["the", "report", "on", "Wednesday"], [1, 1, 1, 2],
+                 ["det", "ROOT", "prep", "pobj"], ["DT", "NN", "IN", "NNP"], ["DET", "NOUN", "ADP", "PROPN"])  # fmt: skip
+    assert clause_tense(report, 14, 23) == "near"
 
 
 def test_a_full_stop_taken_into_the_date_does_not_lend_it_the_main_verbs_tense():
