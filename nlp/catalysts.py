@@ -1625,14 +1625,25 @@ def _fallback_trigger(sent: Span, cue: str | None, tokens: Sequence) -> tuple[st
     return " ".join(words), (root.idx, root.idx + len(root))
 
 
+# "the company", "the Hangzhou company", "the e-commerce group": a company named earlier
+_COMPANY_DESCRIPTION = re.compile(
+    r"\b[Tt]he (?:[\w-]+ ){0,2}?(?:company|group|firm|conglomerate|start-?up|lab|carmaker|automaker|"
+    r"chipmaker|chip designer|retailer|lender|insurer)\b(?! of\b)"
+)
+
+
 def _entities_by_sentence(
     doc: Doc, sents: Sequence[Span], paragraphs: Sequence[int]
 ) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
-    """Linked entity ids per sentence, and per sentence the ids of its whole paragraph."""
+    """Linked entity ids per sentence, and per sentence the ids of its whole paragraph; or, for a
+    sentence that names nobody and speaks of "the company" ("the Hangzhou company reported
+    results"), the company named last before it: a description points back, and the paragraph
+    may name another company after it (DeepSeek, in the sentence after Alibaba's results)."""
     if not Span.has_extension("entity_id"):
         return {}, {}
     starts = [s.start for s in sents]
     per_sent: dict[int, list[str]] = {}
+    companies: list[tuple[int, str]] = []  # (token, id) of each company mention, in text order
     for ent in doc.ents:
         entity_id = getattr(ent._, "entity_id", None)
         if not entity_id:
@@ -1641,11 +1652,19 @@ def _entities_by_sentence(
         per_sent.setdefault(i, [])
         if entity_id not in per_sent[i]:
             per_sent[i].append(entity_id)
+        if getattr(ent._, "entity_kind", None) == "company":
+            companies.append((ent.start, entity_id))
     per_paragraph: dict[int, list[str]] = {}
     for i, ids in sorted(per_sent.items()):
         bucket = per_paragraph.setdefault(paragraphs[i], [])
         bucket.extend(e for e in ids if e not in bucket)
-    return per_sent, {i: per_paragraph.get(p, []) for i, p in enumerate(paragraphs)}
+    given = {i: per_paragraph.get(p, []) for i, p in enumerate(paragraphs)}
+    for i, sent in enumerate(sents):
+        if i not in per_sent and _COMPANY_DESCRIPTION.search(sent.text):
+            before = [entity_id for start, entity_id in companies if start < sent.start]
+            if before:
+                given[i] = [before[-1]]
+    return per_sent, given
 
 
 @Language.factory(

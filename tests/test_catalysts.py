@@ -347,6 +347,7 @@ def fake_linker(doc):
         if token.text in KNOWN_ENTITIES:
             span = Span(doc, token.i, token.i + 1, label="ORG")
             span._.entity_id = KNOWN_ENTITIES[token.text]
+            span._.entity_kind = "company"
             spans.append(span)
     others = [e for e in doc.ents if not any(e.start < s.end and s.start < e.end for s in spans)]
     doc.ents = sorted([*others, *spans], key=lambda e: e.start)  # keeps the model's DATE spans
@@ -664,6 +665,7 @@ def test_the_sentiment_pass_gives_the_catalyst_vectors_and_only_trimmed_sentence
     sentiment = nlp.get_pipe("lens_sentiment").model
     # one model in memory: the bundled sentiment model is the sentence encoder
     assert extractor.encoder.model is sentiment and sentiment.vector_space
+    extractor.catalyst_model()  # fitted (or read from the cache) before counting what is encoded
     seen: list[str] = []
     real_encode = extractor.encoder.encode
     monkeypatch.setattr(extractor.encoder, "encode", lambda texts, batch_size=64: seen.extend(texts) or real_encode(texts, batch_size))
@@ -829,6 +831,19 @@ def test_entity_ids_fall_back_to_the_paragraph(pipeline):
     rows = catalyst_rows(analyse(pipeline, text))
     second = [r for r in rows if r["sent_idx"] == 1]
     assert second and all(r["entity_ids"] == ["alibaba", "tencent"] for r in second)
+
+
+@pytest.mark.slow
+def test_the_company_a_sentence_describes_is_the_one_named_before_it(pipeline):
+    results = "reported quarterly earnings on Thursday that beat analyst forecasts, with revenue up 8%."
+    text = (f"Alibaba opened two more data centres in Europe this week.\n\nThe Hangzhou company {results} "
+            "DeepSeek had lifted Chinese tech shares the month before.")
+    rows = [r for r in catalyst_rows(analyse(pipeline, text)) if r["sent_idx"] == 1]
+    # the paragraph names DeepSeek after it; the description points back to Alibaba
+    assert rows and all(r["entity_ids"] == ["alibaba"] for r in rows)
+    plain = text.replace("The Hangzhou company", "Management")
+    rows = [r for r in catalyst_rows(analyse(pipeline, plain)) if r["sent_idx"] == 1]
+    assert rows and all(r["entity_ids"] == ["deepseek"] for r in rows)  # no description: its paragraph
 
 
 @pytest.mark.slow
