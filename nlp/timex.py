@@ -1451,10 +1451,8 @@ def clause_tense(doc: Doc, start_char: int, end_char: int) -> str:
         # on the object, but a schedule's date is the verb's (unlike a past verb's object: "left
         # the deadline in August unresolved" says nothing of when August is)
         token = token.head
-    if _verb_tagged_noun(token):
-        return "present"
     if token.pos_ not in ("VERB", "AUX"):
-        return "near"
+        return "present" if _verb_tagged_noun(token) else "near"
     if token.tag_ == "VBD" or any(c.dep_ in ("aux", "auxpass") and c.lower_ in _PAST_AUX for c in token.children):
         return "past"
     if token.tag_ == "VBN" and token.dep_ in ("acl", "relcl", "amod"):
