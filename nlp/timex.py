@@ -1139,8 +1139,11 @@ def in_simple_present(sent: Span) -> bool:
     """The sentence's main verb is in the simple present ("expects", "remains", "leaves"), not
     a perfect or a passive, which have an auxiliary. (A headline's present tells the past;
     its date comes from publication either way.)"""
-    root = sent.root
-    return root.tag_ in ("VBZ", "VBP") and not any(c.dep_ in ("aux", "auxpass") for c in root.children)
+    return _present_tense_verb(sent.root)
+
+
+def _present_tense_verb(token: Token) -> bool:
+    return token.tag_ in ("VBZ", "VBP") and not any(c.dep_ in ("aux", "auxpass") for c in token.children)
 
 
 def is_year_conflict(
@@ -1457,15 +1460,14 @@ def clause_tense(doc: Doc, start_char: int, end_char: int) -> str:
         return "past"
     if token.tag_ == "VBN" and token.dep_ in ("acl", "relcl", "amod"):
         return "past"  # a participle describing a noun: "the tariffs imposed in April"
-    if _simple_present(token):
+    if _present_tense_verb(token):
         return "present"  # "the Fed meets on Wednesday", "figures are due on Friday"
     return "near"
 
 
 def _simple_present(token: Token) -> bool:
-    """A verb in the simple present, the tense of schedules ("reports", "meet")."""
-    return _verb_tagged_noun(token) or (
-        token.tag_ in ("VBZ", "VBP") and not any(c.dep_ in ("aux", "auxpass") for c in token.children))
+    """A verb in the simple present, the tense of schedules ("reports", "meet"), tagged so or not."""
+    return _present_tense_verb(token) or _verb_tagged_noun(token)
 
 
 def _verb_tagged_noun(token: Token) -> bool:
