@@ -121,9 +121,14 @@ def label_columns(id2label: dict[int, str], model_name: str = "model") -> tuple[
     return (found["negative"], found.get("neutral", -1), found["positive"])
 
 
-def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = False):
+def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = False, layers: int | None = None):
     """The sentence-transformers bases (models/bases.py) learned to mean-pool their token vectors
     (not [CLS]); classify that mean.
+
+    With `layers`, only the base's first `layers` layers are built (train_sentiment.py --layers):
+    the upper layers of a pre-trained encoder are the most specific to its pre-training task and
+    the cheapest to lose once fine-tuned (Sajjad et al. 2023, "On the effect of dropping layers of
+    pre-trained transformer models"), and each one dropped is a share of the time.
 
     With `vectors`, a linear map of the mean (`space`, started at the identity) gives a sentence
     vector trained to stay where the untuned encoder puts the sentence (train_sentiment.py
@@ -162,7 +167,8 @@ def mean_pool_classifier(base_path: str, dropout: float = 0.1, vectors: bool = F
             return PooledOutput(loss=loss, logits=logits, vectors=vecs)
 
     # AutoModel: the MiniLM is a BertModel, all-mpnet-base-v2 an MPNetModel
-    encoder = AutoModel.from_pretrained(base_path, add_pooling_layer=False, local_files_only=True)
+    depth = {"num_hidden_layers": int(layers)} if layers else {}
+    encoder = AutoModel.from_pretrained(base_path, add_pooling_layer=False, local_files_only=True, **depth)
     return MeanPoolClassifier(encoder)
 
 
@@ -233,7 +239,8 @@ def _load_artefact(name: str, folder: Path, meta_path: Path) -> LoadedSentimentM
     with _quiet_transformers():
         pooling = meta.get("pooling", "cls")
         vectors = bool(meta.get("sentence_vectors"))
-        model = mean_pool_classifier(base, vectors=vectors) if pooling == "mean" else cls_classifier(base)
+        model = (mean_pool_classifier(base, vectors=vectors, layers=meta.get("layers")) if pooling == "mean"
+                 else cls_classifier(base))
         if meta["format"] == "peft-lora":
             from peft import PeftModel
 

@@ -29,7 +29,9 @@ MiniLM on their mean as well as on the labels (knowledge distillation), on the s
 ``--augment fpb:4`` adds 4 edited copies of every fpb training row (models/augment.py) that the
 teacher labels and the student learns from the teacher alone.
 ``--soup RUN...`` averages the adapters of runs that differ only in
-their seed (a greedy "model soup", chosen on the validation rows) and writes that to ``--out``.
+their seed (a greedy "model soup", chosen on the validation rows) and writes that to ``--out``;
+``--half RUN`` writes a run's adapter there with fp16 weights. ``--layers N`` builds and trains
+only the base's first N layers (a shallower, faster model).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ import pandas as pd  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.augment import variants  # noqa: E402
 from models.bases import BASES, MINILM, BaseEncoderError, base_path  # noqa: E402
-from models.registry import strip_urls  # noqa: E402
+from models.registry import ARTEFACT_META, strip_urls  # noqa: E402
 
 LABELS = ("negative", "neutral", "positive")
 LABEL_TO_ID = {label: i for i, label in enumerate(LABELS)}
@@ -70,7 +72,6 @@ SOURCE_FILES = {
     "tfns": "tfns_train.csv",
     "fiqa": "fiqa_posts.csv",
 }
-ARTEFACT_META = "lens_sentiment.json"
 DELTA_FILE = "encoder_delta.safetensors"
 
 _URL = re.compile(r"https?://\S+")
@@ -249,11 +250,23 @@ def check_base(args) -> None:
                          "models/bases.py only, so pass --no-save and --probs-out (or a base's name)")
 
 
+def check_layers(args, base_folder: str) -> None:
+    """--layers keeps some of the base's layers: it cannot add any, and the [CLS] head of
+    --pooling cls would sit on a layer the base never trained it for."""
+    if args.layers is None:
+        return
+    depth = json.loads((Path(base_folder) / "config.json").read_text())["num_hidden_layers"]
+    if not 1 <= args.layers <= depth:
+        raise SystemExit(f"--layers {args.layers}: {Path(base_folder).name} has {depth} layers; keep 1 to {depth}")
+    if args.pooling != "mean":
+        raise SystemExit("--layers needs --pooling mean")
+
+
 def build_model(args, base_folder: str):
     from models.registry import cls_classifier, mean_pool_classifier
 
     model = (
-        mean_pool_classifier(base_folder, vectors=bool(args.keep_space))
+        mean_pool_classifier(base_folder, vectors=bool(args.keep_space), layers=args.layers)
         if args.pooling == "mean"
         else cls_classifier(base_folder)
     )
@@ -319,8 +332,9 @@ def _confusion_table(confusion: list[list[int]]) -> list[str]:
     return lines
 
 
-# the names models/registry.py bundles them under
-CARD_TITLES = {MINILM: "finance-minilm", "all-mpnet-base-v2": "finance-mpnet"}
+# the names models/registry.py bundles them under, by base and --layers kept
+CARD_TITLES = {(MINILM, None): "finance-minilm", ("all-mpnet-base-v2", None): "finance-mpnet",
+               ("all-mpnet-base-v2", 6): "finance-mpnet6"}
 
 
 def model_card(meta: dict, artefact_bytes: int) -> str:
@@ -330,19 +344,23 @@ def model_card(meta: dict, artefact_bytes: int) -> str:
     base = BASES[meta["base"]]
     packages = f"`{base.packages[0]}`" + (f" to `{base.packages[-1]}`" if len(base.packages) > 1 else "")
     lines = [
-        f"# {CARD_TITLES.get(base.name, base.name)}: three-class financial sentiment",
+        f"# {CARD_TITLES.get((base.name, meta.get('layers')), base.name)}: three-class financial sentiment",
         "",
         "Written by `models/train_sentiment.py` at the end of the run that produced this folder.",
         "",
         "## Model",
         "",
         f"- Base: {base.about}, installed from the PyPI package{'s' * (len(base.packages) > 1)} {packages} "
-        "and loaded offline.",
+        "and loaded offline"
+        + (f"; only its first {meta['layers']} layers are built and trained (`--layers`: the upper ones are "
+           "dropped, and with them their share of the time)" if meta.get("layers") else "")
+        + ".",
         f"- Shipped here: `{meta['format']}` ({artefact_bytes / 1e6:.1f} MB) — "
         + (
             f"a LoRA adapter (rank {args['rank']}, alpha {args['alpha']}, on every linear layer of the "
-            "encoder) plus the new classification head; `models/registry.py` merges it into the "
-            "base weights at load time."
+            "encoder) plus the new classification head"
+            + (", stored in fp16 (`--half`)" if meta.get("stored_fp16") else "")
+            + "; `models/registry.py` merges it into the base weights at load time."
             if meta["format"] == "peft-lora"
             else "the fine-tuned encoder layers and the head in fp16 (the embeddings are the base's)."
         ),
@@ -427,7 +445,9 @@ def model_card(meta: dict, artefact_bytes: int) -> str:
         "",
         "## Training",
         "",
-        f"- Command: `{meta['command']}`",
+        f"- Command: `{meta['command']}`"
+        + (f", then `{meta['stored_fp16']['command']}` (the same adapter with its weights in fp16)"
+           if meta.get("stored_fp16") else ""),
         f"- Up to {args['epochs']} epochs, AdamW lr {args['lr']}, weight decay {args['weight_decay']}, "
         f"linear warm-up {args['warmup']:.0%} then decay, batch {args['batch_size']} (length-grouped), "
         f"{args['max_length']} tokens per training text, label smoothing {args.get('label_smoothing', 0)}, "
@@ -905,6 +925,31 @@ def refit_space(folder: Path, data: Encoded, targets, pad_id: int, device, ridge
     save_file(tensors, str(path))
 
 
+def halve_adapter(run: Path, out: Path, argv: list[str] | None) -> int:
+    """``--half RUN``: RUN's LoRA adapter and head with their weights stored in fp16, half the bytes.
+    The registry merges them into the fp32 base as before (peft casts them up on loading); the
+    rounding moves a weight by at most 2^-11 of itself, and `lens eval-sentiment` measures the
+    result against RUN's figures."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    meta = json.loads((run / ARTEFACT_META).read_text())
+    if meta.get("format") != "peft-lora":
+        raise SystemExit(f"--half {run}: only a peft-lora run's adapter is halved (a delta is fp16 already)")
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = load_file(str(run / "adapter_model.safetensors"))
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
+              str(out / "adapter_model.safetensors"))
+    shutil.copy2(run / "adapter_config.json", out / "adapter_config.json")
+    meta["stored_fp16"] = {"command": command_line(argv), "from": str(run)}
+    (out / ARTEFACT_META).write_text(json.dumps(meta, indent=2) + "\n")
+    size = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".safetensors", ".json"))
+    (out / "MODEL_CARD.md").write_text(model_card(meta, size))
+    log.info("saved %s (%.1f MB)", out, size / 1e6)
+    return 0
+
+
 def make_soup(args, argv: list[str] | None) -> int:
     """``--soup RUN...``: average runs of one recipe that differ only in seed, as a greedy soup chosen
     on the validation rows; the best run alone ships when no average beats it. The held-out rows
@@ -1030,6 +1075,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mix", default="fpb,tfns", help="sources with per-epoch factors, e.g. fpb:2,tfns:0.5")
     parser.add_argument("--method", choices=["lora", "full"], default="lora")
     parser.add_argument("--pooling", choices=["cls", "mean"], default="cls", help="sentence vector for the head")
+    parser.add_argument(
+        "--layers", type=int,
+        help="keep only the base's first N layers (--pooling mean): a shallower, faster model",
+    )
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--alpha", type=int, default=32)
     parser.add_argument("--lora-dropout", type=float, default=0.0)
@@ -1094,10 +1143,13 @@ def main(argv: list[str] | None = None) -> int:
         "--soup", type=Path, nargs="+", metavar="RUN",
         help="average these runs' adapters (same recipe, other seeds) into --out, as far as validation says it helps",
     )
+    parser.add_argument("--half", type=Path, metavar="RUN", help="write RUN's adapter to --out with fp16 weights")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     if args.soup:
         return make_soup(args, argv)
+    if args.half:
+        return halve_adapter(args.half, args.out, argv)
 
     stages = [Stage("1", parse_mix(args.mix), args.epochs, args.lr, args.seed)]
     if args.stage2_mix:
@@ -1119,8 +1171,8 @@ def main(argv: list[str] | None = None) -> int:
         init_meta = json.loads((args.init_from / ARTEFACT_META).read_text())
         check_init(args.init_from, init_meta, args, digest)
         # the adapter fixes its own shape; the card must describe what is really there
-        for key in ("method", "pooling", "rank", "alpha"):
-            setattr(args, key, init_meta["train_args"][key])
+        for key in ("method", "pooling", "rank", "alpha", "layers"):
+            setattr(args, key, init_meta["train_args"].get(key))
     check_base(args)
     fit, val = carve_validation(splits, train_sources, args.val_frac, args.split_seed)
     variant_rows = augment_rows(splits, fit, args.augment) if args.augment else {}
@@ -1146,6 +1198,7 @@ def main(argv: list[str] | None = None) -> int:
         base_folder = base_path(args.base) if args.base in BASES else args.base
     except BaseEncoderError as exc:
         raise SystemExit(str(exc)) from None
+    check_layers(args, base_folder)
     tokenizer = AutoTokenizer.from_pretrained(base_folder, local_files_only=True)
     pad_id = tokenizer.pad_token_id
 
@@ -1225,6 +1278,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_length": args.infer_max_length,
             "strip_urls": True,
             "pooling": args.pooling,
+            **({"layers": args.layers} if args.layers else {}),
             # its pooled vectors stay in the base encoder's space: the pipeline reads sentence vectors
             # for catalysts and narratives from the same pass as the tone (models/registry.py)
             "sentence_vectors": bool(args.keep_space),

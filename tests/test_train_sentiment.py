@@ -25,10 +25,12 @@ from models.train_sentiment import (
     carve_validation,
     check_base,
     check_init,
+    check_layers,
     check_soup,
     distill_loss,
     epoch_rows,
     grad_scaler,
+    halve_adapter,
     holdout_digest,
     lora_targets,
     parse_mix,
@@ -454,6 +456,48 @@ def test_a_folder_base_only_teaches_and_an_unknown_base_is_named(tmp_path):
         check_base(run_args(base="bert-huge", no_save=True, probs_out=Path("t.npz")))
 
 
+def _small_base(folder: Path, kind: str = "mpnet", layers: int = 3) -> Path:
+    from transformers import AutoModel, BertConfig, MPNetConfig
+
+    small = {"hidden_size": 32, "num_hidden_layers": layers, "num_attention_heads": 2, "intermediate_size": 64,
+             "vocab_size": 100}
+    torch.manual_seed(3)
+    config = BertConfig(**small) if kind == "bert" else MPNetConfig(**small)
+    AutoModel.from_config(config, add_pooling_layer=False).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["bert", "mpnet"])
+def test_a_shallow_model_is_the_bases_first_layers_with_their_own_weights(tmp_path, kind):
+    from models.registry import mean_pool_classifier
+
+    base = _small_base(tmp_path / kind, kind)
+    full = mean_pool_classifier(str(base)).encoder
+    shallow = mean_pool_classifier(str(base), layers=2).encoder
+    assert len(full.encoder.layer) == 3 and len(shallow.encoder.layer) == 2
+    for kept, original in zip(shallow.encoder.layer, full.encoder.layer[:2], strict=True):
+        for (name, a), (_, b) in zip(kept.state_dict().items(), original.state_dict().items(), strict=True):
+            assert torch.equal(a, b), name
+    # and the same numbers as the full base stopped after its second layer
+    full.eval(), shallow.eval()
+    ids = torch.tensor([[0, 5, 17, 42, 2]])
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        hidden = full(ids, attention_mask=mask, output_hidden_states=True).hidden_states[2]
+        torch.testing.assert_close(shallow(ids, attention_mask=mask).last_hidden_state, hidden)
+
+
+def test_layers_kept_must_exist_and_need_the_mean_of_the_tokens(tmp_path):
+    base = _small_base(tmp_path / "base")
+    check_layers(run_args(layers=None, pooling="cls"), str(base))  # not asked: nothing to check
+    check_layers(run_args(layers=3, pooling="mean"), str(base))
+    for layers in (0, 4):
+        with pytest.raises(SystemExit, match=f"--layers {layers}: base has 3 layers"):
+            check_layers(run_args(layers=layers, pooling="mean"), str(base))
+    with pytest.raises(SystemExit, match="needs --pooling mean"):
+        check_layers(run_args(layers=2, pooling="cls"), str(base))
+
+
 @pytest.mark.parametrize("kind", ["bert", "mpnet"])
 def test_lora_adapts_every_linear_layer_of_the_encoder(kind):
     import torch
@@ -517,3 +561,28 @@ def test_a_stage_learns_a_toy_task_in_fp32_and_in_fp16_with_a_scaled_loss(monkey
         batch = tokenizer(texts, padding=True, return_tensors="pt")
         predicted = model(batch["input_ids"], batch["attention_mask"]).logits.argmax(-1).numpy()
     assert (predicted == labels).all()
+
+
+def test_a_halved_adapter_holds_the_runs_weights_rounded_to_fp16_and_says_so(tmp_path):
+    from safetensors.torch import load_file
+
+    from models.registry import ARTEFACT_META, BUNDLED
+
+    run = BUNDLED["finance-minilm"]  # a peft-lora run as train_sentiment.py wrote it
+    assert halve_adapter(run, tmp_path / "half", ["--half", str(run)]) == 0
+    full = load_file(str(run / "adapter_model.safetensors"))
+    half = load_file(str(tmp_path / "half" / "adapter_model.safetensors"))
+    assert half.keys() == full.keys() and all(t.dtype == torch.float16 for t in half.values())
+    for name, tensor in full.items():
+        torch.testing.assert_close(half[name].float(), tensor, rtol=2**-10, atol=1e-7)
+    meta = json.loads((tmp_path / "half" / ARTEFACT_META).read_text())
+    assert meta["stored_fp16"]["from"] == str(run) and meta["held_out"] == json.loads((run / ARTEFACT_META).read_text())["held_out"]
+    assert "stored in fp16" in (tmp_path / "half" / "MODEL_CARD.md").read_text()
+    assert (tmp_path / "half" / "adapter_model.safetensors").stat().st_size < 0.6 * (run / "adapter_model.safetensors").stat().st_size
+
+
+def test_only_a_lora_run_is_halved(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "lens_sentiment.json").write_text(json.dumps({"format": "encoder-delta-fp16"}))
+    with pytest.raises(SystemExit, match="only a peft-lora run"):
+        halve_adapter(tmp_path / "run", tmp_path / "out", [])
