@@ -10,7 +10,8 @@ sentences, with the same thread budget, in the same run:
   ``ours-fp32`` / ``ours-int8`` show the other CPU forms, and ``ours-compiled`` the same model
   through ``torch.compile`` (``SentimentModel(compiled=True)``);
 * ``mpnet``: the accurate bundled model, ``SentimentModel("finance-mpnet")``, the same way (it
-  needs the ``mpnet`` extra; ``mpnet-fp32`` / ``mpnet-int8`` too); ``cascade``: ``finance-cascade``,
+  needs the ``mpnet`` extra; ``mpnet-fp32`` / ``mpnet-int8`` too); ``mpnet6``: ``finance-mpnet6``,
+  the first 6 of its 12 layers (``mpnet6-compiled`` too); ``cascade``: ``finance-cascade``,
   the first model on every sentence and the second on those it is unsure of (nlp/cascade.py),
   ``cascade-compiled`` with both compiled;
 * ``naive``: a BERT-base-sized classifier (``BertForSequenceClassification(BertConfig())``,
@@ -45,10 +46,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from lens.bench import machine_info, peak_rss_mb  # noqa: E402  (after the path and environment)
 
-VARIANTS = ("ours", "ours-fp32", "ours-int8", "ours-compiled", "cascade", "cascade-compiled", "mpnet", "naive")
+VARIANTS = ("ours", "ours-fp32", "ours-int8", "ours-compiled", "cascade", "cascade-compiled", "mpnet", "mpnet6",
+            "mpnet6-compiled", "naive")
 # a variant is a family, with -fp32 or -int8 for that precision instead of the one it picks, or
 # -compiled for its own precision through torch.compile (compiling counts in load_seconds)
-MODELS = {"ours": "finance-minilm", "cascade": "finance-cascade", "mpnet": "finance-mpnet"}
+MODELS = {"ours": "finance-minilm", "cascade": "finance-cascade", "mpnet": "finance-mpnet", "mpnet6": "finance-mpnet6"}
 
 _COMPANIES = [
     "Nokia", "Alibaba", "Tesla", "Nvidia", "Stora Enso", "Fortum", "Apple", "Siemens", "BYD",
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = by_name["ours"]["sentences_per_s"] / by_name["naive"]["sentences_per_s"]
         summary["ratio_ours_vs_naive"] = round(ratio, 1)
         print(f"ratio ours / naive: {ratio:.1f}x")
-    for other in ("ours-compiled", "cascade", "cascade-compiled", "mpnet"):
+    for other in ("ours-compiled", "cascade", "cascade-compiled", "mpnet", "mpnet6", "mpnet6-compiled"):
         if other in by_name and "naive" in by_name:
             ratio = by_name[other]["sentences_per_s"] / by_name["naive"]["sentences_per_s"]
             summary[f"ratio_{other.replace('-', '_')}_vs_naive"] = round(ratio, 1)

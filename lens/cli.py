@@ -97,9 +97,9 @@ FETCH_ARTICLES = typer.Option(False, "--fetch-articles", help="Fetch the linked 
 COLUMNS = typer.Option(None, "--columns", help="Batch column mapping, e.g. 'title=headline,text=body,published_at=date'.")
 SENTIMENT_MODEL = typer.Option(
     None, "--sentiment-model",
-    help="Bundled name (finance-minilm; finance-mpnet, more accurate and slower; finance-cascade, the first "
-    "with the second on the sentences it is unsure of), local HF folder or cached id. "
-    "[default: from config]",
+    help="Bundled name (finance-minilm, whose pass also gives the catalyst sentence vectors; finance-mpnet6 and "
+    "finance-mpnet, more accurate and slower; finance-cascade, finance-minilm with finance-mpnet on the "
+    "sentences it is unsure of), local HF folder or cached id. [default: from config, finance-minilm]",
 )
 CATALYST_TONE = typer.Option(
     None, "--catalyst-tone-model",

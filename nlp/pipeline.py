@@ -32,7 +32,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import minibatch
 
-from models.registry import CASCADES
+from models.registry import CASCADES, TONE_MODEL
 
 # Importing the component modules registers their factories with spaCy.
 from . import catalyst_tone as _catalyst_tone
@@ -67,7 +67,12 @@ MODEL_COMPONENTS = ("lens_catalysts", "lens_sentiment", "lens_catalyst_tone")
 @dataclass
 class PipelineConfig:
     spacy_model: str = SPACY_MODEL
+    # The model that scores every sentence of the pipeline; the bundled default's pass also gives
+    # the sentence vectors of the catalyst classifier and the narratives.
     sentiment_model: str = "finance-minilm"
+    # The model `lens sentiment` and `lens eval-sentiment` score with when not told otherwise:
+    # tone alone, so the most accurate model that keeps their speed (models/registry.py).
+    tone_model: str = TONE_MODEL
     # Scores again the sentences that report a catalyst (nlp/catalyst_tone.py says why); "none"
     # leaves every tone to sentiment_model, and so does naming the same model.
     catalyst_tone_model: str = _catalyst_tone.DEFAULT_TONE_MODEL

@@ -458,7 +458,7 @@ def test_jsonl_output_lines_follow_the_contract_and_bad_lines_are_reported(cli, 
         app, ["sentiment", "--input", str(source), "--output", str(out), "--batch-size", "2", "--device", "cpu"]
     )
     assert result.exit_code == 0, result.output
-    assert loaded == [("finance-minilm", "cpu", 2)]
+    assert loaded == [("finance-mpnet6", "cpu", 2)]
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in records] == ["a1", 9, "a2"]
     for record in records:
@@ -481,6 +481,9 @@ def test_without_batch_size_the_commands_leave_it_to_the_device(cli, tmp_path):
     assert CliRunner().invoke(app, ["sentiment", "Profit rose."]).exit_code == 0
     assert CliRunner().invoke(app, ["eval-sentiment", "--data", str(data)]).exit_code == 0
     assert [batch for _, _, batch in loaded] == [None, None]
+    # and the model is the one that clears the FinBERT bar (models/sentiment-mpnet6/MODEL_CARD.md),
+    # not the pipeline's sentence model
+    assert [model for model, _, _ in loaded] == ["finance-mpnet6", "finance-mpnet6"]
 
 
 def test_jsonl_with_only_bad_lines_exits_1(cli, tmp_path):
@@ -503,7 +506,7 @@ def test_compile_reaches_the_model_only_when_asked(cli):
     app, loaded = cli
     for args in (["sentiment", "x"], ["sentiment", "x", "--compile"]):
         assert CliRunner().invoke(app, args).exit_code == 0
-    assert loaded == [("finance-minilm", "auto", None), ("finance-minilm", "auto", None, "compiled")]
+    assert loaded == [("finance-mpnet6", "auto", None), ("finance-mpnet6", "auto", None, "compiled")]
 
 
 def test_text_and_input_together_is_a_usage_error(cli, tmp_path):
@@ -807,7 +810,9 @@ def test_lens_toml_gives_the_defaults_and_options_override_them(monkeypatch, tok
     app = typer.Typer()
     from nlp.pipeline import PipelineConfig
 
-    configured = PipelineConfig(sentiment_model="finance-mpnet", device="cpu", precision="fp32", sentiment_batch_size=8)
+    # the pipeline's sentence model is not the commands' (they score tone alone: tone_model)
+    configured = PipelineConfig(sentiment_model="finance-cascade", tone_model="finance-mpnet", device="cpu",
+                                precision="fp32", sentiment_batch_size=8)
     cli_sentiment.register(app, lambda: configured)
     loaded = []
 
