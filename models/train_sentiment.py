@@ -927,9 +927,9 @@ def refit_space(folder: Path, data: Encoded, targets, pad_id: int, device, ridge
 
 def halve_adapter(run: Path, out: Path, argv: list[str] | None) -> int:
     """``--half RUN``: RUN's LoRA adapter and head with their weights stored in fp16, half the bytes.
-    The registry merges them into the fp32 base as before (peft casts them up on loading); the
-    rounding moves a weight by at most 2^-11 of itself, and `lens eval-sentiment` measures the
-    result against RUN's figures."""
+    The registry merges them into the fp32 base as before (peft casts them up on loading). The
+    rounding moves a weight by at most 2^-11 of itself (more below 6e-5, where fp16 keeps fewer
+    bits); `lens eval-sentiment` measures the result against RUN's figures."""
     import shutil
 
     from safetensors.torch import load_file, save_file

@@ -70,8 +70,9 @@ class PipelineConfig:
     # The model that scores every sentence of the pipeline; the bundled default's pass also gives
     # the sentence vectors of the catalyst classifier and the narratives.
     sentiment_model: str = "finance-minilm"
-    # The model `lens sentiment` and `lens eval-sentiment` score with when not told otherwise:
-    # tone alone, so the most accurate model that keeps their speed (models/registry.py).
+    # The model `lens sentiment` and `lens eval-sentiment` score with when not told otherwise.
+    # They need tone alone, not vectors, so a slower and more accurate model than the
+    # pipeline's (models/registry.py: TONE_MODEL).
     tone_model: str = TONE_MODEL
     # Scores again the sentences that report a catalyst (nlp/catalyst_tone.py says why); "none"
     # leaves every tone to sentiment_model, and so does naming the same model.
