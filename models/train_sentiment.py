@@ -337,6 +337,14 @@ CARD_TITLES = {(MINILM, None): "finance-minilm", ("all-mpnet-base-v2", None): "f
                ("all-mpnet-base-v2", 6): "finance-mpnet6"}
 
 
+def write_card(out: Path, meta: dict) -> None:
+    """MODEL_CARD.md for the artefact in `out`, which states the size of what ships (weights and
+    JSON, the card itself aside)."""
+    size = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".safetensors", ".json"))
+    (out / "MODEL_CARD.md").write_text(model_card(meta, size))
+    log.info("saved %s (%.1f MB)", out, size / 1e6)
+
+
 def model_card(meta: dict, artefact_bytes: int) -> str:
     """MODEL_CARD.md, written from the figures this run measured (nothing typed in by hand)."""
     args = meta["train_args"]
@@ -944,9 +952,7 @@ def halve_adapter(run: Path, out: Path, argv: list[str] | None) -> int:
     shutil.copy2(run / "adapter_config.json", out / "adapter_config.json")
     meta["stored_fp16"] = {"command": command_line(argv), "from": str(run)}
     (out / ARTEFACT_META).write_text(json.dumps(meta, indent=2) + "\n")
-    size = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".safetensors", ".json"))
-    (out / "MODEL_CARD.md").write_text(model_card(meta, size))
-    log.info("saved %s (%.1f MB)", out, size / 1e6)
+    write_card(out, meta)
     return 0
 
 
@@ -1062,9 +1068,7 @@ def make_soup(args, argv: list[str] | None) -> int:
             (args.out / name).unlink(missing_ok=True)
             if (folder / name).is_file():
                 shutil.copy2(folder / name, args.out / name)
-    size = sum(p.stat().st_size for p in args.out.iterdir() if p.suffix in (".safetensors", ".json"))
-    (args.out / "MODEL_CARD.md").write_text(model_card(json.loads((args.out / ARTEFACT_META).read_text()), size))
-    log.info("saved %s (%.1f MB)", args.out, size / 1e6)
+    write_card(args.out, json.loads((args.out / ARTEFACT_META).read_text()))
     return 0
 
 
@@ -1299,9 +1303,7 @@ def main(argv: list[str] | None = None) -> int:
         if init_meta:
             meta["init_from"] = {k: init_meta.get(k) for k in ("command", "train_minutes", "cpu_minutes", "train_rows")}
         save_artefact(model, args, args.out, meta)
-        size = sum(p.stat().st_size for p in args.out.iterdir() if p.suffix in (".safetensors", ".json"))
-        (args.out / "MODEL_CARD.md").write_text(model_card(meta, size))
-        log.info("saved %s (%.1f MB)", args.out, size / 1e6)
+        write_card(args.out, meta)
     return 0
 
 
