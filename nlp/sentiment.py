@@ -39,6 +39,7 @@ from models.registry import (
     strip_urls,
 )
 
+from .prepack import can_prepack, prepack_linears
 from .sentences import sentence_starts, sentences
 
 if TYPE_CHECKING:
@@ -159,11 +160,15 @@ def default_batch_size(device: torch.device) -> int:
     return 256 if device.type == "cuda" else 64
 
 
-def prepare_model(model: torch.nn.Module, device: torch.device, precision: str, tokenizer=None) -> torch.nn.Module:
+def prepare_model(
+    model: torch.nn.Module, device: torch.device, precision: str, tokenizer=None, prepack: bool = True
+) -> torch.nn.Module:
     """The model in eval mode on `device` at `precision`, changed in place.
 
     int8 (CPU only) needs the model's tokenizer: the scales of its activations are measured on
-    a fixed set of sentences (nlp/int8.py)."""
+    a fixed set of sentences (nlp/int8.py). bf16 on a CPU gets its linear layers' weights
+    reordered once for oneDNN (nlp/prepack.py) unless `prepack` is False: a model about to be
+    compiled, whose compiler does the same with weights it can read."""
     model = model.eval()
     if precision == "int8":
         if tokenizer is None:
@@ -175,7 +180,10 @@ def prepare_model(model: torch.nn.Module, device: torch.device, precision: str, 
         except ValueError as exc:  # not a BERT-style encoder: say so in one line
             raise SentimentModelError(f"precision 'int8': {exc}") from None
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return model.to(device=device, dtype=dtype)
+    model = model.to(device=device, dtype=dtype)
+    if prepack and can_prepack(device, dtype):
+        prepack_linears(model)
+    return model
 
 
 @dataclass
@@ -226,7 +234,7 @@ class SentimentModel:
         self.device = select_device(device)
         self.batch_size = int(batch_size or default_batch_size(self.device))
         self.precision = select_precision(self.device, precision, int8_checked=loaded.int8_checked)
-        self.model = prepare_model(loaded.model, self.device, self.precision, self.tokenizer)
+        self.model = prepare_model(loaded.model, self.device, self.precision, self.tokenizer, prepack=not compiled)
         self.compiled = bool(compiled) and self._compile()
         # Numbers differ in the last bits between precisions, and compiled or not, so the space
         # is named with both.
