@@ -14,11 +14,13 @@ The numbers are those of the encoder at every real token (tests/test_packed_bert
 for BERT (the bundled finance-minilm in fp32 and int8, max difference 0.0 on 512 FPB sentences).
 MPNet's fused attention sums in another order than its module's step-by-step one: within 1e-5 in
 fp32, and in bf16 finance-mpnet6's probabilities moved by up to 0.019 on 583 FPB held-out
-sentences (1 label) and 0.023 on 1,666 TFNS ones (no label). That is bf16's own rounding (bf16
-and fp32 differ by more); it bought 10-15% of finance-mpnet6's speed. What it saves is the padding: length-sorted
-batches of the pipeline's sentences hold 1.17 grid cells per real token (64 bench articles), the
-held-out FPB sentences 1.27, and the few sentences a cascade sends to its second model
-(nlp/cascade.py) more.
+sentences (1 label); with the prepacked layers as well, by up to 0.023 on 1,666 TFNS ones (no
+label). That is bf16's own rounding (bf16 and fp32 differ by more). Alone it bought finance-mpnet6
+1-4%; with the prepacked layers, 14-17% (docs/scaling.md).
+
+What the packing saves is the padding: length-sorted batches of the pipeline's sentences hold
+1.17 grid cells per real token (64 bench articles), the held-out FPB sentences 1.27, and the few
+sentences a cascade sends to its second model (nlp/cascade.py) more.
 """
 
 from __future__ import annotations

@@ -16,11 +16,7 @@ sentences, no label.
 
 from __future__ import annotations
 
-import logging
-
 import torch
-
-log = logging.getLogger(__name__)
 
 
 def can_prepack(device: torch.device, dtype: torch.dtype) -> bool:

@@ -75,6 +75,19 @@ def test_mpnets_fused_attention_in_bf16_stays_within_bf16s_rounding_of_its_own(t
     assert difference.max() < 0.03 and difference.mean() < 0.002
 
 
+def test_mpnet_takes_a_true_means_attend_mask_as_well_as_an_additive_one(tokenizer):
+    # MPNet's config asks transformers for eager attention, whose mask is added to the scores; a
+    # config set to "sdpa" gets a boolean one instead, which must not be added as 0s and 1s
+    model = small_mpnet()
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    real = batch["attention_mask"].bool()
+    reference, _ = both(model, batch)
+    model.config._attn_implementation = "sdpa"
+    with torch.inference_mode():
+        packed = packed_hidden(model, batch["input_ids"], batch["attention_mask"])
+    torch.testing.assert_close(packed[real], reference[real], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_a_row_gets_the_same_numbers_whatever_else_is_packed_with_it(tokenizer, encoder):
     model = ENCODERS[encoder]()
