@@ -72,6 +72,8 @@ class Store:
         self.con.execute("ALTER TABLE article_scores ADD COLUMN IF NOT EXISTS n_rescored INTEGER")
         # and before events said which article each evidence sentence is from: no link (NULL)
         self.con.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS evidence_article_ids VARCHAR[]")
+        # and before events said how precisely they are dated: unknown (NULL), shown as a day
+        self.con.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS date_precision VARCHAR")
 
     def close(self) -> None:
         self.con.close()

@@ -49,6 +49,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("sentiment", F64), ("entity_ids", LIST_STR), ("article_ids", LIST_STR), ("evidence", LIST_STR),
         ("direction", F64), ("date_basis", STR), ("event_time", TS_UTC),
         ("evidence_article_ids", LIST_STR),  # the article of each evidence sentence, in order
+        ("date_precision", STR),  # day, week, month, quarter or year (nlp/events.py)
     ]),
 }
 

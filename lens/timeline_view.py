@@ -7,11 +7,17 @@ from pathlib import Path
 import pandas as pd
 from rich.table import Table
 
+from nlp.events import date_label
+
 from .atomic import write_text
 from .csv_safe import write_csv
 from .terminal import plain
 
-COLUMNS = ["event_date", "catalyst_type", "title", "n_articles", "n_sources", "sentiment", "entities", "evidence"]
+COLUMNS = ["event_date", "date_precision", "catalyst_type", "title", "n_articles", "n_sources", "sentiment", "entities",
+           "evidence"]
+# under the Markdown table: what a date with a word after it means
+PRECISION_NOTE = ("A date followed by (week), (month), (quarter) or (year): the texts date the event only that "
+                  "precisely, and the date is the first day of the span they name.")
 
 
 def load_events(out: Path) -> pd.DataFrame | None:
@@ -26,7 +32,13 @@ def _flat(events: pd.DataFrame) -> pd.DataFrame:
     flat["entities"] = flat.entity_ids.map(lambda ids: ", ".join(list(ids)[:6]) if ids is not None else "")
     flat["evidence"] = flat.evidence.map(lambda ev: list(ev)[0] if ev is not None and len(ev) else "")
     flat["sentiment"] = flat.sentiment.round(2)
+    if "date_precision" not in flat:  # events stored before it was recorded
+        flat["date_precision"] = None
     return flat[COLUMNS]
+
+
+def _date(row) -> str:
+    return date_label(row.event_date, row.date_precision)
 
 
 def write_files(events: pd.DataFrame, out: Path) -> tuple[Path, Path]:
@@ -36,9 +48,11 @@ def write_files(events: pd.DataFrame, out: Path) -> tuple[Path, Path]:
     lines = ["# Catalyst timeline", "", "| date | type | title | articles | sources | tone | entities | evidence |",
              "|---|---|---|---|---|---|---|---|"]
     for row in flat.itertuples(index=False):
-        cells = [str(row.event_date), row.catalyst_type, row.title, str(row.n_articles), str(row.n_sources),
+        cells = [_date(row), row.catalyst_type, row.title, str(row.n_articles), str(row.n_sources),
                  "" if pd.isna(row.sentiment) else f"{row.sentiment:+.2f}", row.entities, row.evidence]
         lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
+    if flat.date_precision.isin(["week", "month", "quarter", "year"]).any():
+        lines += ["", PRECISION_NOTE]
     write_text(md_path, "\n".join(lines) + "\n")
     return csv_path, md_path
 
@@ -51,8 +65,10 @@ def md_cell(cell) -> str:
 def render_table(events: pd.DataFrame, width: int | None = None) -> Table:
     """One line per event. Within `width` (the terminal's) the title and the entities are cut
     short, not wrapped over ten lines; the files keep them whole."""
+    flat = _flat(events)
     longest_type = int(events.catalyst_type.str.len().max()) if len(events) else 4
-    fixed = {"date": 10, "type": max(4, longest_type), "art.": 4, "src.": 4, "tone": 5}
+    longest_date = max((len(_date(row)) for row in flat.itertuples(index=False)), default=10)
+    fixed = {"date": max(10, longest_date), "type": max(4, longest_type), "art.": 4, "src.": 4, "tone": 5}
     # each of the 7 columns takes 3 characters of padding and border, plus the outer border
     room = None if width is None else max(20, width - sum(fixed.values()) - 7 * 3 - 1)
     table = Table(title="Catalyst timeline")
@@ -62,8 +78,8 @@ def render_table(events: pd.DataFrame, width: int | None = None) -> Table:
     for name in ("art.", "src.", "tone"):
         table.add_column(name, no_wrap=True, justify="right", min_width=fixed[name])
     table.add_column("entities", no_wrap=True, overflow="ellipsis", max_width=None if room is None else room * 2 // 5)
-    for row in _flat(events).itertuples(index=False):
+    for row in flat.itertuples(index=False):
         tone = "" if pd.isna(row.sentiment) else f"{row.sentiment:+.2f}"
-        table.add_row(str(row.event_date), row.catalyst_type, plain(row.title[:70]), str(row.n_articles),
+        table.add_row(_date(row), row.catalyst_type, plain(row.title[:70]), str(row.n_articles),
                       str(row.n_sources), tone, row.entities)
     return table

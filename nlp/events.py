@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from .timex import PRECISION_RANK
+from .timex import PRECISION_RANK, PRECISIONS
 
 PRECISE = ("day", "week")
 EVENT_COLUMNS = (
@@ -34,6 +34,9 @@ EVENT_COLUMNS = (
     # beyond DESIGN: what the market stage needs to place and sign an event, and the article of
     # each evidence sentence (for its link)
     "direction", "date_basis", "event_time", "evidence_article_ids",
+    # how precisely the texts date the event: day, week, month, quarter or year (event_date is
+    # then the start of the span they name), so that a reader does not take "in April" for April 1
+    "date_precision",
 )
 
 
@@ -353,7 +356,27 @@ def _event_row(event: _Event, config: TimelineConfig) -> dict:
         "date_basis": "text" if text_dated else "publication",
         "event_time": None if text_dated else _event_time(ms),
         "evidence_article_ids": evidence_articles,
+        "date_precision": _date_precision(ms, event_date),
     }
+
+
+def _date_precision(mentions: list[dict], event_date: date | None) -> str | None:
+    """The finest precision among the mentions that put the event on its date. A mention dated
+    by its article's publication counts as a day: that is the day it was known."""
+    ranks = [
+        PRECISION_RANK.get(m.get("date_precision"), 0)  # none given (NaN, None): the publication day
+        for m in mentions if m["_start"] == event_date and not m["_conflict"]
+    ]  # fmt: skip
+    return PRECISIONS[min(ranks)] if ranks else None
+
+
+def date_label(event_date, precision: str | None) -> str:
+    """An event's date as people should read it: "2025-04-01" for a day, "2025-04-01 (month)"
+    when the texts say only "in April" (the span starts that day)."""
+    if event_date is None or pd.isna(event_date):
+        return ""
+    day = str(pd.Timestamp(event_date).date())
+    return f"{day} ({precision})" if isinstance(precision, str) and precision != "day" else day
 
 
 def _event_time(mentions: list[dict]) -> pd.Timestamp | None:

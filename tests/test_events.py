@@ -240,3 +240,30 @@ def test_reports_a_day_apart_or_a_week_against_a_day_are_still_one_event():
     tl = build_timeline(weekend, ARTS)
     assert len(tl) == 1 and tl.iloc[0].event_date == date(2025, 5, 12)
 
+
+
+def test_an_event_says_how_precisely_its_texts_date_it():
+    from nlp.events import date_label
+
+    cats = pd.DataFrame([
+        # "in April": the month, dated at its first day
+        mention("a4", "trade.tariffs", date(2025, 4, 1), end=date(2025, 4, 30), precision="month", source="relative",
+                ents=("nvidia",)),
+        # "last week": a week
+        mention("a5", "policy.us_monetary", date(2025, 5, 5), end=date(2025, 5, 11), precision="week",
+                source="relative", ents=("fed",)),
+        # a day, and a month-level mention of the same event on that day: the day is what the texts say
+        mention("a1", "policy.fiscal_stimulus", date(2025, 4, 2), ents=("china",)),
+        mention("a2", "policy.fiscal_stimulus", date(2025, 4, 2), end=date(2025, 4, 30), precision="month",
+                source="relative", ents=("china",)),
+        # no date in the text: the article's publication day
+        mention("a5", "markets.fund_flows", None, precision=None, source="publication", ents=("kweb",)),
+    ])
+    tl = build_timeline(cats, ARTS).set_index("catalyst_type")
+    assert tl.date_precision.to_dict() == {
+        "trade.tariffs": "month", "policy.us_monetary": "week", "policy.fiscal_stimulus": "day",
+        "markets.fund_flows": "day",
+    }
+    assert date_label(tl.loc["trade.tariffs", "event_date"], "month") == "2025-04-01 (month)"
+    assert date_label(date(2025, 4, 2), "day") == date_label(date(2025, 4, 2), None) == "2025-04-02"
+    assert date_label(None, "month") == ""

@@ -131,3 +131,13 @@ def test_a_store_from_before_catalyst_sentences_were_rescored_takes_new_chunks_w
         store.replace_analysis(["a2"], {"a2": "h"}, tables)
         assert store.con.execute("SELECT article_id, n_sentences, n_rescored FROM article_scores ORDER BY 1").fetchall() == [
             ("a1", 3, None), ("a2", 5, 2)]
+
+
+def test_a_store_from_before_events_had_a_date_precision_takes_the_new_timeline(tmp_path):
+    path = tmp_path / "lens.duckdb"
+    with Store(path) as store:  # today's schema less the last column, as such a store has it
+        store.con.execute("ALTER TABLE events DROP COLUMN date_precision")
+    with Store(path) as store:
+        row = {name: None for name in SCHEMAS["events"].names} | {"event_id": "e1", "date_precision": "month"}
+        store.replace_table("events", pa.Table.from_pylist([row], schema=SCHEMAS["events"]))
+        assert store.con.execute("SELECT event_id, date_precision FROM events").fetchall() == [("e1", "month")]

@@ -76,3 +76,19 @@ def test_lens_timeline_prints_the_latest_events_and_writes_them_all(tmp_path):
     # a type of the taxonomy that this run has no event of is no error
     none = CliRunner().invoke(app, ["timeline", "--out", str(tmp_path), "--type", "trade.export_controls"])
     assert none.exit_code == 0 and "0 events shown" in none.output
+
+
+def test_a_date_the_texts_give_only_roughly_says_so_in_every_view(tmp_path):
+    frame = events().assign(date_precision=["day", "month"])
+    _, md = write_files(frame, tmp_path)
+    text = md.read_text()
+    assert "| 2025-01-27 (month) |" in text and "| 2025-08-11 |" in text
+    assert "the texts date the event only that precisely" in text
+    csv = pd.read_csv(tmp_path / "timeline.csv")
+    assert csv.date_precision.tolist() == ["day", "month"] and csv.event_date.tolist() == ["2025-08-11", "2025-01-27"]
+    console = Console(width=120, record=True, color_system=None)
+    console.print(render_table(frame, width=120))
+    assert "2025-01-27 (month)" in console.export_text()
+    # events stored before the column existed read as plain dates, with no note
+    _, md = write_files(events(), tmp_path)
+    assert "(month)" not in md.read_text() and "precisely" not in md.read_text()

@@ -14,7 +14,7 @@ import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from market.prices import PriceSet
-from nlp.events import evidence_article
+from nlp.events import date_label, evidence_article
 
 from ..atomic import replacing, write_text
 from ..timeline_view import md_cell
@@ -203,7 +203,8 @@ def _event_rows(events: pd.DataFrame) -> list[dict]:
     rows = []
     for e in events.sort_values("event_date", ascending=False).itertuples():
         rows.append({
-            "event_date": e.event_date, "catalyst_type": e.catalyst_type, "title": e.title,
+            "event_date": date_label(e.event_date, getattr(e, "date_precision", None)),
+            "catalyst_type": e.catalyst_type, "title": e.title,
             "n_articles": e.n_articles, "n_sources": e.n_sources,
             "tone": "" if pd.isna(e.sentiment) else f"{e.sentiment:+.2f}",
             "entities": ", ".join(list(e.entity_ids)[:6]) if e.entity_ids is not None else "",

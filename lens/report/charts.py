@@ -10,6 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from nlp.events import date_label
+
 # One colour per catalyst family, so markers read the same in every chart.
 FAMILY_COLOURS = {
     "technology": "#7b3fe4", "trade": "#d62728", "policy": "#1f77b4", "geopolitics": "#8c564b",
@@ -88,7 +90,8 @@ def price_chart(ticker: str, price: pd.Series, moves: pd.DataFrame, events: pd.D
                                      meta="move"), row=1, col=1)
     for fam, sub in events.groupby(events.catalyst_type.map(family)) if families else ():
         texts = [
-            f"<b>{esc(r.catalyst_type)}</b> · {esc(r.event_date)}<br>{_wrap(esc(r.title, 110))}<br>"
+            f"<b>{esc(r.catalyst_type)}</b> · {esc(date_label(r.event_date, getattr(r, 'date_precision', None)))}"
+            f"<br>{_wrap(esc(r.title, 110))}<br>"
             f"{int(r.n_articles)} articles, {int(r.n_sources)} sources<br><i>{_wrap(esc(r.evidence_text, 260))}</i>"
             for r in sub.itertuples()
         ]
@@ -120,7 +123,7 @@ def timeline_chart(events: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestam
     ev["size"] = 8 + 6 * np.sqrt(ev.n_articles.astype(float))
     has_tone = ev.sentiment.notna().any()
     texts = [
-        f"<b>{_wrap(esc(r.title, 110), 70)}</b><br>{esc(r.catalyst_type)} · {esc(r.event_date)}"
+        f"<b>{_wrap(esc(r.title, 110), 70)}</b><br>{esc(r.catalyst_type)} · {esc(date_label(r.event_date, getattr(r, 'date_precision', None)))}"
         f"<br>{int(r.n_articles)} articles, {int(r.n_sources)} sources"
         + ("" if pd.isna(r.sentiment) else f"<br>tone {r.sentiment:+.2f}")
         for r in ev.itertuples()
