@@ -155,7 +155,8 @@ def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, c
             session_idx = p.reported_idx if p.session_idx > end_idx else p.session_idx
             candidates.append({
                 "event_id": p.event_id, "catalyst_type": ev.catalyst_type, "title": ev.title,
-                "event_date": ev.event_date, "session_idx": session_idx, "relevance": p.relevance,
+                "event_date": ev.event_date, "date_precision": ev.get("date_precision"),
+                "session_idx": session_idx, "relevance": p.relevance,
                 "n_articles": int(ev.n_articles), "n_sources": int(ev.n_sources),
                 "n_mentions": int(ev.n_mentions),
                 "direction": ev.direction, "sentiment": ev.sentiment,

@@ -92,8 +92,13 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _day(value) -> str:
-    return str(pd.Timestamp(value).date()) if value is not None and not pd.isna(value) else "undated"
+def _day(value, precision=None) -> str:
+    """An event's date for a sentence; "2025-04-01, dated to the month" where its texts say only
+    "in April" (nlp/events.py: date_precision), so that nobody reads the day as stated."""
+    if value is None or pd.isna(value):
+        return "undated"
+    day = str(pd.Timestamp(value).date())
+    return f"{day}, dated to the {precision}" if isinstance(precision, str) and precision != "day" else day
 
 
 def explain(move: dict, best: dict | None, threshold: float) -> str:
@@ -120,7 +125,7 @@ def explain(move: dict, best: dict | None, threshold: float) -> str:
     # a best candidate whose tone points the other way won on timing and coverage alone: say so,
     # so that the reader weighs it as the weak match it is
     against = "; its tone is against the move" if best.get("agreement") == 0 else ""
-    return (f"{head} — most likely {best['catalyst_type']}: {best['title']} ({_day(best['event_date'])}; "
+    return (f"{head} — most likely {best['catalyst_type']}: {best['title']} ({_day(best['event_date'], best.get('date_precision'))}; "
             f"{_count(best['n_articles'], 'article')}, {_count(best['n_sources'], 'source')}{tone_word}; "
             f"{best['relevance']} link{against}). "
             f"Evidence: \u201c{evidence}\u201d{link}")

@@ -217,6 +217,10 @@ def test_the_explanation_counts_in_words_that_agree_with_the_number():
     # a winner whose tone points the other way (agreement 0) is marked as the weak match it is
     assert "against the move" not in explain(move, best | {"agreement": 1.0}, 0.35)
     assert "holding link; its tone is against the move)" in explain(move, best | {"agreement": 0.0}, 0.35)
+    # an event its texts date only to a month is not presented as dated to the day
+    rough = explain(move, best | {"event_date": date(2025, 5, 1), "date_precision": "month"}, 0.35)
+    assert "(2025-05-01, dated to the month; 1 article" in rough
+    assert "(2025-05-12; 1 article" in explain(move, best | {"date_precision": "day"}, 0.35)
 
 
 def test_a_move_whose_abnormal_return_has_the_other_sign_says_so():
