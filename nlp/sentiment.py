@@ -277,7 +277,8 @@ class SentimentModel:
         except Exception as exc:  # noqa: BLE001 - whatever the compiler raises, the model still works uncompiled
             log.warning("sentiment model %s: cannot compile (%s); it runs uncompiled",
                         self.name, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-            self.model = eager
+            # the form it would have had uncompiled: prepare_model again, now with its prepacking
+            self.model = prepare_model(eager, self.device, self.precision, self.tokenizer)
             return False
         log.info("sentiment model %s compiled in %.1f s", self.name, time.perf_counter() - started)
         return True

@@ -33,6 +33,19 @@ def test_a_compiler_that_fails_leaves_the_model_uncompiled(tokenizer, tmp_path, 
     np.testing.assert_array_equal(model.predict(TEXTS), eager.predict(TEXTS))
 
 
+def test_a_bf16_model_that_fails_to_compile_gets_the_prepacked_layers_it_would_have_had(tokenizer, tmp_path, monkeypatch):
+    from nlp.prepack import PrepackedLinear, can_prepack
+
+    if not can_prepack(torch.device("cpu"), torch.bfloat16):
+        pytest.skip("this CPU's oneDNN has no bf16")
+    eager = tiny_scorer(tokenizer, tmp_path, 0, precision="bf16")
+    monkeypatch.setattr(torch, "compile", lambda model, **_: None)  # calling None fails: no compiler
+    model = tiny_scorer(tokenizer, tmp_path, 0, precision="bf16", compiled=True)
+    assert model.compiled is False
+    assert any(isinstance(m, PrepackedLinear) for m in model.model.modules())
+    np.testing.assert_array_equal(model.predict(TEXTS), eager.predict(TEXTS))
+
+
 @pytest.mark.slow
 def test_a_compiled_model_scores_as_the_model_does(tokenizer, tmp_path):
     eager = tiny_scorer(tokenizer, tmp_path, 0, vectors=True)
