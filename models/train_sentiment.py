@@ -61,9 +61,8 @@ import pandas as pd  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.augment import variants  # noqa: E402
 from models.bases import BASES, MINILM, BaseEncoderError, base_path  # noqa: E402
-from models.registry import ARTEFACT_META, strip_urls  # noqa: E402
+from models.registry import ARTEFACT_META, LABELS, strip_urls  # noqa: E402
 
-LABELS = ("negative", "neutral", "positive")
 LABEL_TO_ID = {label: i for i, label in enumerate(LABELS)}
 
 # file name per source; the README of the data folder gives their licences
