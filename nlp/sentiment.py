@@ -255,7 +255,8 @@ class SentimentModel:
 
         The gain is on the CPU (docs/scaling.md, 2026-12-04): with the weights frozen into the
         graph, oneDNN keeps them in its own blocked layout instead of reordering them at every
-        call, and the small operations between the matrix products are fused. Compiling takes
+        call (as uncompiled bf16 models now do too: nlp/prepack.py), and the small operations
+        between the matrix products are fused. Compiling takes
         15-40 s in every new process, so it is for long batches only."""
         if self.precision == "int8":
             # nlp/int8.py's layers hold per-layer buffers that dynamo guards one by one: it

@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
 
 from nlp.prepack import PrepackedLinear, can_prepack, prepack_linears
 from nlp.sentiment import prepare_model
+from tests.test_packed_bert import small_bert  # 3 layers
 
 CPU = torch.device("cpu")
 pytestmark = pytest.mark.skipif(not can_prepack(CPU, torch.bfloat16), reason="this CPU's oneDNN has no bf16")
-
-
-def small_bert() -> BertModel:
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=200, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=128)  # fmt: skip
-    return BertModel(config, add_pooling_layer=False).eval()
 
 
 def linears(model: torch.nn.Module, kind: type) -> int:
@@ -45,7 +38,7 @@ def test_every_plain_linear_layer_is_replaced_and_the_encoder_keeps_its_numbers(
     with torch.inference_mode():
         before = model(input_ids=ids).last_hidden_state
         plain = linears(model, torch.nn.Linear)
-        assert prepack_linears(model) == plain == 2 * 6  # q, k, v, attention output, intermediate, output
+        assert prepack_linears(model) == plain == 3 * 6  # q, k, v, attention output, intermediate, output
         assert linears(model, torch.nn.Linear) == 0 and linears(model, PrepackedLinear) == plain
         after = model(input_ids=ids).last_hidden_state
     torch.testing.assert_close(after, before, rtol=2e-2, atol=2e-2)
@@ -61,7 +54,7 @@ def test_subclasses_of_linear_are_left_alone():
 
 
 def test_only_bf16_models_on_a_cpu_are_prepacked_and_not_those_about_to_be_compiled():
-    assert linears(prepare_model(small_bert(), CPU, "bf16"), PrepackedLinear) == 12
+    assert linears(prepare_model(small_bert(), CPU, "bf16"), PrepackedLinear) == 3 * 6
     assert linears(prepare_model(small_bert(), CPU, "bf16", prepack=False), PrepackedLinear) == 0
     assert linears(prepare_model(small_bert(), CPU, "fp32"), PrepackedLinear) == 0
     assert not can_prepack(CPU, torch.float32) and not can_prepack(torch.device("cuda"), torch.bfloat16)
