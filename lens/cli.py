@@ -188,7 +188,7 @@ def _run_ingest(
 @app.command()
 def ingest(
     sources: list[str] = typer.Argument(..., help="Folders (recursive), files and http(s) URLs."),
-    out: Path = typer.Option(Path("reports/ingest"), "--out", "-o", help="Output folder (store + tables)."),
+    out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Output folder (store + tables)."),
     fetch_articles: bool = FETCH_ARTICLES,
     columns: str = COLUMNS,
     allow_private_hosts: bool = ALLOW_PRIVATE,
@@ -262,7 +262,7 @@ def _run_analyze(out: Path, config, ray_options=None) -> stages.AnalyzeResult:
 @app.command()
 def analyze(
     sources: list[str] = typer.Argument(None, help="Folders, files and URLs to ingest first (optional)."),
-    out: Path = typer.Option(Path("reports/analyze"), "--out", "-o", help="Output folder (store + tables)."),
+    out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Output folder (store + tables)."),
     fetch_articles: bool = FETCH_ARTICLES,
     columns: str = COLUMNS,
     sentiment_model: str = SENTIMENT_MODEL,
@@ -296,7 +296,7 @@ def analyze(
 
 @app.command()
 def timeline(
-    out: Path = typer.Option(Path("reports/analyze"), "--out", "-o", help="Folder of an analysed store."),
+    out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Folder of an analysed store."),
     limit: int = typer.Option(40, "--limit", help="Latest events to print (all go to the files)."),
     catalyst_type: str = typer.Option(None, "--type", help="Only this catalyst type or family (e.g. trade)."),
 ) -> None:
@@ -337,7 +337,7 @@ def timeline(
 @app.command("eval-nlp")
 def eval_nlp(
     gold: Path = typer.Option(Path("corpus/gold/nlp_gold.jsonl"), "--gold", help="Gold annotation file."),
-    out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of an analysed run of the corpus."),
+    out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Folder of an analysed run of the corpus."),
     analyse_first: bool = typer.Option(True, "--analyse/--no-analyse", help="Analyse corpus/ into OUT first."),
     corpus: Path = typer.Option(Path("corpus"), "--corpus", help="Corpus the gold file annotates."),
     half: str = typer.Option("all", "--half", help="all, dev (read its errors, tune on it) or test (score only)."),
@@ -380,7 +380,7 @@ def run(
     prices_from: str = typer.Option(
         "folder", "--prices-from", help="'folder' (--prices) or 'yfinance' (online extra; downloads into OUT/prices)."
     ),
-    out: Path = typer.Option(Path("reports/run"), "--out", "-o", help="Output folder."),
+    out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Output folder."),
     fetch_articles: bool = FETCH_ARTICLES,
     columns: str = COLUMNS,
     sentiment_model: str = SENTIMENT_MODEL,
@@ -459,7 +459,7 @@ def _build_report(out: Path, stage: stages.MarketStageResult, meta: dict):
 
 @app.command()
 def report(
-    out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of a `lens run`."),
+    out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Folder of a `lens run`."),
     prices: Path = typer.Option(Path("corpus/prices"), "--prices", help="Price folder of that run."),
 ) -> None:
     """Rebuild OUT/report.html, its PNG charts and the Markdown tables from a run's tables.
@@ -508,7 +508,7 @@ def _run_market(out: Path, prices: Path) -> stages.MarketStageResult:
 @app.command()
 def annotate(
     ticker: str = typer.Option(..., "--ticker", "-t", help="Ticker (or a pair such as CQQQ-QQQM)."),
-    out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of a `lens run`."),
+    out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Folder of a `lens run`."),
     all_moves: bool = typer.Option(False, "--all", help="Include unexplained moves."),
 ) -> None:
     """Print the significant moves of one ticker with their most likely catalyst.
@@ -537,7 +537,7 @@ def annotate(
 @app.command("eval-attribution")
 def eval_attribution(
     gold: Path = typer.Option(Path("corpus/gold/attribution_gold.csv"), "--gold", help="Gold moves file."),
-    out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of a `lens run` of the corpus."),
+    out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Folder of a `lens run` of the corpus."),
     prices: Path = typer.Option(Path("corpus/prices"), "--prices", help="Price folder of that run."),
     details: bool = typer.Option(False, "--details", help="Print every gold move with the prediction."),
 ) -> None:
@@ -567,7 +567,7 @@ def eval_attribution(
 
 @app.command()
 def sources(
-    out: Path = typer.Option(Path("reports/ingest"), "--out", "-o", help="Folder holding lens.duckdb."),
+    out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Folder holding lens.duckdb."),
     errors_only: bool = typer.Option(False, "--errors", help="Only sources that failed or warned."),
 ) -> None:
     """Show what was read from each source, when, and why anything failed.
@@ -586,6 +586,10 @@ def sources(
         log_frame = store.source_log()
     if errors_only:
         log_frame = log_frame[log_frame.status.isin(["error", "warning"])]
+    if log_frame.empty:
+        what = "no source failed or warned" if errors_only else "nothing has been read into this store yet"
+        out_console.print(f"{db}: {what}", highlight=False)
+        return
     table = Table("at (UTC)", "status", "items", "source", "reason")
     for row in log_frame.itertuples():
         table.add_row(f"{row.logged_at:%Y-%m-%d %H:%M:%S}", row.status, str(row.n_items),

@@ -16,9 +16,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from .run import DEFAULT_OUT
 from .terminal import plain
 
-OUT = typer.Option(Path("reports/demo"), "--out", "-o", help="Folder of an analysed run (lens analyze / lens run).")
+OUT = typer.Option(DEFAULT_OUT, "--out", "-o", help="Folder of an analysed run (lens analyze / lens run).")
 DEFAULT_PRICES = Path("corpus/prices")
 PRICES = typer.Option(None, "--prices", help="Price folder for the lead-lag tests ('' to skip). [default: corpus/prices if present]")
 LIMIT = typer.Option(10, "--limit", help="Narratives to print (all go to narratives.parquet).")

@@ -221,3 +221,26 @@ def test_known_items_read_again_are_committed_in_batches_not_piled_up(tmp_path, 
     again = run_ingest([str(src)], tmp_path / "out", batch_size=2)
     assert again.seen == 5 and again.new == 0
     assert sum(batches) == 5 and max(batches) <= 2
+
+
+def test_commands_without_out_share_one_folder(tmp_path, monkeypatch):
+    # `lens ingest` and `lens sources` with no --out must meet in the same folder, as must
+    # `lens run` and `lens annotate`: a reader once ran one and the other could not find it
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.md").write_text(f"# Stimulus\ndate 2024-09-24\n\n{STORY}\n")
+    assert ingest(tmp_path / "in").exit_code == 0
+    shown = runner.invoke(app, ["sources"])
+    assert shown.exit_code == 0, shown.output
+    assert "│ ok " in shown.output and "nothing has been read" not in shown.output
+    failed = runner.invoke(app, ["sources", "--errors"])
+    assert failed.exit_code == 0 and "no source failed or warned" in failed.output
+    from typer.main import get_command
+
+    defaults = {
+        name: next(p.default for p in command.params if p.name == "out")
+        for name, command in get_command(app).commands.items()
+        if name != "bench" and any(p.name == "out" for p in command.params)  # bench: a results file
+    }
+    assert {"ingest", "analyze", "timeline", "run", "annotate", "report", "sources"} <= set(defaults)
+    assert len({str(d) for d in defaults.values()}) == 1, defaults
