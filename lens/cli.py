@@ -49,7 +49,7 @@ def main(
 ) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(
-        level=level, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)], force=True
+        level=level, format="%(message)s", handlers=[RichHandler(console=console, show_path=False, log_time_format="[%Y-%m-%d %H:%M:%S]")], force=True
     )
     # Third-party chatter (htmldate/trafilatura warn about every odd page) stays at WARNING.
     for noisy in ("htmldate", "trafilatura", "httpx", "httpcore", "urllib3"):

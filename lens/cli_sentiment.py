@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -19,7 +20,17 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
+from .partial_output import PartialOutput
+
 LABELS = ("negative", "neutral", "positive")
+# Label spellings a labelled CSV may use (Twitter Financial News and tweet data say bearish and
+# bullish; FinBERT-style files abbreviate), matched after case and spaces are set aside.
+LABEL_ALIASES = {
+    **{name: name for name in LABELS},
+    "neg": "negative", "bearish": "negative", "bear": "negative",
+    "neu": "neutral",
+    "pos": "positive", "bullish": "positive", "bull": "positive",
+}  # fmt: skip
 # Lines are scored in chunks: memory stays flat on big files, batches stay full.
 CHUNK_LINES = 2048
 
@@ -27,17 +38,17 @@ ModelOption = Annotated[
     str | None,
     typer.Option(
         "--sentiment-model",
-        help="'finance-mpnet6' (bundled: FPB accuracy 0.87, 250-300 sentences/s on 2 CPU cores), "
+        help="'finance-mpnet6' (bundled: FPB accuracy 0.87, about 300 sentences/s on 2 CPU cores in bf16), "
         "'finance-minilm' (bundled, twice as fast, 0.84), 'finance-mpnet' (bundled, as accurate as the first "
         "at half its speed), 'finance-cascade' (finance-minilm, then finance-mpnet on unsure sentences), a "
-        "local Hugging Face model folder, or a cached model id [default: lens.toml's [nlp] tone_model, else "
+        "local Hugging Face model folder, or a cached model id [default: lens.toml's \\[nlp] tone_model, else "
         "finance-mpnet6]",
     ),
 ]
 DeviceOption = Annotated[str | None, typer.Option("--device", help="auto (cuda → mps → cpu), cpu, cuda, mps [default: lens.toml's, else auto]")]
 BatchOption = Annotated[
     int | None, typer.Option("--batch-size", min=1, help="sentences per model batch [default: lens.toml's "
-                             "[nlp] sentiment_batch_size, else 64 on a CPU and 256 on a GPU]")
+                             "\\[nlp] sentiment_batch_size, else 64 on a CPU and 256 on a GPU]")
 ]
 PrecisionOption = Annotated[
     str | None, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on AMX/AVX512-BF16 CPUs, int8 on other x86 CPUs for the bundled model, else fp32), fp32, bf16, fp16, int8 [default: lens.toml's, else auto]")
@@ -79,11 +90,23 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON (RFC 8259)")
 
 
-def read_jsonl(path: Path, report: Callable[[str], None]) -> Iterator[tuple[Any, str]]:
-    """(id, text) per good line; each bad line goes to ``report`` as FILE:LINE: reason. A byte
-    order mark is allowed (Excel and Notepad write one); undecodable bytes read as U+FFFD."""
-    with path.open(encoding="utf-8-sig", errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
+def read_jsonl(path: Path, report: Callable[[str], None]) -> Iterator[tuple[int, Any, str]]:
+    """(line number, id, text) per good line; each bad line goes to ``report`` as FILE:LINE:
+    reason. A byte order mark is allowed (Excel and Notepad write one); undecodable bytes read as
+    U+FFFD, said once."""
+    warned = False
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = raw.decode("utf-8", errors="replace")
+                if not warned:
+                    report(f"{path}:{number}: not valid UTF-8 (byte {exc.start} of the line); such bytes are read as "
+                           "U+FFFD here and on any later line")  # fmt: skip
+                    warned = True
             if not line.strip():
                 continue
             try:
@@ -95,6 +118,9 @@ def read_jsonl(path: Path, report: Callable[[str], None]) -> Iterator[tuple[Any,
             if not isinstance(item, dict) or "text" not in item or "id" not in item:
                 report(f'{path}:{number}: expected an object with "id" and "text"; skipped')
                 continue
+            if item["id"] is None:
+                report(f'{path}:{number}: "id" is null: results are matched to their lines by id; skipped')
+                continue
             if not isinstance(item["text"], str):
                 report(f'{path}:{number}: "text" must be a string, got {type(item["text"]).__name__}; skipped')
                 continue
@@ -103,11 +129,25 @@ def read_jsonl(path: Path, report: Callable[[str], None]) -> Iterator[tuple[Any,
             except (ValueError, UnicodeEncodeError) as exc:
                 report(f'{path}:{number}: its "id" cannot be written back as JSON ({exc}); skipped')
                 continue
-            yield item["id"], item["text"]
+            yield number, item["id"], item["text"]
 
 
-def _chunks(items: Iterator[tuple[Any, str]], size: int) -> Iterator[list[tuple[Any, str]]]:
-    chunk: list[tuple[Any, str]] = []
+def _scorable(path: Path, report: Callable[[str], None]) -> Iterator[tuple[int, Any, str]]:
+    """The items of `read_jsonl` that get a result line: a text the model cannot take (not valid
+    Unicode) is reported here, so that which items get a line does not depend on the model and an
+    interrupted run's lines can be matched to the input again (lens.partial_output)."""
+    from nlp.sentiment import text_problem
+
+    for number, item_id, text in read_jsonl(path, report):
+        problem = text_problem(text)
+        if problem is None:
+            yield number, item_id, text
+        else:
+            report(f"{path}:{number}: id {item_id!r}: {problem}; skipped")
+
+
+def _chunks(items: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
+    chunk: list[tuple] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == size:
@@ -120,27 +160,55 @@ def _chunks(items: Iterator[tuple[Any, str]], size: int) -> Iterator[list[tuple[
 @dataclass
 class JsonlTally:
     written: int = 0
+    resumed: int = 0  # lines an interrupted run had written, kept
     skipped: int = 0  # bad input lines and texts the model could not score
     truncated: int = 0
 
 
-def score_jsonl(scorer, source: Path, sink: TextIO, errors: TextIO) -> JsonlTally:
-    """Score every good line of ``source`` into ``sink``, in input order; problems go to ``errors``."""
-    tally = JsonlTally()
+def first_ids(source: Path, n: int) -> list[Any]:
+    """The ids of the first `n` items of `source` that get a result line."""
+    return [item_id for _, item_id, _ in itertools.islice(_scorable(source, lambda message: None), n)]
+
+
+def score_jsonl(scorer, source: Path, sink, errors: TextIO, skip: int = 0) -> JsonlTally:
+    """Score every good line of ``source`` into ``sink``, in input order, after the first `skip`
+    items that get a result (those an interrupted run wrote); problems go to ``errors``. A sink
+    with a ``checkpoint`` method (lens.partial_output) is checkpointed after every chunk."""
+    tally = JsonlTally(resumed=skip)
 
     def report(message: str) -> None:
         tally.skipped += 1
         print(message, file=errors)
 
-    for chunk in _chunks(read_jsonl(source, report), CHUNK_LINES):
-        result = scorer.score([text for _, text in chunk])
+    seen: dict[str, int] = {}  # id as JSON → the first line it is on
+    repeats: list[tuple[Any, int, int]] = []
+
+    def noting_repeats(items):
+        for number, item_id, text in items:
+            key = json.dumps(item_id, ensure_ascii=False, sort_keys=True)
+            if key in seen:
+                repeats.append((item_id, seen[key], number))
+            else:
+                seen[key] = number
+            yield number, item_id, text
+
+    items = noting_repeats(_scorable(source, report))
+    for chunk in _chunks(itertools.islice(items, skip, None) if skip else items, CHUNK_LINES):
+        result = scorer.score([text for _, _, text in chunk])
         tally.truncated += result.n_truncated
-        for index, ((item_id, _), probs) in enumerate(zip(chunk, result.probs, strict=True)):
+        for index, ((number, item_id, _), probs) in enumerate(zip(chunk, result.probs, strict=True)):
             if index in result.errors:
-                report(f"{source}: id {item_id!r}: {result.errors[index]}; skipped")
+                report(f"{source}:{number}: id {item_id!r}: {result.errors[index]}; skipped")
                 continue
             sink.write(json.dumps(result_record(probs, item_id), ensure_ascii=False, allow_nan=False) + "\n")
             tally.written += 1
+        if hasattr(sink, "checkpoint"):
+            sink.checkpoint()
+    if repeats:
+        item_id, first_line, line = repeats[0]
+        print(f"{source}: {len(repeats)} line{'s' if len(repeats) != 1 else ''} repeat an id given on an earlier "
+              f"line (first: {item_id!r} on lines {first_line} and {line}); each line has its own result, in input "
+              "order", file=errors)  # fmt: skip
     return tally
 
 
@@ -150,6 +218,7 @@ class LabelledRows:
     labels: list[int]  # indices into LABELS
     lines: list[int]  # the line of the file each row starts on, for messages
     values: dict[str, list[str]]  # each row's value in every extra column asked for
+    skipped: int = 0  # rows reported and left out
 
 
 def read_labelled_csv(path: Path, errors: TextIO, columns: dict[str, str] | None = None) -> LabelledRows:
@@ -182,11 +251,22 @@ def read_labelled_csv(path: Path, errors: TextIO, columns: dict[str, str] | None
         start, end = end + 1, reader.line_num
         while start < end and not source_lines[start - 1].strip():  # blank lines the reader passed over
             start += 1
-        label = (row["label"] or "").strip().lower()
+        label = LABEL_ALIASES.get((row["label"] or "").strip().lower())
         text = row["text"] or ""
-        if label not in LABELS or not text.strip():
-            reason = "no text" if not text.strip() else f"label {row['label']!r} is not one of {LABELS}"
+        reason = None
+        extra = [v for v in row.get(None, ()) if v.strip()]  # a trailing empty field or two is harmless
+        if extra or row["label"] is None:  # csv.DictReader's marks of a row with more or fewer fields
+            found = len(names) + len(row[None]) if extra else sum(v is not None for k, v in row.items() if k is not None)
+            reason = f"{found} field{'s' if found != 1 else ''} where the header has {len(names)}"
+            if end >= len(source_lines) and "\n" in text:
+                reason += " (a quote opened and never closed runs to the end of the file)"
+        elif not text.strip():
+            reason = "no text"
+        elif label is None:
+            reason = f"label {row['label']!r} is not one of {LABELS} (or neg, neu, pos, bearish, bullish)"
+        if reason:
             print(f"{path}:{start}: {reason}; skipped", file=errors)
+            rows.skipped += 1
             continue
         rows.texts.append(text)
         rows.labels.append(LABELS.index(label))
@@ -237,10 +317,13 @@ def _run_name(run: Path) -> str:
 
 def evaluation_report(y_true: list[int], y_pred: list[int], intervals: bool = True) -> dict:
     """Accuracy, macro- and weighted-F1 and the confusion matrix; with `intervals`, the 95%
-    confidence interval of each figure (`confidence_intervals`)."""
+    confidence interval of each figure (`confidence_intervals`). The F1 scores are over the labels
+    that occur in the truth or the predictions (sklearn's default): a label neither has would
+    count as an F1 of 0 and pull the mean of a small file down for nothing."""
     from sklearn.metrics import accuracy_score, confusion_matrix
 
-    macro, weighted = f1_scores(y_true, y_pred)
+    labels = sorted(set(y_true) | set(y_pred))
+    macro, weighted = f1_scores(y_true, y_pred, labels=labels)
     report = {
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
@@ -254,15 +337,15 @@ def evaluation_report(y_true: list[int], y_pred: list[int], intervals: bool = Tr
     return report
 
 
-def f1_scores(y_true, y_pred, axis: int = -1):
-    """(macro-F1, weighted-F1) over the three labels, as sklearn's f1_score with labels [0, 1, 2]
-    and zero_division 0, along `axis`: for many resamples of the rows at once (the bootstrap
-    below calls it with one resample per row of a matrix)."""
+def f1_scores(y_true, y_pred, axis: int = -1, labels=None):
+    """(macro-F1, weighted-F1) over `labels` (indices; default all three), as sklearn's f1_score
+    with those labels and zero_division 0, along `axis`: for many resamples of the rows at once
+    (the bootstrap below calls it with one resample per row of a matrix)."""
     import numpy as np
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     per_label, support = [], []
-    for label in range(len(LABELS)):
+    for label in range(len(LABELS)) if labels is None else labels:
         true, pred = y_true == label, y_pred == label
         both = (true & pred).sum(axis=axis)
         counted = true.sum(axis=axis) + pred.sum(axis=axis)  # 2·tp + fp + fn
@@ -287,9 +370,10 @@ def confidence_intervals(y_true: list[int], y_pred: list[int], resamples: int = 
     out = {"accuracy": [float(x) for x in proportion_confint(right, len(y_true), alpha=0.05, method="wilson")]}
     if len(y_true) < 2:  # nothing to resample
         return out
+    labels = sorted(set(y_true) | set(y_pred))  # those of the figure itself, in every resample
     for key, which in (("macro_f1", 0), ("weighted_f1", 1)):
         found = bootstrap((np.asarray(y_true), np.asarray(y_pred)),
-                          lambda t, p, axis=-1, which=which: f1_scores(t, p, axis)[which],
+                          lambda t, p, axis=-1, which=which: f1_scores(t, p, axis, labels)[which],
                           paired=True, vectorized=True, n_resamples=resamples, method="percentile",
                           random_state=0).confidence_interval  # fmt: skip
         out[key] = [float(found.low), float(found.high)]
@@ -329,9 +413,11 @@ def _interval(report: dict, key: str) -> str:
 def format_report(report: dict, name: str) -> str:
     width = max(len(label) for label in LABELS) + 2
     lines = [
-        f"{name}: {report['n']} rows",
+        f"{name}: {report['n']} rows" + (f" ({report['left_out']} left out, each named above)" if report.get("left_out") else ""),
         *(f"{title:<13}{report[key]:.4f}" + _interval(report, key)
           for title, key in (("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("weighted-F1", "weighted_f1"))),
+        *([f"{report['truncated']} texts were longer than the model reads and were scored on their start"]
+          if report.get("truncated") else []),
         "confusion matrix (rows: true, columns: predicted)",
         " " * width + "".join(f"{label:>{width}}" for label in LABELS),
     ]
@@ -343,6 +429,35 @@ def format_report(report: dict, name: str) -> str:
             lines.append(f"  {value or '(empty)':<10} {part['n']:5d} rows  accuracy {part['accuracy']:.4f}  "
                          f"macro-F1 {part['macro_f1']:.4f}  weighted-F1 {part['weighted_f1']:.4f}")  # fmt: skip
     return "\n".join(lines)
+
+
+def _score_to_file(scorer, input_path: Path, output: Path) -> JsonlTally:
+    # what must be the same for an interrupted run's lines to be continued (lens.partial_output)
+    settings = {"input": str(input_path.resolve()), "model": scorer.name, "precision": scorer.precision,
+                "device": str(scorer.device), "max_length": scorer.max_length}  # fmt: skip
+    partial = PartialOutput(output, settings)
+    try:
+        partial.open()
+    except OSError as exc:
+        raise _fail(f"{output}: cannot write ({exc.strerror})") from None
+    if partial.done:
+        partial.matches(first_ids(input_path, len(partial.done)))
+    if partial.restarted_because:
+        typer.echo(f"note: {partial.part} not continued ({partial.restarted_because}); starting again", err=True)
+    elif partial.done:
+        typer.echo(f"continuing an interrupted run: {len(partial.done)} results already in {partial.part}", err=True)
+    try:
+        tally = score_jsonl(scorer, input_path, partial, sys.stderr, skip=len(partial.done))
+        partial.finish()
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: the results so far are in {partial.part}; the same command continues from "
+                   "there", err=True)  # fmt: skip
+        raise typer.Exit(code=130) from None
+    except OSError as exc:  # a full disk, a folder removed under the run
+        raise _fail(f"{output}: cannot write ({exc.strerror}); the results so far are in {partial.part}") from None
+    finally:
+        partial.close()
+    return tally
 
 
 def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> None:
@@ -374,13 +489,24 @@ def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> Non
     ) -> None:
         """Score one text, or a JSONL file of {"id", "text"} lines, for financial sentiment.
 
+        Each result is {"id", "label", "score", "probs"}: label negative, neutral or positive (the
+        likeliest), score = P(positive) - P(negative) in [-1, 1], probs the three probabilities. A
+        bad line is named on stderr (FILE:LINE: why) and skipped; the rest are scored. A text longer
+        than the model reads is scored on its start and counted. With --output, results go to
+        OUTPUT.part until the last is written: if the run stops, the old OUTPUT stays and the same
+        command continues where it stopped.
+
         Example: lens sentiment --input news.jsonl --output tone.jsonl --sentiment-model finance-cascade"""
-        if (text is None) == (input_path is None):
-            raise _fail('give either one TEXT or --input FILE.jsonl (not both)')
+        if text is None and input_path is None:
+            raise _fail("nothing to score: give one TEXT or --input FILE.jsonl")
+        if text is not None and input_path is not None:
+            raise _fail("give either one TEXT or --input FILE.jsonl, not both")
         if text is not None and output is not None:
             raise _fail("--output goes with --input; one TEXT's result is printed")
         if input_path is not None and not input_path.is_file():
-            raise _fail(f"{input_path}: no such file")
+            raise _fail(f"{input_path}: " + ("a folder, not a JSONL file" if input_path.is_dir() else "no such file"))
+        if output is not None and output.is_dir():
+            raise _fail(f"--output {output}: a folder; name the JSONL file to write")
         if output is not None and output.exists() and output.resolve() == input_path.resolve():
             raise _fail(f"--output {output} is the --input file: writing would erase it first")
         sentiment_model, device, batch_size, precision = settled(sentiment_model, device, batch_size, precision)
@@ -393,22 +519,19 @@ def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> Non
                 typer.echo(f"note: text truncated to {scorer.max_length} tokens", err=True)
             typer.echo(json.dumps(result_record(result.probs[0], with_id=False), ensure_ascii=False))
             return
-        try:
-            sink = sys.stdout if output is None else output.open("w", encoding="utf-8")
-        except OSError as exc:
-            raise _fail(f"{output}: cannot write ({exc.strerror})") from None
-        try:
-            tally = score_jsonl(scorer, input_path, sink, sys.stderr)
-        finally:
-            if sink is not sys.stdout:
-                sink.close()
+        if output is None:
+            tally = score_jsonl(scorer, input_path, sys.stdout, sys.stderr)
+        else:
+            tally = _score_to_file(scorer, input_path, output)
+        resumed = f" (and kept {tally.resumed} that an interrupted run had written)" if tally.resumed else ""
         typer.echo(
-            f"scored {tally.written} texts to {output or 'stdout'}, {tally.skipped} skipped, "
+            f"scored {tally.written} texts to {output or 'stdout'}{resumed}, {tally.skipped} skipped, "
             f"{tally.truncated} truncated to {scorer.max_length} tokens",
             err=True,
         )
-        if tally.written == 0 and tally.skipped:
+        if tally.written + tally.resumed == 0 and tally.skipped:
             raise typer.Exit(code=1)  # nothing could be processed
+
 
     @app.command("eval-sentiment")
     def eval_sentiment(
@@ -431,7 +554,7 @@ def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> Non
 
         Example: lens eval-sentiment --data corpus/gold/sentiment_gold.csv --run reports/demo --sentences catalyst --against finance-minilm"""
         if not data.is_file():
-            raise _fail(f"{data}: no such file")
+            raise _fail(f"{data}: " + ("a folder, not a CSV file" if data.is_dir() else "no such file"))
         sentiment_model, device, batch_size, precision = settled(sentiment_model, device, batch_size, precision)
         if sentences not in ("all", "catalyst") or (sentences != "all" and run is None):
             raise _fail(f"--sentences {sentences}: use all or catalyst, with --run")
@@ -441,6 +564,7 @@ def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> Non
         rows = read_labelled_csv(data, sys.stderr, needed)
         texts, labels, lines, groups = rows.texts, rows.labels, rows.lines, rows.values.get(by, [])
         scorers, results = [], []
+        left_out = rows.skipped  # rows named on stderr and not in the figures
         if run is not None:
             import numpy as np
 
@@ -449,6 +573,7 @@ def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> Non
             probs, in_catalyst = run_tone(run, rows.values["article_id"], texts)
             matched = ~np.isnan(probs).any(axis=1)
             if (~matched).any():
+                left_out += int((~matched).sum())
                 typer.echo(f"{data}: {int((~matched).sum())} rows have no tone in {run} (not one of its sentences as "
                            "its pipeline split them, an article it does not have, or a sentence it could not score); "
                            "left out", err=True)  # fmt: skip
@@ -480,7 +605,7 @@ def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> Non
         for (name, used), result in zip(scorers, results, strict=True):
             predicted = result.probs[kept].argmax(axis=1).tolist()
             report = evaluation_report(truth, predicted)
-            report.update(model=name, **used, truncated=result.n_truncated)
+            report.update(model=name, **used, truncated=result.n_truncated, left_out=left_out + len(failed))
             if by is not None:
                 report.update(by_column=by, by=group_reports(truth, predicted, [groups[i] for i in kept]))
             reports.append(report)

@@ -302,6 +302,13 @@ def _load_hf(name: str) -> LoadedSentimentModel:
             model = AutoModelForSequenceClassification.from_pretrained(source, local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - OSError, ValueError, safetensors' own error for a cut file
         where = "that folder" if origin != "hf-cache" else "the local Hugging Face cache"
+        if origin == "hf-cache" and isinstance(exc, OSError):
+            # transformers words an offline cache miss as a failed connection, which none was
+            names = ", ".join(repr(n) for n in [*BUNDLED, *CASCADES])
+            raise SentimentModelError(
+                f"sentiment model {name!r}: not a bundled model ({names}), a folder, or a model id in the local "
+                "Hugging Face cache; nothing is downloaded at run time"
+            ) from exc
         raise SentimentModelError(
             f"sentiment model {name!r}: not found or not a sequence classifier in {where} "
             f"({str(exc).splitlines()[0][:160]}); use {DEFAULT_MODEL!r}, a local model folder, "

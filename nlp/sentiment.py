@@ -378,7 +378,8 @@ class SentimentModel:
         n_cut = int(truncated.sum())
         if n_cut:
             self.n_truncated_total += n_cut
-            log.info("%d of %d texts truncated to %d tokens", n_cut, len(items), self.max_length)
+            # a debug line: the commands total the count (n_truncated_total) and say it once
+            log.debug("%d of %d texts truncated to %d tokens", n_cut, len(items), self.max_length)
         if vecs is not None:
             # as the sentence encoder's contract: a blank text has no direction
             vecs[[i for i, t in enumerate(items) if not isinstance(t, str) or not t.strip()]] = 0.0

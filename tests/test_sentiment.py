@@ -248,6 +248,8 @@ def test_missing_model_is_one_clear_line():
         load_sentiment_model("lens-test-org/surely-not-cached-model")
     message = str(missing_id.value)
     assert "\n" not in message and "nothing is downloaded" in message
+    # transformers calls an offline cache miss a failed connection; none was tried, so none is named
+    assert "connect" not in message and "finance-mpnet6" in message
 
 
 # -- batching and truncation -------------------------------------------------------------------------
@@ -533,7 +535,7 @@ def test_eval_sentiment_prints_metrics_and_confusion_matrix(monkeypatch, tmp_pat
     data.write_text(
         "text,label\n"
         "Sales rose,positive\nProfit rose,positive\nCosts fell,negative\n"
-        "Shares fell,positive\nIt rained,neutral\nOdd row,bullish\n"
+        "Shares fell,positive\nIt rained,neutral\nOdd row,mixed\n"
     )
     result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--json"])
     assert result.exit_code == 0, result.output
@@ -542,7 +544,7 @@ def test_eval_sentiment_prints_metrics_and_confusion_matrix(monkeypatch, tmp_pat
     # rows true, columns predicted: the positive "Shares fell" is predicted negative
     assert report["confusion"] == [[1, 0, 0], [0, 1, 0], [1, 0, 2]]
     assert report["macro_f1"] == pytest.approx((2 / 3 + 1 + 0.8) / 3)
-    assert "gold.csv:7" in result.stderr
+    assert "gold.csv:7" in result.stderr and report["left_out"] == 1
     text = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data)]).stdout
     assert "accuracy     0.8000" in text and "macro-F1" in text and "weighted-F1" in text
     assert text.splitlines()[-1].split() == ["positive", "1", "0", "2"]
@@ -758,7 +760,7 @@ def test_csv_rows_get_their_line_numbers_and_bad_rows_cost_nothing_else(cli, tmp
         "",  # 5: a blank line the reader passes over
         ",positive",  # 6: no text
         "   ,negative",  # 7: blank text
-        "Orders grew.,bullish",  # 8: not one of the labels
+        "Orders grew.,mixed",  # 8: not one of the labels
         '"' + "Sales fell. " * 15_000 + '",negative',  # 9: 180,000 characters, over csv's default limit
     ]
     raw = ("\ufeff" + "\n".join(rows) + "\n").encode("utf-8") + "Caf\xe9 chain profit fell.,negative\n".encode("latin-1")
@@ -766,7 +768,7 @@ def test_csv_rows_get_their_line_numbers_and_bad_rows_cost_nothing_else(cli, tmp
     result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n"] == 4  # lines 2, 3, 9 and 10
-    for line, why in ((6, "no text"), (7, "no text"), (8, "bullish")):
+    for line, why in ((6, "no text"), (7, "no text"), (8, "mixed")):
         assert f"gold.csv:{line}: " in result.stderr and why in result.stderr
     assert "not valid UTF-8" in result.stderr
 
@@ -796,7 +798,7 @@ def test_a_row_the_model_fails_on_is_named_by_its_line_and_none_left_is_exit_1(m
     app = typer.Typer()
     cli_sentiment.register(app)
     data = tmp_path / "gold.csv"
-    data.write_text("text,label\nProfit rose.,positive\nx,bullish\nLong text here.,neutral\nSales fell.,negative\n")
+    data.write_text("text,label\nProfit rose.,positive\nx,mixed\nLong text here.,neutral\nSales fell.,negative\n")
     monkeypatch.setattr(cli_sentiment, "_load", lambda *a: FailsOn("Long"))
     result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["n"] == 2
@@ -858,3 +860,138 @@ def test_a_damaged_artefact_folder_is_one_error_line(tmp_path):
 def test_a_device_string_torch_does_not_know_is_one_error_line():
     with pytest.raises(SentimentModelError, match="not a device torch knows"):
         select_device("cpu:x")
+
+
+# -- an interrupted --output run, and the review's other findings ---------------------------------------
+class StopsAfter(CountingScorer):
+    """Scores `calls` chunks, then is interrupted (Ctrl-C) in the next."""
+
+    def __init__(self, calls: int, name: str = "fake"):
+        super().__init__()
+        self.left, self.name = calls, name
+
+    def score(self, texts):
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return super().score(texts)
+
+
+def _run_jsonl(monkeypatch, app, scorer, source, out):
+    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: scorer)
+    return CliRunner().invoke(app, ["sentiment", "--input", str(source), "--output", str(out)])
+
+
+def test_an_interrupted_run_keeps_the_old_output_and_the_same_command_continues(monkeypatch, tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    monkeypatch.setattr(cli_sentiment, "CHUNK_LINES", 3)
+    texts = [f"Item {i} rose." if i % 2 else f"Item {i} fell." for i in range(10)]
+    lines = [json.dumps({"id": i % 4, "text": t}) for i, t in enumerate(texts)]  # ids repeat: matched by position
+    lines.insert(4, "{not json")
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.jsonl"
+    out.write_text("an earlier run's finished output\n")
+
+    stopped = _run_jsonl(monkeypatch, app, StopsAfter(2), source, out)
+    assert stopped.exit_code == 130 and "continues" in stopped.stderr
+    assert out.read_text() == "an earlier run's finished output\n"  # not emptied by the run that failed
+    part = tmp_path / "out.jsonl.part"
+    assert len(part.read_text().splitlines()) == 6  # two chunks of three, on disk
+    with part.open("a") as handle:  # a third chunk cut off mid-line by a kill
+        handle.write('{"id": 2, "label": "neg')
+
+    again = StopsAfter(99)
+    resumed = _run_jsonl(monkeypatch, app, again, source, out)
+    assert resumed.exit_code == 0, resumed.output
+    assert "6 results already" in resumed.stderr and "kept 6" in resumed.stderr
+    assert [t for call in again.calls for t in call] == texts[6:]  # nothing scored twice
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in records] == [i % 4 for i in range(10)]
+    assert [r["label"] for r in records] == ["positive" if i % 2 else "negative" for i in range(10)]
+    assert not part.exists() and not (tmp_path / "out.jsonl.part.json").exists()
+    assert "repeat an id" in resumed.stderr
+
+
+def test_a_partial_output_of_another_model_or_input_is_not_continued(monkeypatch, tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    monkeypatch.setattr(cli_sentiment, "CHUNK_LINES", 2)
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": f"a{i}", "text": "Sales rose."}) + "\n" for i in range(5)))
+    out = tmp_path / "out.jsonl"
+    assert _run_jsonl(monkeypatch, app, StopsAfter(1, name="model-a"), source, out).exit_code == 130
+    other = StopsAfter(99, name="model-b")
+    result = _run_jsonl(monkeypatch, app, other, source, out)
+    assert result.exit_code == 0 and "another model" in result.stderr
+    assert sum(len(c) for c in other.calls) == 5 and len(out.read_text().splitlines()) == 5
+
+    assert _run_jsonl(monkeypatch, app, StopsAfter(1), source, out).exit_code == 130
+    source.write_text("".join(json.dumps({"id": f"b{i}", "text": "Sales fell."}) + "\n" for i in range(5)))
+    changed = StopsAfter(99)
+    result = _run_jsonl(monkeypatch, app, changed, source, out)
+    assert result.exit_code == 0 and "not those of this input" in result.stderr
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [f"b{i}" for i in range(5)]
+
+
+def test_null_ids_and_bad_bytes_in_jsonl_are_said(cli, tmp_path):
+    app, _ = cli
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"id": null, "text": "Sales rose."}\n{"id": 2, "text": "Caf\xe9 sales rose."}\n'
+                       b'{"id": 3, "text": "Caf\xe9 sales fell."}\n')  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["sentiment", "--input", str(source), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [2, 3]
+    assert "in.jsonl:1:" in result.stderr and "null" in result.stderr
+    assert result.stderr.count("not valid UTF-8") == 1 and "in.jsonl:2:" in result.stderr
+
+
+def test_usage_errors_say_what_is_wrong(cli, tmp_path):
+    app, _ = cli
+    nothing = CliRunner().invoke(app, ["sentiment"])
+    assert nothing.exit_code == 2 and "nothing to score" in nothing.stderr
+    folder = CliRunner().invoke(app, ["sentiment", "--input", str(tmp_path)])
+    assert folder.exit_code == 2 and "a folder" in folder.stderr
+    (tmp_path / "in.jsonl").write_text('{"id": 1, "text": "x"}\n')
+    into = CliRunner().invoke(app, ["sentiment", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path)])
+    assert into.exit_code == 2 and "a folder" in into.stderr
+    csv_folder = CliRunner().invoke(app, ["eval-sentiment", "--data", str(tmp_path)])
+    assert csv_folder.exit_code == 2 and "a folder" in csv_folder.stderr
+
+
+def test_eval_sentiment_reads_common_label_spellings_and_names_ragged_rows(monkeypatch, tmp_path):
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: CountingScorer())
+    data = tmp_path / "gold.csv"
+    data.write_text(
+        "text,label\n"
+        "Sales rose,Bullish\nCosts fell,bearish\nShares fell,NEG\nProfit rose, pos \n"  # 2-5: all read
+        "Orders rose,positive,\n"  # 6: a trailing empty field, harmless
+        "Profit rose,positive,extra\n"  # 7: a field too many
+        "Sales fell\n"  # 8: no label field
+        '"Margins rose,positive\nSales fell,negative\n'  # 9: a quote never closed swallows the rest
+    )
+    result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 5 and report["accuracy"] == 1.0 and report["left_out"] == 3
+    assert "gold.csv:7: 3 fields where the header has 2" in result.stderr
+    assert "gold.csv:8: 1 field where the header has 2" in result.stderr
+    assert "gold.csv:9:" in result.stderr and "never closed" in result.stderr
+    text = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data)]).stdout
+    assert "5 rows (3 left out, each named above)" in text
+
+
+def test_macro_f1_averages_the_labels_that_occur():
+    # one negative and one positive row, both right: nothing was wrong, so 1.0, as sklearn's default
+    # (labels from the data) gives, not 2/3 with an absent neutral counted as F1 0
+    from sklearn.metrics import f1_score
+
+    report = cli_sentiment.evaluation_report([0, 2], [0, 2])
+    assert report["macro_f1"] == 1.0 == f1_score([0, 2], [0, 2], average="macro")
+    # a label only predicted still counts (a false positive costs), as in sklearn
+    report = cli_sentiment.evaluation_report([0, 0, 2], [0, 1, 2])
+    assert report["macro_f1"] == pytest.approx(f1_score([0, 0, 2], [0, 1, 2], average="macro"))
