@@ -498,7 +498,8 @@ def _run_market(out: Path, prices: Path) -> stages.MarketStageResult:
     if len(stage.problems) > 10:
         console.print(f"... {len(stage.problems) - 10} more in {out / 'market_problems.txt'}", highlight=False)
     console.print(
-        f"market: {stage.tickers} tickers, {stage.moves} significant moves ({stage.explained} attributed), "
+        f"market: {stage.tickers} tickers, {stage.moves} significant moves, {stage.in_news} of them while the news "
+        f"ran ({stage.explained} attributed), "
         f"{stage.study_pairs} event × ticker studies → {out / 'annotated_moves.csv'}",
         highlight=False,
     )
@@ -529,9 +530,15 @@ def annotate(
         known = ", ".join(sorted(moves.ticker.unique()))
         console.print(f"[red]error:[/] no moves for {ticker} (tickers with moves: {known})")
         raise typer.Exit(2)
+    hidden = 0
     if not all_moves:
+        hidden = int(mine.top_event_id.isna().sum())
         mine = mine[mine.top_event_id.notna()]
-    out_console.print(render_moves(mine, ticker))
+    if not mine.empty:
+        out_console.print(render_moves(mine, ticker))
+    if hidden:
+        console.print(f"{hidden} unexplained move{'s' if hidden != 1 else ''} of {ticker.upper()} not shown "
+                      "(--all shows them)", highlight=False)  # fmt: skip
 
 
 @app.command("eval-attribution")

@@ -275,10 +275,18 @@ def pipeline_device(nlp) -> str | None:
 # ---------------------------------------------------------------------------- market
 
 
+def _utc_day(value):
+    import pandas as pd
+
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).date()
+
+
 @dataclass
 class MarketStageResult:
     tickers: int = 0
     moves: int = 0
+    in_news: int = 0  # moves an article of the run could explain (in_news_window)
     explained: int = 0
     study_pairs: int = 0
     problems: list[str] = field(default_factory=list)
@@ -304,17 +312,22 @@ def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_conf
     with Store(out / STORE_NAME) as store:
         events = store.frame("SELECT * FROM events")
         urls = dict(store.con.execute("SELECT article_id, url FROM articles").fetchall())
+        first, last = store.con.execute("SELECT min(published_at), max(published_at) FROM articles").fetchone()
+    # the days the news ran (UTC, as the report's charts): a move no article could be about is
+    # said to be outside it instead of counted as one the run failed to explain
+    news_span = (_utc_day(first), _utc_day(last)) if first is not None else None
     # Tickers the timeline names but the folder cannot price join the file problems, so the
     # report's "Data problems" section and market_problems.txt list them with the reason.
     overrides = move_config.benchmarks if move_config is not None else None
     prices.problems += coverage_problems(events, prices, kb, prices_dir, overrides)
     stage = MarketStageResult(problems=[p.line() for p in prices.problems], prices=prices)
     result = annotate_market(prices, events, kb, move_config, attribution_config, evidence_urls=urls,
-                             on_progress=on_progress)
+                             on_progress=on_progress, news_span=news_span)
     stage.result = result
     stage.tickers = len(prices.tickers)
     stage.moves = len(result.moves)
     stage.explained = int(result.moves["top_event_id"].notna().sum()) if not result.moves.empty else 0
+    stage.in_news = int(result.moves["in_news_window"].sum()) if not result.moves.empty else 0
     stage.study_pairs = len(result.event_study)
     stage.problems += result.skipped
     moves = result.moves
@@ -324,7 +337,8 @@ def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_conf
                    out / "event_study.parquet", pq)
     _write_parquet(pa.Table.from_pandas(result.by_type, preserve_index=False), out / "event_study_by_type.parquet", pq)
     if not moves.empty:
-        flat = moves.drop(columns=["candidates"]).sort_values(["date", "ticker"])
+        # figures to 6 places: 0.49999999999999994 is float noise, not a finding
+        flat = moves.drop(columns=["candidates"]).sort_values(["date", "ticker"]).round(6)
         write_csv(flat, out / "annotated_moves.csv")
     write_text(out / "market_problems.txt", "\n".join(stage.problems) + ("\n" if stage.problems else ""))
     return stage

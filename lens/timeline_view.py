@@ -13,8 +13,9 @@ from .atomic import write_text
 from .csv_safe import write_csv
 from .terminal import plain
 
+# event_id last: the key annotated_moves.csv (top_event_id) and market_problems.txt name events by
 COLUMNS = ["event_date", "date_precision", "catalyst_type", "title", "n_articles", "n_sources", "sentiment", "entities",
-           "evidence"]
+           "evidence", "event_id"]
 # under the Markdown table: what a date with a word after it means
 PRECISION_NOTE = ("A date followed by (week), (month), (quarter) or (year): the texts date the event only that "
                   "precisely, and the date is the first day of the span they name.")
@@ -31,7 +32,7 @@ def _flat(events: pd.DataFrame) -> pd.DataFrame:
     flat = events.copy()
     flat["entities"] = flat.entity_ids.map(lambda ids: ", ".join(list(ids)[:6]) if ids is not None else "")
     flat["evidence"] = flat.evidence.map(lambda ev: list(ev)[0] if ev is not None and len(ev) else "")
-    flat["sentiment"] = flat.sentiment.round(2)
+    flat["sentiment"] = flat.sentiment.round(2) + 0.0  # + 0.0: a tone of -0.001 is 0.00, not -0.00
     if "date_precision" not in flat:  # events stored before it was recorded
         flat["date_precision"] = None
     return flat[COLUMNS]

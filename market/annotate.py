@@ -91,8 +91,11 @@ def annotate_market(
     pairs: tuple[tuple[str, str], ...] = DEFAULT_PAIRS,
     evidence_urls: dict[str, str] | None = None,
     on_progress=None,
+    news_span: tuple | None = None,
 ) -> MarketResult:
-    """`on_progress(done, total)` is called as the event study advances (its longest step)."""
+    """`on_progress(done, total)` is called as the event study advances (its longest step).
+    `news_span` (first, last publication day of the run's articles) marks the moves no article
+    could explain (`in_news_window`), so that they are not counted as failures to explain."""
     move_config = move_config or MoveConfig()
     attribution_config = attribution_config or AttributionConfig()
     benchmark_of = {t: move_config.benchmarks.get(t, kb.benchmark_for(t)) for t in prices.tickers}
@@ -107,7 +110,7 @@ def annotate_market(
             rel = AbnormalReturns(f"{a}-{b}", None, abnormal_returns(relative_returns(prices, (a, b)), None, move_config))
             move_frames.append(significant_moves(rel, move_config))
     moves = pd.concat([m for m in move_frames if not m.empty], ignore_index=True) if move_frames else pd.DataFrame()
-    annotated = [attribute_move(m, placements, ev_by_id, contexts, attribution_config, evidence_urls)
+    annotated = [attribute_move(m, placements, ev_by_id, contexts, attribution_config, evidence_urls, news_span)
                  for m in moves.to_dict("records")]
     moves = pd.DataFrame(annotated)
 
@@ -133,20 +136,33 @@ def annotate_market(
             return None
         r = frame.loc[stamp]
         move = move_row(abnormal[ticker], stamp, stamp, 1, "day", r["ret"], r["ar"], r["z"], r)
-        return attribute_move(move, placements, ev_by_id, contexts, attribution_config, evidence_urls)
+        return attribute_move(move, placements, ev_by_id, contexts, attribution_config, evidence_urls, news_span)
 
     by_type = by_catalyst_type(study) if not study.empty else pd.DataFrame()
     return MarketResult(moves, study, by_type, placements, skipped, attribute_day)
 
 
 def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, contexts: dict[str, TickerContext],
-                   config: AttributionConfig, evidence_urls: dict[str, str] | None = None) -> dict:
+                   config: AttributionConfig, evidence_urls: dict[str, str] | None = None,
+                   news_span: tuple | None = None) -> dict:
     ticker = move["ticker"].split("-")[0]  # a relative view is explained through its first leg
     ctx = contexts.get(ticker)
     candidates = []
-    if ctx is not None and not placements.empty:
+    start_idx = end_idx = 0
+    if ctx is not None:
         start_idx = int(ctx.index.searchsorted(pd.Timestamp(move["start_date"])))
         end_idx = int(ctx.index.searchsorted(pd.Timestamp(move["date"])))
+    in_news = True
+    if ctx is not None and news_span is not None:
+        # an event can explain the move if it is placed on a session in [start - window, end]:
+        # does that span meet the sessions the articles were published on?
+        first_idx = int(ctx.index.searchsorted(pd.Timestamp(news_span[0])))
+        last_idx = int(ctx.index.searchsorted(pd.Timestamp(news_span[1]), side="right")) - 1
+        in_news = end_idx >= first_idx and start_idx - config.window <= last_idx
+    span = {}
+    if news_span is not None:
+        span.update(news_from=str(pd.Timestamp(news_span[0]).date()), news_to=str(pd.Timestamp(news_span[1]).date()))
+    if ctx is not None and not placements.empty:
         near = placements[(placements.ticker == ticker) & (placements.session_idx >= start_idx - config.window)
                           & (placements.reported_idx <= end_idx)]
         for p in near.itertuples(index=False):
@@ -163,17 +179,18 @@ def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, c
                 "evidence_text": list(ev.evidence)[0] if ev.evidence is not None and len(ev.evidence) else "",
                 "url": (evidence_urls or {}).get(evidence_article(ev)),
             })
-        move_ctx = {**move, "start_idx": start_idx, "end_idx": end_idx}
-    else:
-        move_ctx = {**move, "start_idx": 0, "end_idx": 0}
+    move_ctx = {**move, "start_idx": start_idx, "end_idx": end_idx}
+    in_news = in_news or bool(candidates)  # an event its texts date before their publication can still be near
+    span["in_news_window"] = in_news
     ranked = score_candidates(move_ctx, candidates, config)[: config.top_n]
     best = ranked[0] if ranked and ranked[0]["score"] >= config.threshold else None
     return {
         **move,
+        "in_news_window": in_news,
         "top_event_id": best["event_id"] if best else None,
         "top_catalyst_type": best["catalyst_type"] if best else None,
         "attribution_score": float(ranked[0]["score"]) if ranked else None,
-        "explanation": explain(move, ranked[0] if ranked else None, config.threshold),
+        "explanation": explain({**move, **span}, ranked[0] if ranked else None, config.threshold),
         "candidates": [
             {k: (float(c[k]) if isinstance(c[k], float | np.floating) else c[k])
              for k in ("event_id", "catalyst_type", "score", "proximity", "relevance", "type_weight", "intensity",

@@ -102,30 +102,50 @@ def _day(value, precision=None) -> str:
 
 
 def explain(move: dict, best: dict | None, threshold: float) -> str:
+    """The move in one sentence and its most likely catalyst, or why it has none: outside the
+    news the run read (`in_news_window` False, and no event placed near it), no event placed
+    near it, or a best candidate
+    under `threshold` (with its score, which a table rounds)."""
     verb = "rose" if move["ret"] > 0 else "fell"
     span = (f"on {move['date']}" if move["n_sessions"] == 1
             else f"over {move['n_sessions']} sessions to {move['date']}")
-    figures = f"(abnormal {move['abnormal_ret']:+.1%}, z {move['zscore']:+.1f})"
+    benchmark = move.get("benchmark")
+    # what the abnormal return is measured against: a market factor (SPY, QQQM, ^HSI) or a
+    # ticker whose benchmark has no prices is measured against its own history (market/moves.py)
+    against = benchmark if isinstance(benchmark, str) and benchmark else "its own history"
+    measured = f" against {against}" if "benchmark" in move else ""
+    figures = f"(abnormal {move['abnormal_ret']:+.1%}{measured}, z {move['zscore']:+.1f})"
     if (move["ret"] > 0) != (move["abnormal_ret"] > 0):
         # the cause is sought for the abnormal move, whose sign can differ from the price's (a
         # high-beta stock that fell less than its benchmark implied): say so, or the sentence
         # reads "fell ... most likely <a positive catalyst>"
-        benchmark = move.get("benchmark")
-        against = benchmark if isinstance(benchmark, str) and benchmark else "its benchmark"
-        figures = f"but {'rose' if move['abnormal_ret'] > 0 else 'fell'} against {against} {figures}"
+        figures = (f"but {'rose' if move['abnormal_ret'] > 0 else 'fell'} against "
+                   f"{against if measured else 'its benchmark'} (abnormal {move['abnormal_ret']:+.1%}, "
+                   f"z {move['zscore']:+.1f})")  # fmt: skip
     head = f"{move['ticker']} {verb} {abs(move['ret']):.1%} {span} {figures}"
-    if best is None or best["score"] < threshold:
-        return f"{head}: unexplained — no catalyst in the corpus scores above {threshold:.2f}."
-    tone = best.get("sentiment")
-    tone_word = "" if tone is None or pd.isna(tone) else (
-        ", positive" if tone > 0.15 else ", negative" if tone < -0.15 else ", neutral")
+    if best is None and move.get("in_news_window") is False:
+        first, last = move.get("news_from"), move.get("news_to")
+        dates = f" (its articles run from {first} to {last})" if first and last else ""
+        return f"{head}: outside the news this run read{dates}, so nothing to attribute it to."
+    if best is None:
+        return f"{head}: unexplained — no catalyst of the corpus is placed near it."
+    if best["score"] < threshold:
+        # cut, not rounded, to 3 places: 0.3496 must not read 0.350 beside a bar of 0.35
+        return (f"{head}: unexplained — the best candidate, {best['catalyst_type']} "
+                f"({_day(best['event_date'], best.get('date_precision'))}), scores "
+                f"{math.floor(best['score'] * 1000) / 1000:.3f}, under the "
+                f"{threshold:.2f} an attribution needs.")  # fmt: skip
+    # the tone word is the sign the score used (event_sign: the tone where it is clear, else the
+    # taxonomy's cue), so that it and "against the move" never disagree
+    sign = event_sign(best.get("direction"), best.get("sentiment"))
+    tone_word = ", positive" if sign > 0 else ", negative" if sign < 0 else ", unclear tone"
     evidence = best.get("evidence_text") or ""
     url = best.get("url") or ""
     link = f" [{url}]" if url.startswith(("http://", "https://")) else ""  # local files have no public link
     # a best candidate whose tone points the other way won on timing and coverage alone: say so,
     # so that the reader weighs it as the weak match it is
-    against = "; its tone is against the move" if best.get("agreement") == 0 else ""
+    against_move = "; its tone is against the move" if best.get("agreement") == 0 else ""
     return (f"{head} — most likely {best['catalyst_type']}: {best['title']} ({_day(best['event_date'], best.get('date_precision'))}; "
             f"{_count(best['n_articles'], 'article')}, {_count(best['n_sources'], 'source')}{tone_word}; "
-            f"{best['relevance']} link{against}). "
+            f"{best['relevance']} link{against_move}). "
             f"Evidence: \u201c{evidence}\u201d{link}")

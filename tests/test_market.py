@@ -105,6 +105,21 @@ def test_move_without_news_stays_unexplained(tmp_path, kb):
     assert pd.isna(move.top_event_id) and "unexplained" in move.explanation
 
 
+def test_a_move_no_article_could_be_about_is_outside_the_news_not_unexplained(tmp_path, kb):
+    bench, stock = market(4)
+    stock[260] -= np.log(1.12)
+    stock[150] -= np.log(1.12)
+    write_prices(tmp_path, "QQQM", bench)
+    write_prices(tmp_path, "KWEB", stock)
+    events = pd.DataFrame([event("old", SESSIONS[100].date(), ["kweb"])])
+    span = (SESSIONS[95].date(), SESSIONS[152].date())  # the articles ran until the move's session
+    result = annotate_market(load_prices(tmp_path), events, kb, pairs=(), news_span=span)
+    moves = result.moves[result.moves.ticker == "KWEB"].set_index("date")
+    late, inside = moves.loc[SESSIONS[261].date()], moves.loc[SESSIONS[151].date()]
+    assert not late.in_news_window and "outside the news this run read" in late.explanation
+    assert inside.in_news_window and "unexplained" in inside.explanation
+
+
 def test_weak_unrelated_sign_event_does_not_win_over_threshold(tmp_path, kb):
     bench, stock = market(5)
     stock[270] += np.log(1.10)
@@ -233,7 +248,42 @@ def test_a_move_whose_abnormal_return_has_the_other_sign_says_so():
     text = explain(move, None, 0.35)
     assert text.startswith("NVDA fell 7.4% on 2025-04-04 but rose against SPY (abnormal +7.4%, z +2.8)")
     same_sign = explain(move | {"ret": 0.02}, None, 0.35)
-    assert same_sign.startswith("NVDA rose 2.0% on 2025-04-04 (abnormal +7.4%") and "against" not in same_sign
+    assert same_sign.startswith("NVDA rose 2.0% on 2025-04-04 (abnormal +7.4% against SPY, z +2.8)")
+    assert "but" not in same_sign
+    # a market factor (or a ticker whose benchmark has no prices) is measured against itself: say
+    # so, or QQQM's "abnormal" crash reads as if measured like QQQ's, against SPY
+    factor = explain(move | {"ticker": "QQQM", "ret": 0.08, "benchmark": None}, None, 0.35)
+    assert factor.startswith("QQQM rose 8.0% on 2025-04-04 (abnormal +7.4% against its own history, z +2.8)")
+
+
+def test_why_a_move_is_unexplained_is_said():
+    from market.attribution import explain
+
+    move = {"ticker": "KWEB", "ret": -0.06, "abnormal_ret": -0.05, "zscore": -3.1, "date": date(2026, 3, 2),
+            "n_sessions": 1, "in_news_window": False, "news_from": "2024-09-01", "news_to": "2025-09-30"}
+    assert "outside the news this run read (its articles run from 2024-09-01 to 2025-09-30)" in explain(move, None, 0.35)
+    inside = move | {"in_news_window": True}
+    assert "no catalyst of the corpus is placed near it" in explain(inside, None, 0.35)
+    # a best candidate under the bar is named with its unrounded score: "0.35" in a table beside
+    # "no catalyst scores above 0.35" read as a contradiction
+    weak = {"score": 0.3496, "catalyst_type": "trade.tariffs", "event_date": date(2026, 2, 27)}
+    text = explain(inside, weak, 0.35)
+    assert "the best candidate, trade.tariffs (2026-02-27), scores 0.349, under the 0.35" in text
+
+
+def test_the_tone_word_is_the_sign_the_score_used():
+    from market.attribution import explain
+
+    # a rate cut read mildly negative (-0.22, under event_sign's 0.25) with an easing cue: the score
+    # counted it as positive, so the sentence must not call it negative beside a rise
+    move = {"ticker": "BIDU", "ret": 0.113, "abnormal_ret": 0.10, "zscore": 3.5, "date": date(2025, 9, 17),
+            "n_sessions": 1}
+    best = {"score": 0.6, "catalyst_type": "policy.rate_cut", "title": "Fed cuts", "event_date": date(2025, 9, 17),
+            "n_articles": 2, "n_sources": 2, "sentiment": -0.22, "direction": 1.0, "relevance": "country",
+            "agreement": 1.0, "evidence_text": "The Fed cut rates."}
+    assert "2 sources, positive; country link)" in explain(move, best, 0.35)
+    assert "2 sources, unclear tone;" in explain(move, best | {"direction": 0.0}, 0.35)
+    assert "2 sources, negative;" in explain(move, best | {"sentiment": -0.6, "agreement": 0.0}, 0.35)
 
 
 def test_coverage_of_the_move_itself_does_not_dilute_the_coverage_of_its_cause():

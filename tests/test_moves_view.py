@@ -38,3 +38,18 @@ def test_figures_stay_in_one_line_per_move_and_explanations_read_as_whole_paragr
     assert "3d" in rows[0] and "—" in rows[0] and "trade.negotiations" in rows[1] and "0.81" in rows[1]
     assert " ".join(text.split()).count(" ".join(EXPLANATION.split())) == 1  # whole, wrapped only at spaces
     assert "KWEB MOVES" in text.upper()
+
+
+def test_annotate_says_how_many_unexplained_moves_it_hides(tmp_path):
+    from typer.testing import CliRunner
+
+    from lens.cli import app
+
+    frame = moves().assign(ticker="KWEB", top_event_id=["e1", None])
+    frame.to_parquet(tmp_path / "moves.parquet", index=False)
+    shown = CliRunner().invoke(app, ["annotate", "--ticker", "kweb", "--out", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert "1 unexplained move of KWEB not shown (--all shows them)" in shown.output
+    assert "2025-04-07" not in shown.stdout
+    every = CliRunner().invoke(app, ["annotate", "--ticker", "kweb", "--out", str(tmp_path), "--all"])
+    assert "2025-04-07" in every.stdout and "not shown" not in every.output

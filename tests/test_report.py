@@ -191,7 +191,19 @@ def test_annotated_moves_markdown_has_a_row_per_move(built):
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| ticker")]
     assert len(rows) == 3
     assert sum("CQQQ" in r for r in rows) == 2 and sum("QQQM" in r for r in rows) == 1
+    assert all(r.split(" | ")[2] == "day" for r in rows)  # the span column: no multi-day run here
     assert any(ATTRIBUTION in r for r in rows)
+
+
+def test_moves_no_article_could_explain_are_counted_apart(tmp_path):
+    out, prices, placements = write_small_run(tmp_path)
+    moves = pd.read_parquet(out / "moves.parquet")
+    moves["in_news_window"] = [True, True, False]
+    moves.to_parquet(out / "moves.parquet", index=False)
+    html = build_report(out, prices, placements, META).html.read_text(encoding="utf-8")
+    header = html[html.index("<header>"):html.index("</header>")]
+    assert "<b>3</b> significant moves, <b>2</b> while the news ran, <b>1</b> attributed" in header
+    assert "1 of the others fall outside the news the run read (2025-01-27 to 2025-03-10)" in html
 
 
 def test_moves_table_marks_unexplained_moves_and_keeps_them(built):

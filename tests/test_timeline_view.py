@@ -22,6 +22,7 @@ def events() -> pd.DataFrame:
         "sentiment": [0.31, -0.42],
         "entity_ids": [["united_states", "china", "donald_trump", "xi_jinping", "ustr"], ["deepseek", "nvidia"]],
         "evidence": [["Trump signed the order on Monday."], ["DeepSeek released R1."]],
+        "event_id": ["9f1c2a7b0d3e", "4be0c1d2e3f4"],
     })
 
 
@@ -86,9 +87,16 @@ def test_a_date_the_texts_give_only_roughly_says_so_in_every_view(tmp_path):
     assert "the texts date the event only that precisely" in text
     csv = pd.read_csv(tmp_path / "timeline.csv")
     assert csv.date_precision.tolist() == ["day", "month"] and csv.event_date.tolist() == ["2025-08-11", "2025-01-27"]
+    # the key annotated_moves.csv's top_event_id refers to
+    assert csv.event_id.tolist() == ["9f1c2a7b0d3e", "4be0c1d2e3f4"]
     console = Console(width=120, record=True, color_system=None)
     console.print(render_table(frame, width=120))
     assert "2025-01-27 (month)" in console.export_text()
     # events stored before the column existed read as plain dates, with no note
     _, md = write_files(events(), tmp_path)
     assert "(month)" not in md.read_text() and "precisely" not in md.read_text()
+
+
+def test_a_tone_that_rounds_to_zero_has_no_sign(tmp_path):
+    _, md = write_files(events().assign(sentiment=[-0.001, 0.004]), tmp_path)
+    assert "-0.00" not in md.read_text() and md.read_text().count("| +0.00 |") == 2

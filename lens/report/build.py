@@ -172,6 +172,8 @@ def _facts(articles: pd.DataFrame, events: pd.DataFrame, moves: pd.DataFrame, me
         "first": dated.min().date() if len(dated) else "—", "last": dated.max().date() if len(dated) else "—",
         "events": len(events), "moves": len(moves),
         "explained": int(moves.top_event_id.notna().sum()) if not moves.empty else 0,
+        # moves an article could be about (a run from before the column: all of them)
+        "in_news": int(moves.in_news_window.sum()) if "in_news_window" in moves else len(moves),
         "models": meta.get("models") or None, "device": meta.get("device") if meta.get("device") not in (None, "—") else None,
         "run_time": f"{seconds:.0f} s" if seconds is not None else None,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -234,11 +236,13 @@ def _data_problem_rows(prices: PriceSet) -> list[dict]:
 
 
 def write_moves_markdown(moves: pd.DataFrame, target: Path) -> None:
-    lines = ["# Annotated moves", "", "| ticker | date | return | AR | z | catalyst | score | explanation |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["# Annotated moves", "", "| ticker | date | span | return | AR | z | catalyst | score | explanation |",
+             "|---|---|---|---|---|---|---|---|---|"]
     if not moves.empty:
         for m in moves.sort_values(["date", "ticker"]).itertuples():
-            cells = [m.ticker, str(m.date), f"{m.ret:+.1%}", f"{m.abnormal_ret:+.1%}", f"{m.zscore:+.1f}",
+            # a run ending on a day can sit beside that day's own move: the span tells them apart
+            span = "day" if m.n_sessions == 1 else f"{m.n_sessions} sessions from {m.start_date}"
+            cells = [m.ticker, str(m.date), span, f"{m.ret:+.1%}", f"{m.abnormal_ret:+.1%}", f"{m.zscore:+.1f}",
                      m.top_catalyst_type if isinstance(m.top_catalyst_type, str) else "—",
                      "" if pd.isna(m.attribution_score) else f"{m.attribution_score:.2f}", m.explanation]
             lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
