@@ -1085,14 +1085,18 @@ def date_sentence(
     near: tuple[int, int] | None = None,
     max_distance: int = DEFAULT_MAX_INHERIT_DISTANCE,
     present: bool = False,
+    perfect: bool = False,
 ) -> SentenceDate | None:
     """The date of a sentence's events: its own timex; else the nearest dated sentence of the
     same paragraph within `max_distance` sentences (narrative reads forward, so a later
     sentence counts one sentence farther than an earlier one); else the publication date; else
     None. A sentence in the simple present (`present`, see `in_simple_present`) speaks of the
     time of writing and inherits nothing: after "Nvidia said it was told on April 9 ...", "It
-    expects to record $5.5 billion of charges" is what it expects now. `timexes_by_sent` holds
-    only timexes usable for dating."""
+    expects to record $5.5 billion of charges" is what it expects now. One in the present
+    perfect (`perfect`, see `in_present_perfect`) is news as of writing too, and takes no date
+    from a later sentence, which tells what came before it: "The regulator has told tech groups to
+    cancel orders ... It follows a finding on Monday that ..." is not Monday's news.
+    `timexes_by_sent` holds only timexes usable for dating."""
     own = pick_timex(timexes_by_sent.get(sent_idx, ()), near)
     if own is not None:
         return SentenceDate(own.start, own.end, own.precision, own.source, own.stated_year, None, own)
@@ -1119,7 +1123,7 @@ def date_sentence(
         candidates = [
             i for i in timexes_by_sent
             if i != sent_idx and 0 <= i < len(sent_paragraph) and sent_paragraph[i] == paragraph
-            and distance(i) <= max_distance and past(i)
+            and distance(i) <= max_distance and past(i) and not (perfect and i > sent_idx)
         ]  # fmt: skip
         if candidates:
             nearest = min(candidates, key=lambda i: (distance(i), i))
@@ -1140,6 +1144,14 @@ def in_simple_present(sent: Span) -> bool:
     a perfect or a passive, which have an auxiliary. (A headline's present tells the past;
     its date comes from publication either way.)"""
     return _present_tense_verb(sent.root)
+
+
+def in_present_perfect(sent: Span) -> bool:
+    """The sentence's main verb is in the present perfect, active or passive: "has told", "have
+    agreed", "has been ordered" (not "had told", a past before another past)."""
+    root = sent.root
+    return root.tag_ == "VBN" and any(
+        c.dep_ == "aux" and c.lower_ in ("has", "have", "'s", "'ve") for c in root.children)
 
 
 def _present_tense_verb(token: Token) -> bool:
@@ -1231,7 +1243,7 @@ class DateResolver:
         paragraphs = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(text))
         doc._.sent_dates = [
             date_sentence(i, usable, paragraphs, published, max_distance=self.max_inherit_distance,
-                          present=in_simple_present(sent))
+                          present=in_simple_present(sent), perfect=in_present_perfect(sent))
             for i, sent in enumerate(sents)
         ]
         return doc
@@ -1670,4 +1682,4 @@ def sentence_date_for(
     if sent_paragraph is None:
         sent_paragraph = sentence_paragraphs([(s.start_char, s.end_char) for s in sents], paragraph_spans(doc.text))
     return date_sentence(sent_idx, usable, sent_paragraph, published, max_distance=max_inherit_distance,
-                         present=in_simple_present(sents[sent_idx]))
+                         present=in_simple_present(sents[sent_idx]), perfect=in_present_perfect(sents[sent_idx]))

