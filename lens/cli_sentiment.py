@@ -90,10 +90,11 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON (RFC 8259)")
 
 
-def read_jsonl(path: Path, report: Callable[[str], None]) -> Iterator[tuple[int, Any, str]]:
+def read_jsonl(path: Path, report: Callable[[str], None],
+               warn: Callable[[str], None] | None = None) -> Iterator[tuple[int, Any, str]]:
     """(line number, id, text) per good line; each bad line goes to ``report`` as FILE:LINE:
     reason. A byte order mark is allowed (Excel and Notepad write one); undecodable bytes read as
-    U+FFFD, said once."""
+    U+FFFD, said once to ``warn`` (a line that is still scored is not a skipped one)."""
     warned = False
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, 1):
@@ -103,8 +104,8 @@ def read_jsonl(path: Path, report: Callable[[str], None]) -> Iterator[tuple[int,
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 line = raw.decode("utf-8", errors="replace")
-                if not warned:
-                    report(f"{path}:{number}: not valid UTF-8 (byte {exc.start} of the line); such bytes are read as "
+                if not warned and warn is not None:
+                    warn(f"{path}:{number}: not valid UTF-8 (byte {exc.start} of the line); such bytes are read as "
                            "U+FFFD here and on any later line")  # fmt: skip
                     warned = True
             if not line.strip():
@@ -132,13 +133,14 @@ def read_jsonl(path: Path, report: Callable[[str], None]) -> Iterator[tuple[int,
             yield number, item["id"], item["text"]
 
 
-def _scorable(path: Path, report: Callable[[str], None]) -> Iterator[tuple[int, Any, str]]:
+def _scorable(path: Path, report: Callable[[str], None],
+              warn: Callable[[str], None] | None = None) -> Iterator[tuple[int, Any, str]]:
     """The items of `read_jsonl` that get a result line: a text the model cannot take (not valid
     Unicode) is reported here, so that which items get a line does not depend on the model and an
     interrupted run's lines can be matched to the input again (lens.partial_output)."""
     from nlp.sentiment import text_problem
 
-    for number, item_id, text in read_jsonl(path, report):
+    for number, item_id, text in read_jsonl(path, report, warn):
         problem = text_problem(text)
         if problem is None:
             yield number, item_id, text
@@ -192,7 +194,7 @@ def score_jsonl(scorer, source: Path, sink, errors: TextIO, skip: int = 0) -> Js
                 seen[key] = number
             yield number, item_id, text
 
-    items = noting_repeats(_scorable(source, report))
+    items = noting_repeats(_scorable(source, report, lambda message: print(message, file=errors)))
     for chunk in _chunks(itertools.islice(items, skip, None) if skip else items, CHUNK_LINES):
         result = scorer.score([text for _, _, text in chunk])
         tally.truncated += result.n_truncated
@@ -531,7 +533,6 @@ def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> Non
         )
         if tally.written + tally.resumed == 0 and tally.skipped:
             raise typer.Exit(code=1)  # nothing could be processed
-
 
     @app.command("eval-sentiment")
     def eval_sentiment(

@@ -946,6 +946,7 @@ def test_null_ids_and_bad_bytes_in_jsonl_are_said(cli, tmp_path):
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [2, 3]
     assert "in.jsonl:1:" in result.stderr and "null" in result.stderr
     assert result.stderr.count("not valid UTF-8") == 1 and "in.jsonl:2:" in result.stderr
+    assert "1 skipped" in result.stderr  # the null id; the lines with bad bytes are still scored
 
 
 def test_usage_errors_say_what_is_wrong(cli, tmp_path):
