@@ -103,9 +103,8 @@ def _day(value, precision=None) -> str:
 
 def explain(move: dict, best: dict | None, threshold: float) -> str:
     """The move in one sentence and its most likely catalyst, or why it has none: outside the
-    news the run read (`in_news_window` False, and no event placed near it), no event placed
-    near it, or a best candidate
-    under `threshold` (with its score, which a table rounds)."""
+    news the run read (`in_news_window` False, and no event near it), no event placed near it,
+    or a best candidate under `threshold` (with its score, which a table rounds)."""
     verb = "rose" if move["ret"] > 0 else "fell"
     span = (f"on {move['date']}" if move["n_sessions"] == 1
             else f"over {move['n_sessions']} sessions to {move['date']}")
