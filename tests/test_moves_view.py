@@ -53,3 +53,15 @@ def test_annotate_says_how_many_unexplained_moves_it_hides(tmp_path):
     assert "2025-04-07" not in shown.stdout
     every = CliRunner().invoke(app, ["annotate", "--ticker", "kweb", "--out", str(tmp_path), "--all"])
     assert "2025-04-07" in every.stdout and "not shown" not in every.output
+
+
+def test_on_a_narrow_terminal_the_figures_stay_whole_and_the_catalyst_name_gives_way():
+    frame = moves().assign(ret=[0.560, -0.226], abnormal_ret=[0.463, -0.268], zscore=[10.5, -5.3],
+                           top_catalyst_type=["policy.monetary_stimulus", None])  # fmt: skip
+    console = Console(width=72, record=True, color_system=None)  # an 80-column terminal, less a margin
+    console.print(render_moves(frame, "cqqq"))
+    text = console.export_text()
+    for figure in ("+56.0%", "+46.3%", "+10.5", "-22.6%", "-26.8%", "-5.3", "0.81"):
+        assert figure in text, figure
+    table = text[: text.index("2025-04-07  ")]
+    assert "policy.moneta" in table and "policy.monetary_stimulus" not in table  # cut to fit
