@@ -307,7 +307,7 @@ def timeline(
     """
     from nlp.catalysts import load_taxonomy
 
-    from .timeline_view import load_events, render_table, write_files
+    from .timeline_view import entity_names, load_events, render_table, write_files
 
     events = load_events(out)
     if events is None:
@@ -328,7 +328,7 @@ def timeline(
     # The latest events, still oldest first: what an analyst opens the timeline for (an event
     # without a date is not among the latest).
     shown = events.sort_values("event_date", na_position="first", kind="stable").tail(limit) if limit > 0 else events.iloc[:0]
-    out_console.print(render_table(shown, width=out_console.width))
+    out_console.print(render_table(shown, width=out_console.width, names=entity_names(out)))
     noun = "event" if len(events) == 1 else "events"
     which = f"the latest {len(shown)} of {len(events)} {noun}" if len(shown) < len(events) else f"{len(events)} {noun}"
     console.print(f"{which} shown; the whole timeline in {csv_path} and {md_path}", highlight=False)

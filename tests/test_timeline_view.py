@@ -100,3 +100,17 @@ def test_a_date_the_texts_give_only_roughly_says_so_in_every_view(tmp_path):
 def test_a_tone_that_rounds_to_zero_has_no_sign(tmp_path):
     _, md = write_files(events().assign(sentiment=[-0.001, 0.004]), tmp_path)
     assert "-0.00" not in md.read_text() and md.read_text().count("| +0.00 |") == 2
+
+
+def test_people_read_entity_names_and_the_csv_keeps_the_ids(tmp_path):
+    pd.DataFrame({"entity_id": ["donald_trump", "ustr", None], "name": ["Donald Trump", "Office of the USTR", None]}
+                 ).to_parquet(tmp_path / "entities.parquet")  # fmt: skip
+    _, md = write_files(events(), tmp_path)
+    row = next(line for line in md.read_text().splitlines() if "trade.negotiations" in line)
+    # named where the run's entities table names them, else the id as it is
+    assert "| united_states, china, Donald Trump, xi_jinping, Office of the USTR |" in row
+    csv = pd.read_csv(tmp_path / "timeline.csv")
+    assert csv.entities[0] == "united_states, china, donald_trump, xi_jinping, ustr"
+    console = Console(width=200, record=True, color_system=None)
+    console.print(render_table(events(), width=200, names={"deepseek": "DeepSeek"}))
+    assert "DeepSeek, nvidia" in console.export_text()
