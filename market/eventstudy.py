@@ -1,7 +1,8 @@
 """Event study (MacKinlay 1997): for each timeline event and each ticker it touches, abnormal
 returns over [−5, +10] sessions around the event day from a market model estimated on a window
 that ends before the event window, CARs over [0,+1], [−1,+1], [0,+5], and their t-tests; then,
-per catalyst type, the mean CAR across events with a cross-sectional t-test.
+per catalyst type, the mean CAR across events (each averaged over its tickers first) with a
+t-test across events.
 
 The arithmetic is vectorised: one OLS fit per (event, ticker) via numpy least squares (the
 same estimator as statsmodels' OLS, which the tests compare against).
@@ -86,16 +87,19 @@ def event_study_one(
 
 
 def by_catalyst_type(study: pd.DataFrame, car: str = "car_0_1") -> pd.DataFrame:
-    """Mean CAR per catalyst type across (event, ticker) pairs, with a cross-sectional t-test
-    (pairs of one event are correlated, so the t-stat is optimistic; n_events says how many
-    independent events stand behind it)."""
+    """Per catalyst type, the mean CAR across its events, with a t-test across events. An event
+    that touches six tickers gives six (event, ticker) pairs that moved together on the same
+    days, not six observations: each event's CAR is first averaged over its tickers, then the
+    events are compared (clustering by event). A t-test over the pairs had given
+    markets.fund_flows p = 0.000 from 74 pairs of 6 events in the demo corpus. n_pairs stays in
+    the table for information; a type with one event has no test."""
     rows = []
     for ctype, group in study.dropna(subset=[car]).groupby("catalyst_type"):
-        values = group[car].to_numpy()
-        t, p = (stats.ttest_1samp(values, 0.0) if len(values) > 1 else (np.nan, np.nan))
+        per_event = group.groupby("event_id")[car].mean().to_numpy()
+        t, p = (stats.ttest_1samp(per_event, 0.0) if len(per_event) > 1 else (np.nan, np.nan))
         rows.append({
-            "catalyst_type": ctype, "n_pairs": len(values), "n_events": group.event_id.nunique(),
-            f"mean_{car}": float(values.mean()), "median": float(np.median(values)),
+            "catalyst_type": ctype, "n_pairs": len(group), "n_events": len(per_event),
+            f"mean_{car}": float(per_event.mean()), "median": float(np.median(per_event)),
             "t_stat": float(t), "p_value": float(p) if np.isfinite(p) else None,
         })
     return pd.DataFrame(rows)

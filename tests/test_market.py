@@ -332,3 +332,26 @@ def test_a_chief_executive_touches_his_company_and_an_official_his_country():
     # the governor of the PBoC speaks for China: every Chinese instrument, no US one
     governor = exposures(["pan_gongsheng"], kb, priced)
     assert governor.get("BABA") == "country" and governor.get("BIDU") == "country" and "SPY" not in governor
+
+
+def test_by_type_counts_each_event_once():
+    from scipy import stats
+
+    from market.eventstudy import by_catalyst_type
+
+    # one event on five tickers that moved together and two events on one ticker each: the test
+    # is across the three events (their means 0.05, 0.01, -0.02), not across seven pairs
+    study = pd.DataFrame({
+        "event_id": ["a"] * 5 + ["b", "c"],
+        "catalyst_type": ["markets.fund_flows"] * 7,
+        "car_0_1": [0.049, 0.050, 0.051, 0.050, 0.050, 0.01, -0.02],
+    })
+    row = by_catalyst_type(study).iloc[0]
+    assert (row.n_events, row.n_pairs) == (3, 7)
+    assert row.mean_car_0_1 == pytest.approx((0.05 + 0.01 - 0.02) / 3)
+    expected = stats.ttest_1samp([0.05, 0.01, -0.02], 0.0)
+    assert row.t_stat == pytest.approx(expected.statistic) and row.p_value == pytest.approx(expected.pvalue)
+    assert row.p_value > 0.3  # over the seven pairs it would read as significant
+    assert stats.ttest_1samp(study.car_0_1, 0.0).pvalue < 0.05
+    lone = by_catalyst_type(study.assign(event_id="a")).iloc[0]
+    assert lone.n_events == 1 and pd.isna(lone.p_value)
