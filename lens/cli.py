@@ -178,7 +178,8 @@ def _run_ingest(
         console.print(Text(f"{report.status}: ", style="yellow") + plain(report.line()), highlight=False, soft_wrap=True)
     console.print(
         f"ingest: read {result.seen} items, stored {result.new} new "
-        f"({result.near_duplicates} near-duplicates flagged, {result.exact_duplicates} exact copies skipped); "
+        f"({result.near_duplicates} near-duplicates flagged, {result.exact_duplicates} exact copies skipped, "
+        f"{result.known} already known by their id, kept or given a fuller text); "
         f"store holds {result.total} articles, {result.dated} dated → {out / 'articles.parquet'}",
         highlight=False,
     )

@@ -43,6 +43,7 @@ class IngestResult:
     new: int = 0
     near_duplicates: int = 0
     exact_duplicates: int = 0
+    known: int = 0  # items whose id was stored or read before (a fuller text replaces a teaser)
     total: int = 0
     dated: int = 0
     reports: list[SourceReport] = field(default_factory=list)
@@ -90,6 +91,7 @@ def ingest(
             result.seen += 1
             verdict = dedup.check(article)
             if verdict.status == "same-id":
+                result.known += 1
                 # May upgrade a stored teaser to the full text (the rule lives in
                 # Store.add_articles); flush first so the first copy is stored before it.
                 if article.article_id in pending:
