@@ -1,8 +1,7 @@
-"""The spaCy stage of the pipeline: en_core_web_sm, line breaks as sentence starts (and places
-where no sentence can start), and the rule
-components (knowledge-base linking, dates), which need neither torch nor the transformers. The
-worker processes (nlp/parse_workers.py) load this module alone; nlp/pipeline.py adds the
-transformer components on top of it.
+"""The spaCy stage of the pipeline: en_core_web_sm, line breaks as sentence starts, the places
+where no sentence can start, and the rule components (knowledge-base linking, dates), which need
+neither torch nor the transformers. The worker processes (nlp/parse_workers.py) load this module
+alone; nlp/pipeline.py adds the transformer components on top of it.
 """
 
 from __future__ import annotations
