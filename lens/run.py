@@ -277,13 +277,6 @@ def pipeline_device(nlp) -> str | None:
 # ---------------------------------------------------------------------------- market
 
 
-def _utc_day(value):
-    import pandas as pd
-
-    stamp = pd.Timestamp(value)
-    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).date()
-
-
 @dataclass
 class MarketStageResult:
     tickers: int = 0
@@ -307,6 +300,7 @@ def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_conf
     from market.coverage import coverage_problems
     from market.prices import load_prices
     from nlp.kb import load_kb
+    from nlp.timex import to_utc_date
 
     from .csv_safe import write_csv
 
@@ -317,7 +311,7 @@ def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_conf
         first, last = store.con.execute("SELECT min(published_at), max(published_at) FROM articles").fetchone()
     # the days the news ran (UTC, as the report's charts): a move no article could be about is
     # said to be outside it instead of counted as one the run failed to explain
-    news_span = (_utc_day(first), _utc_day(last)) if first is not None else None
+    news_span = (to_utc_date(first), to_utc_date(last)) if first is not None else None
     # Tickers the timeline names but the folder cannot price join the file problems, so the
     # report's "Data problems" section and market_problems.txt list them with the reason.
     overrides = move_config.benchmarks if move_config is not None else None

@@ -159,9 +159,6 @@ def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, c
         first_idx = int(ctx.index.searchsorted(pd.Timestamp(news_span[0])))
         last_idx = int(ctx.index.searchsorted(pd.Timestamp(news_span[1]), side="right")) - 1
         in_news = end_idx >= first_idx and start_idx - config.window <= last_idx
-    span = {}
-    if news_span is not None:
-        span.update(news_from=str(pd.Timestamp(news_span[0]).date()), news_to=str(pd.Timestamp(news_span[1]).date()))
     if ctx is not None and not placements.empty:
         near = placements[(placements.ticker == ticker) & (placements.session_idx >= start_idx - config.window)
                           & (placements.reported_idx <= end_idx)]
@@ -181,7 +178,9 @@ def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, c
             })
     move_ctx = {**move, "start_idx": start_idx, "end_idx": end_idx}
     in_news = in_news or bool(candidates)  # an event its texts date before their publication can still be near
-    span["in_news_window"] = in_news
+    told = {"in_news_window": in_news}  # what explain says of a move with no candidate
+    if news_span is not None:
+        told.update(news_from=str(pd.Timestamp(news_span[0]).date()), news_to=str(pd.Timestamp(news_span[1]).date()))
     ranked = score_candidates(move_ctx, candidates, config)[: config.top_n]
     best = ranked[0] if ranked and ranked[0]["score"] >= config.threshold else None
     return {
@@ -190,7 +189,7 @@ def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, c
         "top_event_id": best["event_id"] if best else None,
         "top_catalyst_type": best["catalyst_type"] if best else None,
         "attribution_score": float(ranked[0]["score"]) if ranked else None,
-        "explanation": explain({**move, **span}, ranked[0] if ranked else None, config.threshold),
+        "explanation": explain({**move, **told}, ranked[0] if ranked else None, config.threshold),
         "candidates": [
             {k: (float(c[k]) if isinstance(c[k], float | np.floating) else c[k])
              for k in ("event_id", "catalyst_type", "score", "proximity", "relevance", "type_weight", "intensity",
