@@ -1611,6 +1611,31 @@ def attached_timexes(doc: Doc, timexes: Sequence[Timex], near: tuple[int, int]) 
     return found
 
 
+def names_a_thing(doc: Doc, tx: Timex) -> bool:
+    """Is the date a name in front of a noun ("Trump's Liberation Day tariffs", "the January
+    selloff") rather than the time of its clause? Such a date says which tariffs or which selloff;
+    a date the clause's verb takes ("struck back on Friday at ... Liberation Day tariffs", see
+    `_timed_verb`) says when the sentence's news happened, so it dates the trigger first. A day
+    with its number ("the Jan. 20 release") is left alone: it dates the noun's event. So is a
+    common noun ("last week chairman Joe Tsai", a misparse). False without a parse."""
+    span = _words(doc.char_span(tx.start_char, tx.end_char, alignment_mode="expand"))
+    if span is None or not doc.has_annotation("DEP") or any(t.like_num for t in span):
+        return False
+    root = span[-1]  # the head of an English noun phrase comes last ("the Liberation Day")
+    return (root.pos_ == "PROPN" and root.dep_ == "compound" and root.head.pos_ in ("NOUN", "PROPN")
+            and not span.start <= root.head.i < span.end)
+
+
+def _timed_verb(doc: Doc, tx: Timex) -> bool:
+    """Does a verb take the date as its time: "struck back on Friday", "fell Monday"?"""
+    span = _words(doc.char_span(tx.start_char, tx.end_char, alignment_mode="expand"))
+    if span is None:
+        return False
+    root = span[-1]
+    head = root.head.head if root.dep_ == "pobj" and root.head.dep_ == "prep" else root.head
+    return root.dep_ in ("pobj", "npadvmod", "tmod") and head.pos_ in ("VERB", "AUX") and head.i != root.i
+
+
 def _subjectless_participle(verb) -> bool:
     return verb.tag_ == "VBG" and not any(c.dep_ in ("nsubj", "nsubjpass", "mark") for c in verb.children)
 
@@ -1670,7 +1695,13 @@ def sentence_date_for(
         attached = attached_timexes(doc, own, near)
         if attached:
             best_tier = min(tier for _, tier in attached)
-            tx = pick_timex([tx for tx, tier in attached if tier == best_tier], near)
+            pool = [tx for tx, tier in attached if tier == best_tier]
+            names = [PRECISION_RANK[tx.precision] for tx in pool if names_a_thing(doc, tx)]
+            if names:
+                # as precise as the name, or the name says more: "clustered around the
+                # Liberation Day tariff shock in early April"
+                pool = [tx for tx in pool if _timed_verb(doc, tx) and PRECISION_RANK[tx.precision] <= min(names)] or pool
+            tx = pick_timex(pool, near)
             if published is None and _unread_date_closer(doc, (sents or sentences(doc))[sent_idx], near, tx):
                 return None
             return SentenceDate(tx.start, tx.end, tx.precision, tx.source, tx.stated_year, None, tx)

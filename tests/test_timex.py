@@ -734,3 +734,20 @@ def test_a_day_counted_from_nothing_or_from_a_named_event_stays_unread(blank_nlp
     assert [t.text for t in far._.timexes] == ["Aug. 4"]  # the story has moved on
     own = run(blank_nlp, "Stocks fell on Aug. 4. Markets rallied the day after the election.", published)
     assert [t.text for t in own._.timexes] == ["Aug. 4"]  # "the day after the election" names its own reference
+
+
+@pytest.mark.slow
+def test_a_named_day_before_a_noun_names_the_thing_and_the_verbs_own_day_dates_the_news(parsed_nlp):
+    published = dt.datetime(2025, 4, 4, 20, tzinfo=dt.UTC)  # a Friday
+    text = "Beijing hit back on Friday at the Liberation Day tariffs, announcing a levy of its own."
+    doc = run(parsed_nlp, text, published)
+    tariffs = (text.index("tariffs"), text.index(", announcing"))
+    assert sentence_date_for(doc, 0, tariffs).start == D(2025, 4, 4)
+    # a coarser time of the verb does not outrank the name: it says less
+    text = "Investors fled the fund around the Liberation Day tariff shock in early April."
+    doc = run(parsed_nlp, text, dt.datetime(2025, 4, 20, 20, tzinfo=dt.UTC))
+    assert sentence_date_for(doc, 0, (text.index("fled"), text.index(" the fund"))).start == D(2025, 4, 2)
+    # with no day of its own, the clause is dated by the name
+    text = "The Liberation Day tariffs hit exporters hard."
+    doc = run(parsed_nlp, text, published)
+    assert sentence_date_for(doc, 0, (text.index("tariffs"), text.index(" hit"))).start == D(2025, 4, 2)
