@@ -494,10 +494,12 @@ def _run_market(out: Path, prices: Path) -> stages.MarketStageResult:
             progress.update(task, completed=done, total=total, rate=f"{done / elapsed:.0f} pairs/s" if elapsed else "")
 
         stage = stages.market_stage(out, prices, _config().market, _config().attribution, on_progress=tick)
-    for line in stage.problems[:10]:
+    for line in stage.summary[:10]:
         console.print(Text("warning: ", style="yellow") + plain(line), highlight=False, soft_wrap=True)
-    if len(stage.problems) > 10:
-        console.print(f"... {len(stage.problems) - 10} more in {out / 'market_problems.txt'}", highlight=False)
+    if len(stage.summary) > 10:
+        console.print(f"... {len(stage.summary) - 10} more", highlight=False)
+    if stage.problems:
+        console.print(f"the full list: {out / 'market_problems.txt'}", highlight=False)
     console.print(
         f"market: {stage.tickers} tickers, {stage.moves} significant moves, {stage.in_news} of them while the news "
         f"ran ({stage.explained} attributed), "

@@ -284,7 +284,8 @@ class MarketStageResult:
     in_news: int = 0  # moves an article of the run could explain (in_news_window)
     explained: int = 0
     study_pairs: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # every one, as market_problems.txt lists them
+    summary: list[str] = field(default_factory=list)  # the same, a line per kind, for the terminal
     result: object = None
     prices: object = None
 
@@ -326,6 +327,7 @@ def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_conf
     stage.in_news = int(result.moves["in_news_window"].sum()) if not result.moves.empty else 0
     stage.study_pairs = len(result.event_study)
     stage.problems += result.skipped
+    stage.summary = problem_summary(prices.problems, result.skipped, prices_dir)
     moves = result.moves
     _write_parquet(pa.Table.from_pandas(moves, preserve_index=False) if not moves.empty else pa.table({}),
                    out / "moves.parquet", pq)
@@ -338,6 +340,34 @@ def market_stage(out: Path, prices_dir: Path, move_config=None, attribution_conf
         write_csv(flat, out / "annotated_moves.csv")
     write_text(out / "market_problems.txt", "\n".join(stage.problems) + ("\n" if stage.problems else ""))
     return stage
+
+
+def problem_summary(price_problems: list, skipped: list[str], prices_dir: Path) -> list[str]:
+    """What the terminal says of a market stage's problems: a bad price file gets its own line
+    (the user's data needs fixing), while tickers the timeline names without a price file, and
+    event studies short of price history, are one line per kind. A corpus that names sixty
+    tickers of which a folder prices twenty otherwise prints forty near-identical warnings."""
+    lines, unpriced = [], []
+    for p in price_problems:
+        (unpriced if p.n_events else lines).append(p)
+    lines = [p.line() for p in lines]
+    if unpriced:
+        unpriced.sort(key=lambda p: (-p.n_events, p.ticker))
+        named = ", ".join(f"{p.ticker} ({p.n_events})" for p in unpriced[:5])
+        more = f" and {len(unpriced) - 5} more" if len(unpriced) > 5 else ""
+        lines.append(f"{prices_dir}: no price file for {len(unpriced)} ticker{'s' if len(unpriced) != 1 else ''} "
+                     f"the timeline names directly (events naming each: {named}{more}); "
+                     "those events are not studied on them")
+    by_reason: dict[str, int] = {}
+    for line in skipped:
+        # "event study <event> on <ticker>: <reason>": the reason is what the user can act on
+        head, _, reason = line.partition(": ")
+        if head.startswith("event study ") and reason:
+            by_reason[reason] = by_reason.get(reason, 0) + 1
+        else:
+            lines.append(line)
+    lines += [f"{n} event × ticker stud{'ies' if n != 1 else 'y'} left out: {reason}" for reason, n in by_reason.items()]
+    return lines
 
 
 def _write_parquet(table, target: Path, pq) -> None:

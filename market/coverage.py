@@ -29,7 +29,7 @@ def coverage_problems(events: pd.DataFrame, prices: PriceSet, kb: KnowledgeBase,
         problems.append(PriceProblem(
             ticker, str(Path(folder) / f"{ticker}.csv"),
             f"no price file for {ticker}, which {n} timeline event{'s' if n != 1 else ''} name{'' if n != 1 else 's'} "
-            "directly; those events are not studied on it", fatal=True))
+            "directly; those events are not studied on it", fatal=True, n_events=n))
     overrides = benchmark_overrides or {}
     benchmark_of = {t: overrides.get(t, kb.benchmark_for(t)) for t in prices.tickers}
     factors = market_factors(prices.tickers, benchmark_of)

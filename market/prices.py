@@ -37,6 +37,7 @@ class PriceProblem:
     path: str
     reason: str
     fatal: bool = False
+    n_events: int = 0  # timeline events naming a ticker that has no price file (market.coverage)
 
     def line(self) -> str:
         if not self.fatal:

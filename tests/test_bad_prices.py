@@ -6,6 +6,8 @@ report's "Data problems" section; every other ticker is still processed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
@@ -194,3 +196,35 @@ def test_cli_refuses_a_missing_price_folder_before_any_work(tmp_path):
     store_with_events(out, ["kweb"])
     res = CliRunner().invoke(app, ["report", "--out", str(out), "--prices", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "no such price folder" in res.output
+
+
+def test_the_terminal_summary_gives_bad_files_a_line_each_and_gaps_a_line_per_kind(tmp_path, bad_prices):
+    # four tickers without a price file, named by 3, 1, 2 and 1 events
+    out = store_with_events(tmp_path / "run", ["netease", "netease", "netease", "tencent", "meituan", "meituan",
+                                               "xiaomi", "kweb"])
+    result = market_stage(out, bad_prices)
+    unpriced = [line for line in result.problems if "no price file for" in line]
+    summary = result.summary
+    the_line(summary, str(bad_prices / "BABA.csv"), "3 rows with missing, zero or negative prices dropped")
+    the_line(summary, str(bad_prices / "BIDU.csv"), "no positive prices", "ticker skipped")
+    gap = the_line(summary, "no price file for")
+    # netease (NTES, 9999.HK) named by 3 events, meituan (3690.HK, MPNGY) by 2, tencent (0700.HK,
+    # TCEHY) and xiaomi (XIACY; 1810.HK has a file) by 1: the most named first, then by ticker
+    assert len(unpriced) == 7
+    assert "no price file for 7 tickers" in gap
+    assert "9999.HK (3), NTES (3), 3690.HK (2), MPNGY (2), 0700.HK (1) and 2 more" in gap
+    assert len(summary) == len(result.problems) - len(unpriced) + 1
+
+
+def test_event_studies_short_of_history_are_counted_by_reason():
+    from lens.run import problem_summary
+
+    skipped = [f"event study e{n} on {t}: only 58 sessions of history before the event (need 60)"
+               for n, t in [(1, "QQQ"), (1, "SPY"), (2, "QQQ")]]
+    skipped += ["event study e3 on KWEB: only 3 sessions of prices after the event (need 5)",
+                "e4 on KWEB: 2031-01-02 is past the ticker's calendar"]
+    assert problem_summary([], skipped, Path("prices")) == [
+        "e4 on KWEB: 2031-01-02 is past the ticker's calendar",
+        "3 event × ticker studies left out: only 58 sessions of history before the event (need 60)",
+        "1 event × ticker study left out: only 3 sessions of prices after the event (need 5)",
+    ]
