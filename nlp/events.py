@@ -221,7 +221,13 @@ def _containing_event(events: list[_Event], mention: dict, config: TimelineConfi
         # increase", which names no one, belongs with its article's "Speaking on Saturday, Lan
         # said...", not with the larger event of Tuesday's briefing four days before
         own = published and any(m["_root"] == mention["_root"] for m in event.mentions)
-        key = (own, overlap, len(event.mentions), -abs((end - event.anchor).days))
+        # ... and, naming no one in common, the one its article puts on the day it was written:
+        # "Hang Seng crashes 13% ..." (named: the index) is Monday's crash, which the article
+        # dates to Monday, not the larger event of the tariffs it recounts from the Wednesday before
+        today = published and any(
+            m["_root"] == mention["_root"] and m["_start"] == mention["_start"] for m in event.mentions
+        )
+        key = (own, overlap, today, len(event.mentions), -abs((end - event.anchor).days))
         if best_key is None or key > best_key:
             best, best_key = event, key
     return best

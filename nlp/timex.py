@@ -93,8 +93,9 @@ class Timex:
     # lenders to cut rates by the end of October": the telling is the news, not the deadline).
     anchor: bool = False
     # Two or more clauses below its sentence's main one ("revenue grew 18%, short of what
-    # investors had hoped for after the company committed in February"): background that dates
-    # its own clause, not the neighbouring sentences that inherit a date.
+    # investors had hoped for after the company committed in February"), or one below an undated
+    # main clause that does not report it ("echoed what the Politburo said on Monday"):
+    # background that dates its own clause, not the neighbouring sentences that inherit a date.
     embedded: bool = False
     # Resolved against `inferred_reference` because the article states no publication date:
     # its year comes from the latest day the article names, so it is a reading, not a fact.
@@ -1292,14 +1293,18 @@ class DateResolver:
         kept.sort(key=lambda r: r[0])
         citations = citation_spans(full_text)
         timexes = []
-        for start, end, iv, future in kept:
+        depths = [clause_depth(doc, start, end) for start, end, _, _ in kept]
+        # sentences whose main clause names a date of its own (see `_side_date`)
+        main_dated = {max(0, _bisect_right(sent_starts, k[0]) - 1) for k, depth in zip(kept, depths, strict=True) if depth == 0}
+        for (start, end, iv, future), depth in zip(kept, depths, strict=True):
             sent_idx = max(0, _bisect_right(sent_starts, start) - 1)
             in_citation = any(c_start <= start and end <= c_end for c_start, c_end in citations)
             deadline_ahead = published is not None and iv.start > published and _after_deadline_word(full_text, start)
             anchor = is_anchor(full_text, start, end, future) or deadline_ahead or recurring(doc, start, end)
             timexes.append(
                 Timex(full_text[start:end], start, end, sent_idx, iv.start, iv.end, iv.precision,
-                      iv.source, iv.stated_year, in_citation, anchor, clause_depth(doc, start, end) >= 2)
+                      iv.source, iv.stated_year, in_citation, anchor,
+                      depth >= 2 or (depth == 1 and sent_idx not in main_dated and _side_date(doc, start, end)))
             )  # fmt: skip
         return timexes
 
@@ -1397,6 +1402,23 @@ _FUTURE_TEXT = re.compile(
     r"is expected to|are expected to|plans? to|planning to|upcoming)\b",
     re.IGNORECASE,
 )
+
+
+# Verbs whose complement is the news itself: "Nvidia said it was told on April 9 ..."
+_REPORTING_VERBS = frozenset({
+    "say", "tell", "announce", "report", "disclose", "confirm", "state", "add", "reveal", "write", "note", "show",
+})
+
+
+def _side_date(doc: Doc, start_char: int, end_char: int) -> bool:
+    """A date one clause below an undated main clause whose verb does not report it: "The language
+    echoed what the Politburo said on Monday, December 9" says when the Politburo spoke, not
+    when the sentence's story (or the next sentence's: "But the conference gave no figures ...")
+    happened. Under a verb of reporting ("said it was told on April 9") the clause is the news."""
+    span = _words(doc.char_span(start_char, end_char, alignment_mode="expand"))
+    if span is None or not doc.has_annotation("DEP"):
+        return False
+    return span.root.sent.root.lemma_.lower() not in _REPORTING_VERBS
 
 
 def _clause_verb(token) -> object | None:

@@ -148,6 +148,25 @@ def test_a_headline_dated_by_its_publication_joins_the_event_its_own_article_dat
     assert story.event_date == date(2025, 4, 2) and set(story.entity_ids) == {"china", "npc", "lan_foan"}
 
 
+def test_a_headline_naming_no_one_in_common_joins_the_event_its_article_puts_on_its_own_day():
+    # Monday's article: "Hang Seng crashes 13% ..." (names the index, dated by the publication)
+    # over "Hong Kong stocks fell 13% on Monday" (its own day) and a recap of Wednesday's tariffs,
+    # which two other wires also carry: the headline is Monday's crash, not the bigger event
+    arts = articles(("w1", "Wire A", "2025-04-02 21:00", None), ("w2", "Wire B", "2025-04-03 07:00", None),
+                    ("m1", "Desk C", "2025-04-07 11:00", None))
+    cats = pd.DataFrame([
+        mention("w1", "trade.tariffs", date(2025, 4, 2), ents=("united_states", "china")),
+        mention("w2", "trade.tariffs", date(2025, 4, 2), ents=("united_states", "china")),
+        mention("m1", "trade.tariffs", date(2025, 4, 2), ents=("donald_trump", "china"), sent=5),
+        mention("m1", "trade.tariffs", date(2025, 4, 7), source="relative", ents=("hong_kong",), sent=2),
+        mention("m1", "trade.tariffs", date(2025, 4, 7), source="publication", ents=("hang_seng",), sent=0),
+    ])
+    tl = build_timeline(cats, arts)
+    monday = tl[tl.event_date == date(2025, 4, 7)].iloc[0]
+    assert monday.n_mentions == 2 and set(monday.entity_ids) == {"hong_kong", "hang_seng"}
+    assert tl[tl.event_date == date(2025, 4, 2)].iloc[0].n_mentions == 3
+
+
 def test_a_fragment_joins_the_event_that_names_its_entities_only_after_the_sweep_passed_it():
     # "The PBoC cut rates on Tuesday" ... (another wire) "After Governor Pan's announcement on
     # Tuesday" ... and the first article's undated "Pan said the PBoC ...": Pan's name reaches

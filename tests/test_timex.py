@@ -751,3 +751,18 @@ def test_a_named_day_before_a_noun_names_the_thing_and_the_verbs_own_day_dates_t
     text = "The Liberation Day tariffs hit exporters hard."
     doc = run(parsed_nlp, text, published)
     assert sentence_date_for(doc, 0, (text.index("tariffs"), text.index(" hit"))).start == D(2025, 4, 2)
+
+
+@pytest.mark.slow
+def test_a_date_under_an_undated_main_clause_that_does_not_report_it_is_not_handed_on(parsed_nlp):
+    published = dt.datetime(2025, 3, 7, 12, tzinfo=dt.UTC)  # a Friday
+    text = (
+        "The statement echoed what the committee said on Monday, March 3, when it changed its wording. "
+        "But the meeting gave no figures for the budget."
+    )
+    dates = run(parsed_nlp, text, published)._.sent_dates
+    assert (dates[1].start, dates[1].source) == (D(2025, 3, 7), "publication")
+    # under a verb of reporting the date is the news, and the story goes on from it
+    text = "The ministry said the committee met on Monday, March 3. It gave no figures for the budget."
+    dates = run(parsed_nlp, text, published)._.sent_dates
+    assert (dates[1].start, dates[1].inherited_from) == (D(2025, 3, 3), 0)
