@@ -149,6 +149,7 @@ def analyze_store(
     tables. `nlp` may be passed in so that one process loads the models once. With
     `ray_options` (lens.engine_ray.RayOptions) the chunks are analysed on Ray actors instead."""
     from nlp.events import build_timeline
+    from nlp.kb import load_kb
     from nlp.pipeline import PipelineConfig, release_free_heap
 
     from .tables import to_arrow
@@ -186,7 +187,7 @@ def analyze_store(
         catalysts = store.frame("SELECT * FROM catalysts")
         articles = store.frame("SELECT article_id, source, title, url, published_at, published_precision, duplicate_of FROM articles")
         scores = store.frame("SELECT article_id, sent_idx, score FROM sentences")
-        events = build_timeline(catalysts, articles, scores, timeline_config)
+        events = build_timeline(catalysts, articles, scores, timeline_config, governments=load_kb().governments())
         store.replace_table("events", to_arrow("events", events.to_dict("records")))
         for name in ("sentences", "entities", "catalysts", "events"):
             order = "event_date, event_id" if name == "events" else "article_id, sent_idx"

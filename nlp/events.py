@@ -2,7 +2,8 @@
 
 A mention joins an event when it has the same catalyst type, shares entities with it (or
 either side names none, or it comes from an article that already put the event on the same
-day) and its date lies within a few days of the event's (within a day when texts date both to
+day, or, for a government's decisions, it names another actor of the same government on the
+same day: `TimelineConfig.national_types`) and its date lies within a few days of the event's (within a day when texts date both to
 the day: Monday's crash and Wednesday's pause are two events). Mentions dated
 only roughly (a month, a quarter, "this year", or nothing but the publication date) do not
 found events of their own when a precisely dated event of the same type and entities lies in
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -52,6 +54,11 @@ class TimelineConfig:
     # A mention dated only by its publication date refers to something up to this many days
     # before it (news reports the recent past).
     publication_lookback_days: int = 7
+    # Types whose events are a government's decisions: two reports of the same days that name
+    # different actors of one government ("Xi Jinping chaired the Politburo meeting" and
+    # "China's top leaders said") tell one story. (Not regulation: two agencies of one state
+    # can act on the same days about different things.)
+    national_types: tuple[str, ...] = ("policy.fiscal_stimulus", "policy.monetary_stimulus", "policy.us_monetary")
 
 
 @dataclass
@@ -59,6 +66,7 @@ class _Event:
     catalyst_type: str
     mentions: list[dict] = field(default_factory=list)
     entities: Counter = field(default_factory=Counter)
+    governments: Counter = field(default_factory=Counter)  # of its mentions' actors (see `_prepare`)
     anchor: date | None = None  # running consensus date
     day_dated: bool = False  # some text puts it on a day (not a week, not only a publication date)
 
@@ -66,6 +74,7 @@ class _Event:
         self.mentions.append(mention)
         self.day_dated = self.day_dated or _votes(mention)
         self.entities.update(mention["entity_ids"])
+        self.governments.update(mention["_governments"])
         self.anchor = _consensus(self.mentions) or self.anchor or mention["_start"]
 
 
@@ -74,14 +83,16 @@ def build_timeline(
     articles: pd.DataFrame,
     sentence_scores: pd.DataFrame | None = None,
     config: TimelineConfig | None = None,
+    governments: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """catalysts: DESIGN catalysts rows (+ optional `flags`); articles: article_id, source,
     title, url, published_at, duplicate_of (+ optional published_precision: "day" where only
-    the date is known); sentence_scores: article_id, sent_idx, score."""
+    the date is known); sentence_scores: article_id, sent_idx, score; governments: entity id ->
+    country code of the state it acts for (`nlp.kb.KnowledgeBase.governments`)."""
     config = config or TimelineConfig()
     if catalysts.empty:
         return pd.DataFrame(columns=list(EVENT_COLUMNS))
-    mentions = _prepare(catalysts, articles, sentence_scores)
+    mentions = _prepare(catalysts, articles, sentence_scores, governments or {}, config.national_types)
     events: list[_Event] = []
     for ctype, group in _by_type(mentions):
         precise = [m for m in group if m["_precise"] and not m["_conflict"]]
@@ -109,7 +120,8 @@ def build_timeline(
 # ------------------------------------------------------------------ preparation
 
 
-def _prepare(catalysts: pd.DataFrame, articles: pd.DataFrame, scores: pd.DataFrame | None) -> list[dict]:
+def _prepare(catalysts: pd.DataFrame, articles: pd.DataFrame, scores: pd.DataFrame | None,
+             governments: Mapping[str, str], national_types: tuple[str, ...]) -> list[dict]:
     meta = articles.set_index("article_id")
     root_of = {
         aid: (dup if isinstance(dup, str) and dup else aid)
@@ -135,6 +147,8 @@ def _prepare(catalysts: pd.DataFrame, articles: pd.DataFrame, scores: pd.DataFra
             {
                 **row,
                 "entity_ids": entity_ids,
+                "_governments": sorted({governments[e] for e in entity_ids if e in governments})
+                if row.get("catalyst_type") in national_types else [],
                 "_start": start,
                 "_end": end or start,
                 "_precise": row.get("date_precision") in PRECISE and row.get("date_source") != "publication",
@@ -195,6 +209,8 @@ def _overlap(event: _Event, mention: dict, any_day: bool = False) -> int | None:
     shared = sum(1 for e in set(mention["entity_ids"]) if e in event.entities)
     if shared:
         return shared
+    if mention["_start"] == event.anchor and any(g in event.governments for g in mention["_governments"]):
+        return 0  # one government's decision of that day, told through different actors of it
     same_story = any(
         m["_root"] == mention["_root"] and (any_day or m["_start"] == mention["_start"]) for m in event.mentions
     )
@@ -263,6 +279,8 @@ def _absorb_fragments(events: list[_Event], config: TimelineConfig) -> list[_Eve
             elif big.anchor != small.anchor:
                 continue
             shared = sum(1 for e in small.entities if e in big.entities)
+            # (a fragment dated only by its publication may be any decision of the week before)
+            shared = shared or (not published and any(g in big.governments for g in small.governments))
             # for a fragment dated by its publication, the article must date the larger event in
             # its text: its own undated sentences may have joined another event of the window
             same_article = any(

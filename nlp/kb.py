@@ -397,6 +397,17 @@ class KnowledgeBase:
         """Every entity that claims this surface form (more than one only for preferred aliases)."""
         return [self._entities[i] for i in self._alias_claims.get(alias_key(text), ())]
 
+    def governments(self) -> dict[str, str]:
+        """Entity id -> country code of the state it acts for: countries, agencies, and people
+        affiliated with an agency ("xi_jinping" -> CN through the CCP; "jack_ma", affiliated
+        with Alibaba, acts for no state)."""
+        acting = {}
+        for e in self:
+            agency = self.get(e.affiliation) if e.kind == "person" else None
+            if e.country and (e.kind in ("country", "agency") or (agency is not None and agency.kind == "agency")):
+                acting[e.id] = e.country
+        return acting
+
     def of_kind(self, kind: str) -> list[Entity]:
         return [e for e in self._entities.values() if e.kind == kind]
 

@@ -109,6 +109,35 @@ def test_an_undated_sentence_stays_with_its_own_articles_event_not_a_bigger_one_
     assert list(saturday.article_ids) == ["s1"] and "Fourth, subsidies will increase." in list(saturday.evidence)
 
 
+GOVERNMENTS = {"china": "CN", "xi_jinping": "CN", "pboc": "CN", "pan_gongsheng": "CN", "ndrc": "CN",
+               "lan_foan": "CN", "federal_reserve": "US"}
+
+
+def test_one_governments_decision_of_a_day_is_one_event_whichever_of_its_actors_a_report_names():
+    # "China's top leaders said on Monday ..." and "the meeting chaired by President Xi Jinping":
+    # one Politburo meeting; the same day's Fed, another day's ministry briefing and two
+    # companies' results stay apart
+    arts = articles(("m1", "Wire A", "2024-12-09 11:30", None), ("m2", "Wire B", "2024-12-09 22:40", None),
+                    ("m3", "Wire C", "2024-12-12 09:00", None))
+    cats = pd.DataFrame([
+        mention("m1", "policy.fiscal_stimulus", date(2024, 12, 9), ents=("china",)),
+        mention("m2", "policy.fiscal_stimulus", date(2024, 12, 9), ents=("xi_jinping",)),
+        mention("m2", "policy.us_monetary", date(2024, 12, 9), ents=("federal_reserve",), sent=4),
+        mention("m1", "policy.us_monetary", date(2024, 12, 9), ents=("pboc",), sent=6),  # mistyped, still not the Fed
+        mention("m3", "policy.fiscal_stimulus", date(2024, 12, 10), ents=("lan_foan",)),
+        mention("m1", "corporate.earnings", date(2024, 12, 9), ents=("alibaba",), sent=8),
+        mention("m2", "corporate.earnings", date(2024, 12, 9), ents=("tencent",), sent=9),
+    ])
+    tl = build_timeline(cats, arts, governments=GOVERNMENTS)
+    fiscal = tl[tl.catalyst_type == "policy.fiscal_stimulus"]
+    assert sorted(fiscal.n_mentions) == [1, 2]
+    assert set(fiscal[fiscal.n_mentions == 2].iloc[0].entity_ids) == {"china", "xi_jinping"}
+    assert len(tl[tl.catalyst_type == "policy.us_monetary"]) == 2
+    assert len(tl[tl.catalyst_type == "corporate.earnings"]) == 2
+    # without the map, the two reports of the meeting stay apart
+    assert len(build_timeline(cats, arts)[lambda t: t.catalyst_type == "policy.fiscal_stimulus"]) == 3
+
+
 def test_same_type_same_day_different_entities_stay_apart():
     cats = pd.DataFrame([
         mention("a1", "corporate.earnings", date(2025, 4, 2), ents=("alibaba",)),

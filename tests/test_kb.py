@@ -330,3 +330,10 @@ def test_invalid_yaml_names_the_file_and_line(tmp_path):
 
 def test_missing_kb_folder_is_a_clear_error(tmp_path):
     assert "knowledge base not found" in load_error(tmp_path / "nowhere")
+
+
+def test_governments_are_countries_agencies_and_their_officials(kb):
+    acting = kb.governments()
+    assert acting["china"] == "CN" and acting["pboc"] == "CN" and acting["federal_reserve"] == "US"
+    assert acting["xi_jinping"] == "CN" and acting["jerome_powell"] == "US"  # through their agency
+    assert "jack_ma" not in acting and "alibaba" not in acting  # a founder acts for his company
