@@ -408,6 +408,19 @@ def test_a_fed_cut_is_us_monetary_policy_not_outside_stimulus(pipeline):
 
 
 @pytest.mark.slow
+def test_a_central_bank_move_that_tariffs_motivate_is_not_tariff_news(pipeline):
+    rows = rows_by_type(analyse(pipeline, "The central bank of China lowered its key lending rate on Thursday "
+                                          "to cushion exporters against the new American tariffs."))
+    assert "policy.monetary_stimulus" in rows and "trade.tariffs" not in rows
+    rows = rows_by_type(analyse(pipeline, "The Fed held rates steady on Wednesday, and Powell said the new "
+                                          "tariffs could push prices up."))
+    assert "policy.us_monetary" in rows and "trade.tariffs" not in rows
+    # on its own, the same word is tariff news
+    rows = rows_by_type(analyse(pipeline, "Washington raised tariffs on Chinese goods on Thursday."))
+    assert "trade.tariffs" in rows
+
+
+@pytest.mark.slow
 def test_an_unseen_paraphrase_is_found_with_lower_confidence_and_must_clear_a_higher_bar(pipeline):
     canonical_text = "Alibaba released a new version of its Qwen AI model on Tuesday."
     paraphrase_text = (
