@@ -106,6 +106,8 @@ CATALYST_TONE = typer.Option(
     help="Model that scores the catalyst sentences again (all on a GPU, the ones the sentiment model is unsure of "
     "on a CPU), or none. [default: from config, finance-mpnet]",
 )  # fmt: skip
+DEFAULT_PRICES = Path("corpus/prices")
+RUN_PRICES = typer.Option(None, "--prices", help="Price folder. [default: the one the run was made with, else corpus/prices]")
 DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
 PRECISION = typer.Option(
     None, "--precision",
@@ -377,7 +379,7 @@ def eval_nlp(
 @app.command()
 def run(
     sources: list[str] = typer.Argument(..., help="Folders, files and URLs to read."),
-    prices: Path = typer.Option(Path("corpus/prices"), "--prices", help="Folder of per-ticker price CSVs."),
+    prices: Path = typer.Option(DEFAULT_PRICES, "--prices", help="Folder of per-ticker price CSVs."),
     prices_from: str = typer.Option(
         "folder", "--prices-from", help="'folder' (--prices) or 'yfinance' (online extra; downloads into OUT/prices)."
     ),
@@ -436,6 +438,7 @@ def run(
     report_result = _build_report(out, stage, {
         "run_name": out.name, "models": models_line(config),
         "device": analysed.device or _previous_device(out), "run_seconds": time.monotonic() - started,
+        "prices": str(Path(prices).resolve()),  # what `lens report` and `eval-attribution` read again
     })
     out_console.print(f"Tables written to {out.resolve()}")
     out_console.print(f"Report: {report_result.html.resolve()}  (open it in a browser)")
@@ -461,9 +464,11 @@ def _build_report(out: Path, stage: stages.MarketStageResult, meta: dict):
 @app.command()
 def report(
     out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Folder of a `lens run`."),
-    prices: Path = typer.Option(Path("corpus/prices"), "--prices", help="Price folder of that run."),
+    prices: Path = RUN_PRICES,
 ) -> None:
-    """Rebuild OUT/report.html, its PNG charts and the Markdown tables from a run's tables.
+    """Rebuild OUT/report.html, its PNG charts and the Markdown tables from a run's tables: the
+    market stage (moves, event study, attribution) again, on the run's price folder unless
+    --prices names another.
 
     Example: lens report --out reports/demo
     """
@@ -472,16 +477,34 @@ def report(
     if not (out / stages.STORE_NAME).exists():
         console.print(f"[red]error:[/] {out}: no run here (run `lens run ... --out {out}` first)")
         raise typer.Exit(2)
-    _require_price_folder(prices)
+    prices = _run_prices(out, prices)
     stage = _run_market(out, prices)
-    result = _build_report(out, stage, read_meta(out) or {"run_name": out.name})
+    meta = read_meta(out) or {"run_name": out.name}
+    result = _build_report(out, stage, {**meta, "prices": str(prices.resolve())})
     out_console.print(f"Report: {result.html.resolve()}")
 
 
-def _require_price_folder(prices: Path) -> None:
+def _run_prices(out: Path, given: Path | None) -> Path:
+    """The price folder of a command that works on a run: --prices when given, else the folder
+    the run was made with (run_meta.json), else corpus/prices. Rebuilding a report with another
+    folder than the run's would quietly replace its moves and attributions."""
+    from .report.build import read_meta
+
+    if given is not None:
+        _require_price_folder(given)
+        return given
+    recorded = read_meta(out).get("prices")
+    if recorded:
+        _require_price_folder(Path(recorded), f"the folder {out} was made with; --prices names another")
+        return Path(recorded)
+    _require_price_folder(DEFAULT_PRICES)
+    return DEFAULT_PRICES
+
+
+def _require_price_folder(prices: Path, what: str = "--prices") -> None:
     """A mistyped --prices is bad usage, said before minutes of analysis, not after."""
     if not prices.is_dir():
-        console.print(Text("error: ", style="red") + plain(f"{prices}: no such price folder (--prices)"))
+        console.print(Text("error: ", style="red") + plain(f"{prices}: no such price folder ({what})"))
         raise typer.Exit(2)
 
 
@@ -501,7 +524,7 @@ def _run_market(out: Path, prices: Path) -> stages.MarketStageResult:
     if stage.problems:
         console.print(f"the full list: {out / 'market_problems.txt'}", highlight=False)
     console.print(
-        f"market: {stage.tickers} tickers, {stage.moves} significant moves, {stage.in_news} of them while the news "
+        f"market: {stage.tickers} ticker{'s' if stage.tickers != 1 else ''}, {stage.moves} significant moves, {stage.in_news} of them while the news "
         f"ran ({stage.explained} attributed), "
         f"{stage.study_pairs} event × ticker studies → {out / 'annotated_moves.csv'}",
         highlight=False,
@@ -548,7 +571,7 @@ def annotate(
 def eval_attribution(
     gold: Path = typer.Option(Path("corpus/gold/attribution_gold.csv"), "--gold", help="Gold moves file."),
     out: Path = typer.Option(stages.DEFAULT_OUT, "--out", "-o", help="Folder of a `lens run` of the corpus."),
-    prices: Path = typer.Option(Path("corpus/prices"), "--prices", help="Price folder of that run."),
+    prices: Path = RUN_PRICES,
     details: bool = typer.Option(False, "--details", help="Print every gold move with the prediction."),
 ) -> None:
     """Top-1 and top-3 attribution accuracy on gold moves, beside the naive baseline.
@@ -562,7 +585,7 @@ def eval_attribution(
     if not (out / stages.STORE_NAME).exists():
         console.print(f"[red]error:[/] {out}: no analysed store (run `lens run corpus --out {out}` first)")
         raise typer.Exit(2)
-    stage = stages.market_stage(out, prices, _config().market, _config().attribution)
+    stage = stages.market_stage(out, _run_prices(out, prices), _config().market, _config().attribution)
     catalysts = pd.read_parquet(out / "catalysts.parquet")
     articles = pd.read_parquet(out / "articles.parquet")
     scores = evaluate_attribution(load_gold(gold), stage.result.attribute_day, stage.result.moves, catalysts, articles)

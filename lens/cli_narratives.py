@@ -21,8 +21,10 @@ from .terminal import plain
 
 OUT = typer.Option(DEFAULT_OUT, "--out", "-o", help="Folder of an analysed run (lens analyze / lens run).")
 DEFAULT_PRICES = Path("corpus/prices")
-PRICES = typer.Option(None, "--prices", help="Price folder for the lead-lag tests ('' to skip). [default: corpus/prices if present]")
+PRICES = typer.Option(None, "--prices", help="Price folder for the lead-lag tests ('' to skip). [default: the run's, else corpus/prices if present]")
 LIMIT = typer.Option(10, "--limit", help="Narratives to print (all go to narratives.parquet).")
+SUB_OUT = typer.Option(None, "--out", "-o", help=f"Folder of an analysed run. [default: {DEFAULT_OUT}]")
+SUB_LIMIT = typer.Option(None, "--limit", help="Narratives to print. [default: 10]")
 
 
 def register(app: typer.Typer) -> None:
@@ -39,15 +41,22 @@ def register(app: typer.Typer) -> None:
         """
         if ctx.invoked_subcommand is None:
             run_and_print(out, prices, limit, refit=False)
+        # `lens narratives --out DIR refit` means DIR too: the group's options reach the
+        # subcommand where it was not given its own
+        ctx.obj = {"out": out, "prices": prices, "limit": limit}
 
     @group.command("refit")
-    def refit(out: Path = OUT, prices: Path | None = PRICES, limit: int = LIMIT) -> None:
+    def refit(ctx: typer.Context, out: Path | None = SUB_OUT, prices: Path | None = PRICES,
+              limit: int | None = SUB_LIMIT) -> None:
         """Rediscover the narratives of OUT from all its sentences and freeze the new model
         (narratives that are still there keep their ids), then print them.
 
         Example: lens narratives refit --out reports/demo
         """
-        run_and_print(out, prices, limit, refit=True)
+        group_options = ctx.obj or {}
+        run_and_print(out or group_options.get("out", DEFAULT_OUT),
+                      prices if prices is not None else group_options.get("prices"),
+                      limit if limit is not None else group_options.get("limit", 10), refit=True)
 
     app.add_typer(group, name="narratives")
 
@@ -94,8 +103,11 @@ def run_and_print(out: Path, prices: Path | None, limit: int, refit: bool) -> No
         raise typer.Exit(2)
     price_set = None
     if prices is None:
-        prices = DEFAULT_PRICES if DEFAULT_PRICES.is_dir() else Path("")
-        if not DEFAULT_PRICES.is_dir():
+        from .report.build import read_meta
+
+        recorded = read_meta(out).get("prices")  # the folder a `lens run` was made with
+        prices = Path(recorded) if recorded else DEFAULT_PRICES if DEFAULT_PRICES.is_dir() else Path("")
+        if str(prices) == "":
             cli.console.print(f"note: no {DEFAULT_PRICES} here and no --prices: lead-lag tests skipped", highlight=False)
     if str(prices) not in ("", "."):
         if not prices.is_dir():

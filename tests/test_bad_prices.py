@@ -228,3 +228,32 @@ def test_event_studies_short_of_history_are_counted_by_reason():
         "3 event × ticker studies left out: only 58 sessions of history before the event (need 60)",
         "1 event × ticker study left out: only 3 sessions of prices after the event (need 5)",
     ]
+
+
+def test_report_and_eval_reread_the_price_folder_the_run_was_made_with(tmp_path, monkeypatch):
+    import json
+
+    mine = tmp_path / "my_prices"
+    mine.mkdir()
+    for n, ticker in enumerate(("QQQM", "KWEB")):
+        write(mine, ticker, series(n + 1))
+    out = store_with_events(tmp_path / "run", ["kweb"])
+    (out / "run_meta.json").write_text(json.dumps({"run_name": "mine", "prices": str(mine)}))
+    monkeypatch.chdir(tmp_path)  # no corpus/prices here: only the run's own folder can serve
+    res = CliRunner().invoke(app, ["report", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "market: 2 tickers" in res.output
+    assert set(pd.read_parquet(out / "moves.parquet").ticker) <= {"QQQM", "KWEB"}
+    assert json.loads((out / "run_meta.json").read_text())["prices"] == str(mine.resolve())
+    # --prices still names another folder; a folder that has gone is an error naming it
+    other = tmp_path / "other"
+    other.mkdir()
+    write(other, "QQQM", series(9))
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "--prices", str(other)])
+    assert res.exit_code == 0 and "market: 1 ticker," in res.output
+    other_files = list(other.iterdir())
+    for f in other_files:
+        f.unlink()
+    other.rmdir()
+    res = CliRunner().invoke(app, ["eval-attribution", "--out", str(out)])
+    assert res.exit_code == 2 and f"{other}: no such price folder (the folder" in res.output

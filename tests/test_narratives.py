@@ -462,3 +462,14 @@ def test_planted_stories_are_separated_their_attention_rises_on_the_planted_days
     new_texts = [story(new_rng, (TARIFF_SUBJECTS, TARIFF_ACTIONS, TARIFF_TAILS)) for _ in range(5)] + \
                 [story(new_rng, (STIMULUS_SUBJECTS, STIMULUS_ACTIONS, STIMULUS_TAILS)) for _ in range(5)]
     assert frozen.assign_ids(encoder.encode(new_texts)) == [found["tariffs"]] * 5 + [found["stimulus"]] * 5
+
+
+def test_refit_takes_the_out_given_before_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from lens.cli import app
+
+    for args in (["narratives", "--out", str(tmp_path), "refit"], ["narratives", "refit", "--out", str(tmp_path)]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2
+        assert str(tmp_path / "lens.duckdb") in res.output.replace("\n", "")  # not reports/demo's
