@@ -133,6 +133,34 @@ def read_jsonl(path: Path, report: Callable[[str], None],
             yield number, item["id"], item["text"]
 
 
+def not_jsonl(path: Path, sample: int = 20) -> str | None:
+    """Why `path` is no JSONL input at all, or None: not one of its first `sample` non-blank
+    lines is a JSON object. A CSV or a plain text file would otherwise be refused line by line,
+    hundreds of the same message, after the model has loaded."""
+    lines = []
+    with path.open("rb") as handle:
+        for raw in handle:
+            line = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+            if not line:
+                continue
+            try:
+                if isinstance(json.loads(line, parse_constant=_no_constant), dict):
+                    return None
+            except (ValueError, RecursionError):
+                pass
+            lines.append(line)
+            if len(lines) >= sample:
+                break
+    if not lines:
+        return None  # an empty input is scored as such: nothing
+    head = lines[0][:60] + ("…" if len(lines[0]) > 60 else "")
+    hint = ""
+    if "," in lines[0] and "text" in lines[0].lower().split(","):
+        hint = "; a CSV with a text column: convert it to JSONL, or score labelled rows with lens eval-sentiment --data"
+    return (f"{path}: not JSON Lines (its first line is {head!r}); --input takes one "
+            f'{{"id": ..., "text": ...}} object per line{hint}')
+
+
 def _scorable(path: Path, report: Callable[[str], None],
               warn: Callable[[str], None] | None = None) -> Iterator[tuple[int, Any, str]]:
     """The items of `read_jsonl` that get a result line: a text the model cannot take (not valid
@@ -450,7 +478,10 @@ def _score_to_file(scorer, input_path: Path, output: Path) -> JsonlTally:
         typer.echo(f"continuing an interrupted run: {len(partial.done)} results already in {partial.part}", err=True)
     try:
         tally = score_jsonl(scorer, input_path, partial, sys.stderr, skip=len(partial.done))
-        partial.finish()
+        if tally.written + tally.resumed == 0 and tally.skipped:
+            partial.discard()  # not one result: an empty file would stand where a good one was
+        else:
+            partial.finish()
     except KeyboardInterrupt:
         typer.echo(f"interrupted: the results so far are in {partial.part}; the same command continues from "
                    "there", err=True)  # fmt: skip
@@ -511,6 +542,8 @@ def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> Non
             raise _fail(f"--output {output}: a folder; name the JSONL file to write")
         if output is not None and output.exists() and output.resolve() == input_path.resolve():
             raise _fail(f"--output {output} is the --input file: writing would erase it first")
+        if input_path is not None and (why := not_jsonl(input_path)):
+            raise _fail(why)  # before the model loads, and without a line per row
         sentiment_model, device, batch_size, precision = settled(sentiment_model, device, batch_size, precision)
         scorer = _load(sentiment_model, device, batch_size, precision, compiled)
         if text is not None:

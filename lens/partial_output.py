@@ -106,6 +106,12 @@ class PartialOutput:
         os.replace(self.part, self.final)
         self.meta.unlink(missing_ok=True)
 
+    def discard(self) -> None:
+        """Nothing came of the run: OUT stays as it was (or absent), and no part is left."""
+        self.close()
+        self.part.unlink(missing_ok=True)
+        self.meta.unlink(missing_ok=True)
+
     def close(self) -> None:
         if self._handle is not None and not self._handle.closed:
             self._handle.close()

@@ -496,12 +496,29 @@ def test_without_batch_size_the_commands_leave_it_to_the_device(cli, tmp_path):
     assert [model for model, _, _ in loaded] == ["finance-mpnet6", "finance-mpnet6"]
 
 
-def test_jsonl_with_only_bad_lines_exits_1(cli, tmp_path):
+def test_jsonl_with_only_bad_lines_exits_1_and_leaves_the_old_output(cli, tmp_path):
     app, _ = cli
     source = tmp_path / "in.jsonl"
-    source.write_text("nope\n")
+    source.write_text('{"id": 1}\n{"text": "no id"}\n')
     result = CliRunner().invoke(app, ["sentiment", "--input", str(source)])
     assert result.exit_code == 1
+    output = tmp_path / "out.jsonl"
+    output.write_text('{"id": 0, "label": "neutral"}\n')  # a finished run's results
+    result = CliRunner().invoke(app, ["sentiment", "--input", str(source), "--output", str(output)])
+    assert result.exit_code == 1
+    assert output.read_text() == '{"id": 0, "label": "neutral"}\n'  # not replaced by an empty file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]  # no part left
+
+
+def test_an_input_that_is_not_jsonl_is_one_usage_line_before_the_model_loads(cli, tmp_path):
+    app, loaded = cli
+    source = tmp_path / "labelled.csv"
+    source.write_text("text,label\n" + "".join(f"Shares rose {n}%,positive\n" for n in range(200)))
+    result = CliRunner().invoke(app, ["sentiment", "--input", str(source), "--output", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 2
+    assert "not JSON Lines" in result.output and "lens eval-sentiment --data" in result.output
+    assert result.output.count("\n") <= 4  # one message, not a line per row
+    assert loaded == [] and not (tmp_path / "o.jsonl").exists()
 
 
 def test_single_text_prints_one_result(cli):
