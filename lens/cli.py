@@ -674,7 +674,10 @@ def bench(
     catalyst_tone_model: str = CATALYST_TONE,
 ) -> None:
     """Measure the language stage: `lens analyze` vs bare en_core_web_sm vs naive usage, on the
-    same recombined news texts; prints the ratios and writes the results JSON."""
+    same recombined news texts; prints the ratios and writes the results JSON.
+
+    Example: lens bench --sizes 200 --out /tmp/bench.json
+    """
     import json
 
     from . import bench as throughput

@@ -28,8 +28,9 @@ SUB_LIMIT = typer.Option(None, "--limit", help="Narratives to print. [default: 1
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Narratives: themes of the news, their attention and tone over time, lead-lag vs prices.",
-                        invoke_without_command=True)
+    group = typer.Typer(help="Narratives: themes of the news, their attention and tone over time, lead-lag vs "
+                             "prices.\n\nExample: lens narratives --out reports/demo (then: lens narratives refit "
+                             "--out reports/demo)", invoke_without_command=True)
 
     @group.callback()
     def narratives(ctx: typer.Context, out: Path = OUT, prices: Path | None = PRICES, limit: int = LIMIT) -> None:

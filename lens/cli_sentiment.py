@@ -54,8 +54,9 @@ PrecisionOption = Annotated[
     str | None, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on AMX/AVX512-BF16 CPUs, int8 on other x86 CPUs for the bundled model, else fp32), fp32, bf16, fp16, int8 [default: lens.toml's, else auto]")
 ]
 CompileOption = Annotated[
-    bool, typer.Option("--compile", help="compile the model with torch.compile first: about a fifth faster on a CPU, "
-                       "after 15-40 s of compiling per model; for long inputs")
+    bool, typer.Option("--compile", help="compile the model with torch.compile first, after 15-40 s of compiling per model: "
+                       "a fifth faster on the AVX512-BF16 EPYC measured, slower on the Xeon with AMX; measure "
+                       "with bench/sentiment.py before long inputs")
 ]
 
 
@@ -443,7 +444,7 @@ def _interval(report: dict, key: str) -> str:
 def format_report(report: dict, name: str) -> str:
     width = max(len(label) for label in LABELS) + 2
     lines = [
-        f"{name}: {report['n']} rows" + (f" ({report['left_out']} left out, each named above)" if report.get("left_out") else ""),
+        f"{name}: {report['n']} rows" + (f" ({report['left_out']} left out, named above)" if report.get("left_out") else ""),
         *(f"{title:<13}{report[key]:.4f}" + _interval(report, key)
           for title, key in (("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("weighted-F1", "weighted_f1"))),
         *([f"{report['truncated']} texts were longer than the model reads and were scored on their start"]
@@ -608,9 +609,12 @@ def register(app: typer.Typer, defaults: Callable[[], Any] | None = None) -> Non
             matched = ~np.isnan(probs).any(axis=1)
             if (~matched).any():
                 left_out += int((~matched).sum())
-                typer.echo(f"{data}: {int((~matched).sum())} rows have no tone in {run} (not one of its sentences as "
-                           "its pipeline split them, an article it does not have, or a sentence it could not score); "
-                           "left out", err=True)  # fmt: skip
+                missing = [str(lines[i]) for i in np.flatnonzero(~matched)]
+                shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+                rows_are = f"{len(missing)} rows (lines {shown}) have" if len(missing) > 1 else f"1 row (line {shown}) has"
+                typer.echo(f"{data}: {rows_are} no tone in {run} (not one of its "
+                           "sentences as its pipeline split them, an article it does not have, or a sentence it "
+                           "could not score); left out", err=True)  # fmt: skip
             keep = np.flatnonzero(matched & (in_catalyst if sentences == "catalyst" else True))
             texts, labels, lines = [texts[i] for i in keep], [labels[i] for i in keep], [lines[i] for i in keep]
             groups = [groups[i] for i in keep] if by else []

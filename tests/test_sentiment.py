@@ -664,7 +664,7 @@ def test_eval_sentiment_of_a_run_scores_the_tone_it_stored_for_each_sentence(mon
     report = json.loads(result.stdout)
     assert report["n"] == 3 and report["accuracy"] == pytest.approx(2 / 3)
     assert report["model"].startswith(f"run {run}")
-    assert "1 rows have no tone in" in result.stderr
+    assert "1 row (line 5) has no tone in" in result.stderr
     result = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data), "--run", str(run), "--sentences",
                                       "catalyst", "--against", "keywords", "--json"])  # fmt: skip
     report = json.loads(result.stdout)
@@ -1002,7 +1002,7 @@ def test_eval_sentiment_reads_common_label_spellings_and_names_ragged_rows(monke
     assert "gold.csv:8: 1 field where the header has 2" in result.stderr
     assert "gold.csv:9:" in result.stderr and "never closed" in result.stderr
     text = CliRunner().invoke(app, ["eval-sentiment", "--data", str(data)]).stdout
-    assert "5 rows (3 left out, each named above)" in text
+    assert "5 rows (3 left out, named above)" in text
 
 
 def test_macro_f1_averages_the_labels_that_occur():
