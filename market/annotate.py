@@ -24,7 +24,7 @@ from .moves import (
     significant_moves,
 )
 from .prices import PriceSet
-from .timing import SessionCalendar, calendar_for
+from .timing import SessionCalendar, calendar_for, country_timezone
 
 DEFAULT_PAIRS = (("CQQQ", "QQQM"), ("KWEB", "SPY"))
 
@@ -64,9 +64,11 @@ def place_events(events: pd.DataFrame, prices: PriceSet, kb: KnowledgeBase) -> t
             continue
         precise = ev.date_basis == "publication" and ev.event_time is not None and not pd.isna(ev.event_time)
         when = pd.Timestamp(ev.event_time).to_pydatetime() if precise else pd.Timestamp(ev.event_date).date()
+        # a day the texts name is the day where the acting state is (see market.timing)
+        origin = None if precise else country_timezone(kb.acting_country(list(ev.entity_ids)))
         for ticker, level in exposures(list(ev.entity_ids), kb, priced).items():
             ctx = contexts[ticker]
-            session = ctx.calendar.place(when, precise)
+            session = ctx.calendar.place(when, precise) if precise else ctx.calendar.place_day_of(when, origin)
             if session is None:
                 skipped.append(f"{ev.event_id} on {ticker}: {ev.event_date} is past the ticker's calendar")
                 continue

@@ -5,7 +5,9 @@
   published after the 16:00 New York close counts for the next US session; the same instant is
   already the next morning in Hong Kong, so Hong Kong-listed instruments get their own day.
 - A catalyst known only to the day counts for that day's session if the market trades that day,
-  else for the next session (an event on a Saturday counts for Monday).
+  else for the next session (an event on a Saturday counts for Monday). When the state that acts
+  in it is known, the day is that state's: the catalyst counts as at midday there
+  (`place_day_of`), so a Washington decision of a Wednesday counts for Hong Kong's Thursday.
 - For attribution only, an undated catalyst from an article published after the close may also
   explain that day's move: after-close articles usually report what moved the market that day.
 Calendars come from exchange_calendars; a ticker whose market is unknown uses its own price
@@ -48,6 +50,16 @@ class SessionCalendar:
             return self.offset(session, 1)
         return session
 
+    def place_day_of(self, day: date, origin_timezone: str | None) -> pd.Timestamp | None:
+        """The session for a catalyst known only to the day, `day` being a day where it
+        happened (`origin_timezone`): by midday there, in this market's time. A decision Washington
+        took on a Wednesday came after Hong Kong's Wednesday close, so it counts for Hong Kong's
+        Thursday; one Beijing took on a Wednesday is still Wednesday in New York. Without an
+        origin, or in the market's own zone, the day rule."""
+        if origin_timezone is None or self.timezone is None or self.close is None or origin_timezone == self.timezone:
+            return self.place(day, precise=False)
+        return self.place(datetime.combine(day, time(12), tzinfo=ZoneInfo(origin_timezone)), precise=True)
+
     def reported_session(self, when: datetime) -> pd.Timestamp | None:
         """For an article published after the close on a trading day: that day's session.
         Such an article usually reports what moved the market that day, so attribution may
@@ -80,6 +92,17 @@ def exchange_calendar(name: str, start: str, end: str) -> SessionCalendar:
 
 def own_dates_calendar(name: str, dates: pd.DatetimeIndex) -> SessionCalendar:
     return SessionCalendar(name, pd.DatetimeIndex(np.unique(dates.normalize())), None, None)
+
+
+def country_timezone(country: str | None) -> str | None:
+    """The time zone of a country's seat of government, as the IANA database lists it first
+    (US: America/New_York; CN: Asia/Shanghai); None for an unknown code."""
+    if not country:
+        return None
+    import pytz  # the IANA zone.tab's country table, which zoneinfo does not expose
+
+    zones = pytz.country_timezones.get(country.lower())
+    return zones[0] if zones else None
 
 
 def calendar_for(ticker: str, dates: pd.DatetimeIndex, calendar_name: str | None, timezone: str | None = None) -> SessionCalendar:

@@ -206,6 +206,7 @@ class KnowledgeBase:
         self._index_aliases(alias_preferences or {})
         self._validate_references()
         self._holders = self._index_holders()
+        self._governments: dict[str, str] | None = None  # built on first use (governments())
 
     # ── construction ───────────────────────────────────────────────────────────────
     def _validate_fields(self) -> None:
@@ -401,12 +402,25 @@ class KnowledgeBase:
         """Entity id -> country code of the state it acts for: countries, agencies, and people
         affiliated with an agency ("xi_jinping" -> CN through the CCP; "jack_ma", affiliated
         with Alibaba, acts for no state)."""
+        if self._governments is not None:
+            return self._governments
         acting = {}
         for e in self:
             agency = self.get(e.affiliation) if e.kind == "person" else None
             if e.country and (e.kind in ("country", "agency") or (agency is not None and agency.kind == "agency")):
                 acting[e.id] = e.country
+        self._governments = acting
         return acting
+
+    def acting_country(self, entity_ids: Iterable[str]) -> str | None:
+        """The one state whose officials or agencies act in a story ("Trump pauses tariffs for
+        all but China": US, not the China it names), else the one country it names; None when
+        the actors, or the countries, belong to more than one state, or there are none."""
+        governments = self.governments()
+        ids = [i for i in entity_ids if i in governments]
+        actors = {governments[i] for i in ids if self[i].kind != "country"}
+        states = actors or {governments[i] for i in ids}
+        return next(iter(states)) if len(states) == 1 else None
 
     def of_kind(self, kind: str) -> list[Entity]:
         return [e for e in self._entities.values() if e.kind == kind]

@@ -153,6 +153,30 @@ def test_us_article_after_close_counts_for_next_session_and_hong_kong_gets_its_o
     assert us.place(morning_hk, precise=True) == pd.Timestamp("2025-04-07")
 
 
+def test_a_day_the_texts_name_is_the_acting_states_day():
+    from market.timing import country_timezone
+    from nlp.kb import load_kb
+
+    us = calendar_for("KWEB", pd.DatetimeIndex(SESSIONS), "XNYS")
+    hk_dates = pd.DatetimeIndex(xcals.get_calendar("XHKG", start="2025-01-02", end="2025-06-30").sessions.tz_localize(None))
+    hk = calendar_for("9988.HK", hk_dates, "XHKG")
+    kb = load_kb()
+    washington = country_timezone(kb.acting_country(["donald_trump", "china", "united_states"]))
+    beijing = country_timezone(kb.acting_country(["state_council", "united_states"]))
+    assert (washington, beijing) == ("America/New_York", "Asia/Shanghai")
+    wednesday = date(2025, 4, 9)  # Washington's pause came after Hong Kong's close
+    assert hk.place_day_of(wednesday, washington) == pd.Timestamp("2025-04-10")
+    assert us.place_day_of(wednesday, washington) == pd.Timestamp("2025-04-09")
+    friday = date(2025, 4, 4)  # Beijing's retaliation: Hong Kong shut for Ching Ming, New York open
+    assert hk.place_day_of(friday, beijing) == pd.Timestamp("2025-04-07")
+    assert us.place_day_of(friday, beijing) == pd.Timestamp("2025-04-04")
+    assert hk.place_day_of(wednesday, None) == pd.Timestamp("2025-04-09")  # no acting state: the day rule
+    # the actors decide, not the countries a story names; two states acting leave it open
+    assert kb.acting_country(["china", "united_states"]) is None
+    assert kb.acting_country(["donald_trump", "he_lifeng"]) is None
+    assert kb.acting_country(["china"]) == "CN" and kb.acting_country(["alibaba", "jack_ma"]) is None
+
+
 def test_twenty_day_gap_is_reported_and_event_study_uses_available_sessions(tmp_path):
     bench, stock = market(6)
     dates = SESSIONS.delete(range(200, 220))  # 20 sessions missing
