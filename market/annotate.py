@@ -167,10 +167,13 @@ def attribute_move(move: dict, placements: pd.DataFrame, events: pd.DataFrame, c
         for p in near.itertuples(index=False):
             ev = events.loc[p.event_id]
             # An after-close report of the move's own day counts as of that day.
-            session_idx = p.reported_idx if p.session_idx > end_idx else p.session_idx
+            after_close = p.session_idx > end_idx
+            session_idx = p.reported_idx if after_close else p.session_idx
             candidates.append({
                 "event_id": p.event_id, "catalyst_type": ev.catalyst_type, "title": ev.title,
                 "event_date": ev.event_date, "date_precision": ev.get("date_precision"),
+                # its date (UTC) can be the next day: explain says it is a report of that session
+                "after_close_of": str(ctx.index[p.reported_idx].date()) if after_close else None,
                 "session_idx": session_idx, "relevance": p.relevance,
                 "n_articles": int(ev.n_articles), "n_sources": int(ev.n_sources),
                 "n_mentions": int(ev.n_mentions),

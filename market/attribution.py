@@ -144,7 +144,12 @@ def explain(move: dict, best: dict | None, threshold: float) -> str:
     # a best candidate whose tone points the other way won on timing and coverage alone: say so,
     # so that the reader weighs it as the weak match it is
     against_move = "; its tone is against the move" if best.get("agreement") == 0 else ""
-    return (f"{head} — most likely {best['catalyst_type']}: {best['title']} ({_day(best['event_date'], best.get('date_precision'))}; "
+    when = _day(best["event_date"], best.get("date_precision"))
+    if best.get("after_close_of"):
+        # published after that session's close (a date in UTC that is already the next day):
+        # a report of what moved the market, which the timing rule lets explain that day
+        when = f"published {when} UTC, after the {best['after_close_of']} close"
+    return (f"{head} — most likely {best['catalyst_type']}: {best['title']} ({when}; "
             f"{_count(best['n_articles'], 'article')}, {_count(best['n_sources'], 'source')}{tone_word}; "
             f"{best['relevance']} link{against_move}). "
             f"Evidence: \u201c{evidence}\u201d{link}")

@@ -94,6 +94,23 @@ def test_jump_the_day_after_a_catalyst_is_flagged_and_attributed(tmp_path, kb):
     assert [c["event_id"] for c in hit.candidates] == ["truce"]  # the far event is out of the window
 
 
+def test_a_report_published_after_the_close_says_so_where_it_explains_that_day(tmp_path, kb):
+    bench, stock = market(3)
+    jump_day = 250
+    stock[jump_day] += np.log(1.10)
+    write_prices(tmp_path, "QQQM", bench)
+    write_prices(tmp_path, "KWEB", stock)
+    move_day = SESSIONS[jump_day + 1]
+    # published at 20:00 New York on the move's day: 00:00 UTC the next calendar day
+    after = (pd.Timestamp(move_day.date()) + pd.Timedelta(hours=24)).tz_localize("UTC")
+    events = pd.DataFrame([event("report", after.date(), ["kweb"], basis="publication", when=after)])
+    result = annotate_market(load_prices(tmp_path), events, kb, pairs=())
+    hit = result.moves[(result.moves.ticker == "KWEB") & (result.moves.date == move_day.date())
+                       & (result.moves.kind == "day")].iloc[0]
+    assert hit.top_event_id == "report"
+    assert f"(published {after.date()} UTC, after the {move_day.date()} close; 5 articles" in hit.explanation
+
+
 def test_move_without_news_stays_unexplained(tmp_path, kb):
     bench, stock = market(4)
     stock[260] -= np.log(1.12)
