@@ -704,8 +704,44 @@ def bench(
     console.print(f"results → {target}")
 
 
+_GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+_GLOBAL_WITH_VALUE = ("-c", "--config")
+
+
+def global_options_first(args: list[str]) -> list[str]:
+    """`lens annotate --ticker CQQQ -q` as `lens -q annotate --ticker CQQQ`: the options of the
+    whole program (-q, -v, -c FILE) are accepted after the command too, where people type them;
+    click only knows them before it. Nothing after a `--` moves."""
+    command = None
+    i = 0
+    while i < len(args):  # the command: the first word that is neither an option nor its value
+        if args[i] in _GLOBAL_WITH_VALUE:
+            i += 2
+            continue
+        if not args[i].startswith("-"):
+            command = i
+            break
+        i += 1
+    if command is None:
+        return list(args)
+    moved, kept = [], []
+    rest = iter(args[command + 1:])
+    for arg in rest:
+        if arg == "--":
+            kept += [arg, *rest]
+            break
+        if arg in _GLOBAL_FLAGS or arg.startswith("--config="):
+            moved.append(arg)
+        elif arg in _GLOBAL_WITH_VALUE:
+            moved += [arg, next(rest, "")]
+        else:
+            kept.append(arg)
+    return [*args[:command], *moved, args[command], *kept]
+
+
 def entry() -> None:
     """Console-script entry: an unexpected failure is one line, not a traceback (-v shows it)."""
+    sys.argv[1:] = global_options_first(sys.argv[1:])
     try:
         app()
     except Exception as exc:  # noqa: BLE001 - the last guard before the user's terminal

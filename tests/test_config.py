@@ -30,3 +30,14 @@ def test_bad_config_is_one_clear_error_naming_the_file(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert message in str(err.value) and str(path) in str(err.value)
+
+
+def test_the_programs_options_may_follow_the_command():
+    from lens.cli import global_options_first
+
+    assert global_options_first(["annotate", "--ticker", "CQQQ", "-q"]) == ["-q", "annotate", "--ticker", "CQQQ"]
+    assert global_options_first(["-c", "my.toml", "run", "corpus", "-v", "--config", "b.toml", "--out", "x"]) == [
+        "-c", "my.toml", "-v", "--config", "b.toml", "run", "corpus", "--out", "x"]
+    assert global_options_first(["config", "show", "--config=a.toml"]) == ["--config=a.toml", "config", "show"]
+    assert global_options_first(["sentiment", "--", "-q"]) == ["sentiment", "--", "-q"]  # a text, after --
+    assert global_options_first(["-q"]) == ["-q"] and global_options_first([]) == []
