@@ -29,7 +29,6 @@ import pandas as pd
 
 from .timex import PRECISION_RANK, PRECISIONS
 
-PRECISE = ("day", "week")
 EVENT_COLUMNS = (
     "event_id", "catalyst_type", "title", "event_date", "first_seen", "n_mentions", "n_articles",
     "n_sources", "sentiment", "entity_ids", "article_ids", "evidence",
@@ -151,7 +150,7 @@ def _prepare(catalysts: pd.DataFrame, articles: pd.DataFrame, scores: pd.DataFra
                 if row.get("catalyst_type") in national_types else [],
                 "_start": start,
                 "_end": end or start,
-                "_precise": row.get("date_precision") in PRECISE and row.get("date_source") != "publication",
+                "_precise": _precise(row.get("date_precision"), start, end) and row.get("date_source") != "publication",
                 "_conflict": "year_conflict" in flags,
                 "_root": root,
                 "_source": source_of.get(root, source_of.get(aid)),
@@ -165,6 +164,15 @@ def _prepare(catalysts: pd.DataFrame, articles: pd.DataFrame, scores: pd.DataFra
             }
         )
     return [r for r in records if r["_start"] is not None or r["_conflict"]]
+
+
+def _precise(precision: str | None, start: date | None, end: date | None) -> bool:
+    """Dated closely enough to found an event: a day, or a week. A part of a month ("at the end
+    of August", "in late July": ten or eleven days, which the resolver also calls a week) is
+    evidence for the day-dated event inside it, not an event of its own eight days earlier."""
+    if precision == "day":
+        return True
+    return precision == "week" and start is not None and end is not None and (end - start).days <= 6
 
 
 def _by_type(mentions: list[dict]):

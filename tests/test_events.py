@@ -290,6 +290,26 @@ def test_reports_a_day_apart_or_a_week_against_a_day_are_still_one_event():
 
 
 
+def test_a_part_of_a_month_is_evidence_for_the_day_inside_it_not_an_event_of_its_own():
+    # "At the end of August, results for the June quarter ..." (Aug. 21-31) beside the report
+    # that gives the day, Aug. 29; a week ("last week", seven days) still founds its own
+    arts = articles(("r1", "Wire A", "2025-08-29 22:00", None), ("r2", "Desk B", "2025-09-20 09:00", None),
+                    ("r3", "Desk C", "2025-09-25 09:00", None))
+    cats = pd.DataFrame([
+        mention("r1", "corporate.earnings", date(2025, 8, 29), ents=("alibaba",)),
+        mention("r2", "corporate.earnings", date(2025, 8, 21), end=date(2025, 8, 31), precision="week",
+                source="relative", ents=("alibaba",)),
+    ])
+    tl = build_timeline(cats, arts)
+    assert len(tl) == 1 and tl.iloc[0].event_date == date(2025, 8, 29) and tl.iloc[0].n_mentions == 2
+    week = pd.DataFrame([
+        mention("r1", "corporate.earnings", date(2025, 8, 29), ents=("alibaba",)),
+        mention("r3", "corporate.earnings", date(2025, 9, 15), end=date(2025, 9, 21), precision="week",
+                source="relative", ents=("alibaba",)),
+    ])
+    assert len(build_timeline(week, arts)) == 2
+
+
 def test_an_event_says_how_precisely_its_texts_date_it():
     from nlp.events import date_label
 
