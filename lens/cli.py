@@ -324,8 +324,11 @@ def timeline(
         known |= {name.split(".")[0] for name in known}
         if catalyst_type not in known:
             families = ", ".join(sorted({name.split(".")[0] for name in known}))
+            # "tariffs" for trade.tariffs: the last part of a type is what people remember
+            close = sorted(name for name in known if "." in name and catalyst_type.lower() in name.lower())
+            hint = f"did you mean {', '.join(close[:3])}? " if close else ""
             console.print(f"[red]error:[/] --type {catalyst_type}: no such catalyst type or family "
-                          f"(families: {families}; the types are in models/catalysts.yaml)")  # fmt: skip
+                          f"({hint}families: {families}; the types are in models/catalysts.yaml)")  # fmt: skip
             raise typer.Exit(2)
         events = events[(events.catalyst_type == catalyst_type) | events.catalyst_type.str.startswith(catalyst_type + ".")]
     # The latest events, still oldest first: what an analyst opens the timeline for (an event
@@ -554,7 +557,14 @@ def annotate(
     mine = moves[moves.ticker.str.upper() == ticker.upper()]
     if mine.empty:
         known = ", ".join(sorted(moves.ticker.unique()))
-        console.print(f"[red]error:[/] no moves for {ticker} (tickers with moves: {known})")
+        from .report.build import read_meta
+
+        # a ticker the run could not price is not one without moves: say which it is
+        prices = read_meta(out).get("prices")
+        unpriced = prices is not None and not (Path(prices) / f"{ticker.upper()}.csv").exists()
+        why = f"no price file {Path(prices) / (ticker.upper() + '.csv')} in the run's prices" if unpriced else \
+            f"no significant moves for {ticker}"
+        console.print(f"[red]error:[/] {why} (tickers with moves: {known})")
         raise typer.Exit(2)
     hidden = 0
     if not all_moves:
@@ -594,7 +604,8 @@ def eval_attribution(
     if details:
         for r in scores.rows:
             mark = "ok " if r["top1_ok"] else "MISS"
-            out_console.print(f"{mark} {r['ticker']:5s} {r['date']} gold={r['gold']} top={r['predicted']} "
+            accepted = f" (or {'|'.join(r['accept'])})" if r.get("accept") else ""
+            out_console.print(f"{mark} {r['ticker']:5s} {r['date']} gold={r['gold']}{accepted} top={r['predicted']} "
                               f"top3={r['top3']} naive={r['naive']}", highlight=False)
 
 

@@ -95,7 +95,7 @@ def evaluate_attribution(
         top = annotated.get("top_catalyst_type") if annotated else None
         naive = naive_type(g.day, catalysts, published)
         rows.append({
-            "ticker": g.ticker, "date": g.day, "gold": g.catalyst_type, "flagged": flagged,
+            "ticker": g.ticker, "date": g.day, "gold": g.catalyst_type, "accept": sorted(g.accept), "flagged": flagged,
             "predicted": top, "top3": ranked[:3], "naive": naive,
             "top1_ok": top in g.correct, "top3_ok": bool(set(ranked[:3]) & g.correct),
             "naive_ok": naive in g.correct,

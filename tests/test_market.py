@@ -396,3 +396,19 @@ def test_by_type_counts_each_event_once():
     assert stats.ttest_1samp(study.car_0_1, 0.0).pvalue < 0.05
     lone = by_catalyst_type(study.assign(event_id="a")).iloc[0]
     assert lone.n_events == 1 and pd.isna(lone.p_value)
+
+
+def test_attribution_scoring_takes_the_accepted_types_and_reports_them():
+    from market.evaluate import GoldMove, evaluate_attribution
+
+    day = date(2024, 12, 9)
+    gold = [GoldMove("CQQQ", day, "policy.monetary_stimulus", frozenset({"policy.fiscal_stimulus"}), ""),
+            GoldMove("KWEB", day, "policy.monetary_stimulus", frozenset(), "")]
+    told = {"top_catalyst_type": "policy.fiscal_stimulus", "explanation": "x",
+            "candidates": [{"catalyst_type": "policy.fiscal_stimulus"}, {"catalyst_type": "policy.monetary_stimulus"}]}
+    moves = pd.DataFrame({"ticker": ["CQQQ", "KWEB"], "start_date": [day, day], "date": [day, day]})
+    articles = pd.DataFrame({"article_id": ["a"], "published_at": [pd.Timestamp("2024-12-09", tz="UTC")]})
+    catalysts = pd.DataFrame({"article_id": ["a"], "catalyst_type": ["policy.fiscal_stimulus"]})
+    scores = evaluate_attribution(gold, lambda ticker, d: told, moves, catalysts, articles)
+    assert (scores.top1, scores.top3, scores.naive) == (1, 2, 1)  # the accepted type counts for CQQQ only
+    assert [r["accept"] for r in scores.rows] == [["policy.fiscal_stimulus"], []]

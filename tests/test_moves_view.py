@@ -65,3 +65,21 @@ def test_on_a_narrow_terminal_the_figures_stay_whole_and_the_catalyst_name_gives
         assert figure in text, figure
     table = text[: text.index("2025-04-07  ")]
     assert "policy.moneta" in table and "policy.monetary_stimulus" not in table  # cut to fit
+
+
+def test_annotate_tells_a_ticker_without_prices_from_one_without_moves(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from lens.cli import app
+
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    (prices / "MSFT.csv").write_text("date,adj_close\n")
+    moves().assign(ticker="KWEB").to_parquet(tmp_path / "moves.parquet", index=False)
+    (tmp_path / "run_meta.json").write_text(json.dumps({"prices": str(prices)}))
+    unpriced = CliRunner().invoke(app, ["annotate", "--ticker", "aapl", "--out", str(tmp_path)], env={"COLUMNS": "300"})
+    assert unpriced.exit_code == 2 and f"no price file {prices / 'AAPL.csv'}" in unpriced.output
+    quiet = CliRunner().invoke(app, ["annotate", "--ticker", "msft", "--out", str(tmp_path)], env={"COLUMNS": "300"})
+    assert quiet.exit_code == 2 and "no significant moves for msft" in quiet.output and "KWEB" in quiet.output

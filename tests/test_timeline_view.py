@@ -73,6 +73,9 @@ def test_lens_timeline_prints_the_latest_events_and_writes_them_all(tmp_path):
     # a misspelt type is a usage error that names the families, and leaves the files alone
     typo = CliRunner().invoke(app, ["timeline", "--out", str(tmp_path), "--type", "trde"], env={"COLUMNS": "160"})
     assert typo.exit_code == 2 and "trde" in typo.output and "trade" in typo.output
+    # the last part of a type, as people remember it, gets the type suggested
+    short = CliRunner().invoke(app, ["timeline", "--out", str(tmp_path), "--type", "tariffs"], env={"COLUMNS": "300"})
+    assert short.exit_code == 2 and "did you mean trade.tariffs?" in short.output
     assert (tmp_path / "timeline.csv").read_text().count("\n") == 5
     # a type of the taxonomy that this run has no event of is no error
     none = CliRunner().invoke(app, ["timeline", "--out", str(tmp_path), "--type", "trade.export_controls"])
