@@ -1514,6 +1514,18 @@ def _speculative(token) -> bool:
 _REPORT_NOUNS = frozenset({"report", "statement", "announcement", "news", "confirmation", "sign"})
 
 
+def _on_a_day(verb) -> bool:
+    """A date to the day in the clause of `verb` (doc._.timexes, when the dates have been read)."""
+    doc = verb.doc
+    for tx in doc._.timexes or ():
+        if tx.precision != "day":
+            continue
+        span = doc.char_span(tx.start_char, tx.end_char, alignment_mode="expand")
+        if span is not None and timex.clause_head(span.root).i == verb.i:
+            return True
+    return False
+
+
 def _past_perfect(verb) -> bool:
     """`verb` is in the past perfect ("had placed large orders after the breakthrough"): what
     happened before the time the sentence reports, history told in passing. Not in reported
@@ -1563,7 +1575,10 @@ def _backgrounded(doc: Doc, start: int, end: int) -> bool:
         if any(c.dep_ == "mark" and _backgrounds(c, token) for c in token.children):
             return True
         if token.i == root.i or token.head.i == token.i:  # spaCy makes a new Token per access: compare indices
-            return False
+            # "The stock had already rallied hard since late January ...": a sentence told in the
+            # past perfect is the story's backstory, unless it puts what it tells on a day
+            # ("Washington had postponed its duties on Canada and Mexico on Monday")
+            return _past_perfect(token) and not _on_a_day(token)
         if token.dep_ == "prep" and token.lower_ == "with" and _origin(token.head):
             return True
         if token.dep_ == "ccomp" and _commentary(token.head):

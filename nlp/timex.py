@@ -1548,7 +1548,7 @@ def speaks_of_future(doc: Doc, start_char: int, end_char: int, text: str | None 
 _CLAUSE_DEPS = {"ROOT", "relcl", "advcl", "acl", "ccomp", "csubj", "xcomp", "conj", "parataxis"}
 
 
-def _clause_head(token):
+def clause_head(token):
     """The head of the clause a token belongs to: the nearest verb that heads a clause."""
     for _ in range(50):
         if token.pos_ in ("VERB", "AUX") and token.dep_ in _CLAUSE_DEPS:
@@ -1582,11 +1582,11 @@ def clause_depth(doc: Doc, start_char: int, end_char: int) -> int:
     span = _words(doc.char_span(start_char, end_char, alignment_mode="expand"))
     if span is None or not doc.has_annotation("DEP"):
         return 0
-    head, depth = _clause_head(span.root), 0
+    head, depth = clause_head(span.root), 0
     for _ in range(50):
         if head.head.i == head.i:
             break
-        parent = _clause_head(head.head)
+        parent = clause_head(head.head)
         if head.dep_ not in ("conj", "xcomp"):
             depth += 1
         if parent.i == head.i:
@@ -1607,13 +1607,13 @@ def attached_timexes(doc: Doc, timexes: Sequence[Timex], near: tuple[int, int]) 
     if trigger is None or not doc.has_annotation("DEP"):
         return [(tx, 1) for tx in timexes]
     target = trigger.root.i
-    own_clause = _clause_head(trigger.root)
+    own_clause = clause_head(trigger.root)
     found = []
     for tx in timexes:
         span = doc.char_span(tx.start_char, tx.end_char, alignment_mode="expand")
         if span is None:
             continue
-        head = _clause_head(span.root)
+        head = clause_head(span.root)
         if head.i == own_clause.i:
             found.append((tx, 0))
         elif head.left_edge.i <= target <= head.right_edge.i:

@@ -421,6 +421,19 @@ def test_a_central_bank_move_that_tariffs_motivate_is_not_tariff_news(pipeline):
 
 
 @pytest.mark.slow
+def test_a_sentence_in_the_past_perfect_is_backstory_unless_it_names_the_day(pipeline):
+    backstory = rows_by_type(analyse(pipeline, "The shares had already rallied hard since late March on hopes "
+                                               "for Chinese AI after the release of Alibaba's Qwen 3 model."))
+    assert "technology.ai_model_release" not in backstory
+    dated = rows_by_type(analyse(pipeline, "Washington had postponed its planned duties on Canada and Mexico "
+                                           "for 30 days on Monday."))
+    assert dated["trade.tariffs"]["event_start"] == dt.date(2025, 5, 12)
+    # in the simple past the same release is news
+    news = rows_by_type(analyse(pipeline, "Alibaba released its Qwen 3 model on Monday."))
+    assert "technology.ai_model_release" in news
+
+
+@pytest.mark.slow
 def test_an_unseen_paraphrase_is_found_with_lower_confidence_and_must_clear_a_higher_bar(pipeline):
     canonical_text = "Alibaba released a new version of its Qwen AI model on Tuesday."
     paraphrase_text = (
