@@ -1427,6 +1427,7 @@ _ANNOUNCING_VERBS = frozenset({"say", "tell", "announce", "pledge", "vow", "prom
 _COMMENTATORS = frozenset({
     "analyst", "strategist", "economist", "trader", "investor", "observer", "expert", "commentator",
     "some", "many", "other", "others", "people", "market", "sceptic", "skeptic", "bull", "bear",
+    "manager",  # "many fund managers argued that ..."
 })
 
 
