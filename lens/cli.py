@@ -103,8 +103,8 @@ SENTIMENT_MODEL = typer.Option(
 )
 CATALYST_TONE = typer.Option(
     None, "--catalyst-tone-model",
-    help="Model that scores the catalyst sentences again (all on a GPU, the ones the sentiment model is unsure of "
-    "on a CPU), or none. [default: from config, finance-mpnet]",
+    help="Model that scores the catalyst sentences again (all of them on a GPU or a bf16 CPU, the ones the sentiment "
+    "model is unsure of on other CPUs), or none. [default: from config, finance-mpnet6]",
 )  # fmt: skip
 DEFAULT_PRICES = Path("corpus/prices")
 RUN_PRICES = typer.Option(None, "--prices", help="Price folder. [default: the one the run was made with, else corpus/prices]")

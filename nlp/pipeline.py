@@ -112,10 +112,13 @@ class PipelineConfig:
         name = (self.catalyst_tone_model or "").strip()
         if name.lower() in ("", "none") or name == self.sentiment_model:
             return None
+        if {name, self.sentiment_model} <= _catalyst_tone.ACCURATE:
+            return None  # the sentence pass is already one of the accurate models (finance-mpnet, -mpnet6)
         if "lens_catalyst_tone" in self.disable or "lens_catalysts" in self.disable or "lens_sentiment" in self.disable:
             return None
         cascade = CASCADES.get(self.sentiment_model)
-        if cascade and cascade[1] == name and (margin := self.tone_margin()) is not None and margin <= cascade[2]:
+        if (cascade and {cascade[1], name} <= _catalyst_tone.ACCURATE and (margin := self.tone_margin()) is not None
+                and margin <= cascade[2]):
             # the cascade has asked that model about every sentence its fast model was unsure of
             # at this margin or wider: asking again would give the same tone
             return None
@@ -125,7 +128,7 @@ class PipelineConfig:
         """lens_catalyst_tone's margin: the configured one, else its device's default (None: all)."""
         if self.catalyst_tone_margin is not None:
             return float(self.catalyst_tone_margin)
-        return _catalyst_tone.default_margin(self.device)
+        return _catalyst_tone.default_margin(self.device, self.precision)
 
     def rule_components(self) -> tuple[str, ...]:
         """The rule components this pipeline has (the spaCy stage's, nlp/spacy_stage.py)."""

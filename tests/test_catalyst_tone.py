@@ -105,38 +105,50 @@ def test_a_doc_without_catalysts_or_tone_is_left_alone(pair):
     assert component.n_rescored == 0
 
 
-def test_the_pipeline_leaves_the_component_out_where_it_has_nothing_to_add():
-    assert PipelineConfig().catalyst_tone() == "finance-mpnet"
+def test_the_pipeline_leaves_the_component_out_where_it_has_nothing_to_add(monkeypatch):
+    monkeypatch.setattr(catalyst_tone, "cpu_has_bf16_matmul", lambda: False)
+    assert PipelineConfig().catalyst_tone() == "finance-mpnet6"
     assert PipelineConfig(catalyst_tone_model="none").catalyst_tone() is None
     assert PipelineConfig(catalyst_tone_model=" ").catalyst_tone() is None
-    assert PipelineConfig(sentiment_model="finance-mpnet").catalyst_tone() is None  # it gave every tone already
+    for accurate in ("finance-mpnet", "finance-mpnet6"):  # it gave every tone already
+        assert PipelineConfig(sentiment_model=accurate).catalyst_tone() is None
+    assert PipelineConfig(sentiment_model="finance-mpnet", catalyst_tone_model="finance-mpnet6").catalyst_tone() is None
     for disabled in ("lens_catalyst_tone", "lens_catalysts", "lens_sentiment"):
         assert PipelineConfig(disable=(disabled,)).catalyst_tone() is None
     # finance-cascade already asked finance-mpnet about every sentence below its margin; asking
     # every catalyst sentence still adds the ones the MiniLM was sure of
     cascade = PipelineConfig(sentiment_model="finance-cascade", device="cpu")
     assert cascade.catalyst_tone() is None
-    assert replace(cascade, catalyst_tone_margin=1).catalyst_tone() == "finance-mpnet"
+    assert replace(cascade, catalyst_tone_margin=1).catalyst_tone() == "finance-mpnet6"
+    monkeypatch.setattr(catalyst_tone, "cpu_has_bf16_matmul", lambda: True)  # every catalyst sentence asked
+    assert cascade.catalyst_tone() == "finance-mpnet6"
 
 
-def test_every_catalyst_sentence_on_a_gpu_and_the_unsure_ones_on_the_cpu(monkeypatch):
+def test_every_catalyst_sentence_on_a_gpu_or_in_bf16_and_the_unsure_ones_on_other_cpus(monkeypatch):
+    monkeypatch.setattr(catalyst_tone, "cpu_has_bf16_matmul", lambda: False)
     assert PipelineConfig(device="cpu").tone_margin() == catalyst_tone.CPU_MARGIN == 0.475
     assert PipelineConfig(device="cpu", catalyst_tone_margin=1).tone_margin() == 1.0  # asked for
+    assert PipelineConfig(device="cpu", precision="bf16").tone_margin() is None  # bf16 asked for
+    monkeypatch.setattr(catalyst_tone, "cpu_has_bf16_matmul", lambda: True)  # AMX or AVX512-BF16
+    assert PipelineConfig(device="cpu").tone_margin() is None
+    assert PipelineConfig(device="cpu", precision="fp32").tone_margin() == 0.475  # fp32 asked for: 5x the cost
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Fake H100")
     assert PipelineConfig().tone_margin() is None
+    monkeypatch.setattr(catalyst_tone, "cpu_has_bf16_matmul", lambda: False)
     assert PipelineConfig(device="cpu").tone_margin() == 0.475
     assert PipelineConfig(catalyst_tone_margin=0.3).tone_margin() == 0.3
 
 
-def test_the_report_says_which_model_toned_which_sentences():
+def test_the_report_says_which_model_toned_which_sentences(monkeypatch):
     from lens.cli import models_line
 
+    monkeypatch.setattr(catalyst_tone, "cpu_has_bf16_matmul", lambda: False)
     assert models_line(PipelineConfig(device="cpu")) == (
-        "spaCy en_core_web_sm 3.8 + finance-minilm; finance-mpnet on the catalyst sentences below margin 0.475"
+        "spaCy en_core_web_sm 3.8 + finance-minilm; finance-mpnet6 on the catalyst sentences below margin 0.475"
     )
     assert models_line(PipelineConfig(device="cpu", catalyst_tone_margin=1.0)).endswith(
-        "; finance-mpnet on the catalyst sentences"
+        "; finance-mpnet6 on the catalyst sentences"
     )
     assert models_line(PipelineConfig(catalyst_tone_model="none")) == "spaCy en_core_web_sm 3.8 + finance-minilm"
 
@@ -146,7 +158,8 @@ def test_on_the_corpus_the_catalyst_sentences_read_the_hand_labels_better_than_t
     # corpus/gold/sentiment_gold.csv was labelled by reading, without any model's output. Of its
     # sentences the pipeline finds a catalyst in, finance-minilm alone agreed with 0.48 and the
     # pipeline with this component (CPU default: the unsure ones asked) with 0.60 when it was
-    # added; without the component, or with a model that lost its adapter, the gain is gone.
+    # added, and 0.74 once finance-mpnet6 asked every one (bf16); without the component, or
+    # with a model that lost its adapter, the gain is gone.
     import json
     import shutil
 
@@ -170,7 +183,11 @@ def test_on_the_corpus_the_catalyst_sentences_read_the_hand_labels_better_than_t
     report = json.loads(result.stdout)
     assert report["n"] >= 60 and report["against"]["model"] == "finance-minilm"
     assert report["accuracy"] >= report["against"]["accuracy"] + 0.06, (report["accuracy"], report["against"]["accuracy"])
-    # only catalyst sentences were asked, and on the CPU only some of them
+    # only catalyst sentences were asked: all of them in bf16, only the unsure ones in fp32
     catalysts = pd.read_parquet(out / "catalysts.parquet")
     counted = analyze_store(out, config)  # nothing new to analyse: just the counts
-    assert 0 < counted.rescored < len(set(zip(catalysts.article_id, catalysts.sent_idx, strict=True)))
+    found = len(set(zip(catalysts.article_id, catalysts.sent_idx, strict=True)))
+    if config.tone_margin() is None:
+        assert counted.rescored == found
+    else:
+        assert 0 < counted.rescored < found
