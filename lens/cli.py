@@ -560,10 +560,10 @@ def annotate(
         from .report.build import read_meta
 
         # a ticker the run could not price is not one without moves: say which it is
-        prices = read_meta(out).get("prices")
-        unpriced = prices is not None and not (Path(prices) / f"{ticker.upper()}.csv").exists()
-        why = f"no price file {Path(prices) / (ticker.upper() + '.csv')} in the run's prices" if unpriced else \
-            f"no significant moves for {ticker}"
+        recorded = read_meta(out).get("prices")
+        price_file = Path(recorded) / f"{ticker.upper()}.csv" if recorded else None
+        unpriced = price_file is not None and not price_file.exists()
+        why = f"no price file {price_file} in the run's prices" if unpriced else f"no significant moves for {ticker}"
         console.print(f"[red]error:[/] {why} (tickers with moves: {known})")
         raise typer.Exit(2)
     hidden = 0

@@ -3,14 +3,15 @@
 A mention joins an event when it has the same catalyst type, shares entities with it (or
 either side names none, or it comes from an article that already put the event on the same
 day, or, for a government's decisions, it names another actor of the same government on the
-same day: `TimelineConfig.national_types`) and its date lies within a few days of the event's (within a day when texts date both to
-the day: Monday's crash and Wednesday's pause are two events). Mentions dated
-only roughly (a month, a quarter, "this year", or nothing but the publication date) do not
-found events of their own when a precisely dated event of the same type and entities lies in
-their interval: they are evidence for that event. Mentions whose stated year contradicts the
-rest of the corpus (`year_conflict`) join the nearest matching event regardless of date, so
-the timeline keeps the consensus date. Last, an event told by one article folds into a larger
-one it would have joined had its mentions come last (`_absorb_fragments`).
+same day: `TimelineConfig.national_types`) and its date lies within a few days of the event's
+(within a day when texts date both to the day: Monday's crash and Wednesday's pause are two
+events). Mentions dated only roughly (a month, a quarter, "this year", or nothing but the
+publication date) do not found events of their own when a precisely dated event of the same
+type and entities lies in their interval: they are evidence for that event. Mentions whose
+stated year contradicts the rest of the corpus (`year_conflict`) join the nearest matching
+event regardless of date, so the timeline keeps the consensus date. Last, an event told by one
+article folds into a larger one it would have joined had its mentions come last
+(`_absorb_fragments`).
 
 Cost is linear in the number of mentions for a bounded number of events open at once: each
 type is swept in date order, and only events whose date is within the join window are
