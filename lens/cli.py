@@ -106,7 +106,6 @@ CATALYST_TONE = typer.Option(
     help="Model that scores the catalyst sentences again (all of them on a GPU or a bf16 CPU, the ones the sentiment "
     "model is unsure of on other CPUs), or none. [default: from config, finance-mpnet6]",
 )  # fmt: skip
-DEFAULT_PRICES = Path("corpus/prices")
 RUN_PRICES = typer.Option(None, "--prices", help="Price folder. [default: the one the run was made with, else corpus/prices]")
 DEVICE = typer.Option(None, "--device", help="auto (cuda → mps → cpu), cuda, mps or cpu. [default: auto]")
 PRECISION = typer.Option(
@@ -382,7 +381,7 @@ def eval_nlp(
 @app.command()
 def run(
     sources: list[str] = typer.Argument(..., help="Folders, files and URLs to read."),
-    prices: Path = typer.Option(DEFAULT_PRICES, "--prices", help="Folder of per-ticker price CSVs."),
+    prices: Path = typer.Option(stages.DEFAULT_PRICES, "--prices", help="Folder of per-ticker price CSVs."),
     prices_from: str = typer.Option(
         "folder", "--prices-from", help="'folder' (--prices) or 'yfinance' (online extra; downloads into OUT/prices)."
     ),
@@ -491,17 +490,17 @@ def _run_prices(out: Path, given: Path | None) -> Path:
     """The price folder of a command that works on a run: --prices when given, else the folder
     the run was made with (run_meta.json), else corpus/prices. Rebuilding a report with another
     folder than the run's would quietly replace its moves and attributions."""
-    from .report.build import read_meta
+    from .report.build import recorded_prices
 
     if given is not None:
         _require_price_folder(given)
         return given
-    recorded = read_meta(out).get("prices")
-    if recorded:
-        _require_price_folder(Path(recorded), f"the folder {out} was made with; --prices names another")
-        return Path(recorded)
-    _require_price_folder(DEFAULT_PRICES)
-    return DEFAULT_PRICES
+    recorded = recorded_prices(out)
+    if recorded is not None:
+        _require_price_folder(recorded, f"the folder {out} was made with; --prices names another")
+        return recorded
+    _require_price_folder(stages.DEFAULT_PRICES)
+    return stages.DEFAULT_PRICES
 
 
 def _require_price_folder(prices: Path, what: str = "--prices") -> None:
@@ -557,11 +556,11 @@ def annotate(
     mine = moves[moves.ticker.str.upper() == ticker.upper()]
     if mine.empty:
         known = ", ".join(sorted(moves.ticker.unique()))
-        from .report.build import read_meta
+        from .report.build import recorded_prices
 
         # a ticker the run could not price is not one without moves: say which it is
-        recorded = read_meta(out).get("prices")
-        price_file = Path(recorded) / f"{ticker.upper()}.csv" if recorded else None
+        recorded = recorded_prices(out)
+        price_file = recorded / f"{ticker.upper()}.csv" if recorded is not None else None
         unpriced = price_file is not None and not price_file.exists()
         why = f"no price file {price_file} in the run's prices" if unpriced else f"no significant moves for {ticker}"
         console.print(f"[red]error:[/] {why} (tickers with moves: {known})")

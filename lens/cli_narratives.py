@@ -16,11 +16,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .run import DEFAULT_OUT
+from .run import DEFAULT_OUT, DEFAULT_PRICES
 from .terminal import plain
 
 OUT = typer.Option(DEFAULT_OUT, "--out", "-o", help="Folder of an analysed run (lens analyze / lens run).")
-DEFAULT_PRICES = Path("corpus/prices")
 PRICES = typer.Option(None, "--prices", help="Price folder for the lead-lag tests ('' to skip). [default: the run's, else corpus/prices if present]")
 LIMIT = typer.Option(10, "--limit", help="Narratives to print (all go to narratives.parquet).")
 SUB_OUT = typer.Option(None, "--out", "-o", help=f"Folder of an analysed run. [default: {DEFAULT_OUT}]")
@@ -104,10 +103,9 @@ def run_and_print(out: Path, prices: Path | None, limit: int, refit: bool) -> No
         raise typer.Exit(2)
     price_set = None
     if prices is None:
-        from .report.build import read_meta
+        from .report.build import recorded_prices
 
-        recorded = read_meta(out).get("prices")  # the folder a `lens run` was made with
-        prices = Path(recorded) if recorded else DEFAULT_PRICES if DEFAULT_PRICES.is_dir() else Path("")
+        prices = recorded_prices(out) or (DEFAULT_PRICES if DEFAULT_PRICES.is_dir() else Path(""))
         if str(prices) == "":
             cli.console.print(f"note: no {DEFAULT_PRICES} here and no --prices: lead-lag tests skipped", highlight=False)
     if str(prices) not in ("", "."):

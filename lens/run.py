@@ -26,6 +26,7 @@ STORE_NAME = "lens.duckdb"
 # followed by `lens annotate` or `lens timeline` finds what the first wrote. It is the folder
 # `make demo` fills; name another for news of your own.
 DEFAULT_OUT = Path("reports/demo")
+DEFAULT_PRICES = Path("corpus/prices")  # the demo corpus's: what a command on prices reads unless told
 # DuckDB's buffer pool while analysed chunks are appended: each commit needs one chunk's rows
 # (a few MB), and uncapped the pool keeps everything written (~35 MB per 1,000 articles),
 # which made the process grow with the run (Store.memory_limit). The cross-article stages

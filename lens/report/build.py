@@ -256,3 +256,9 @@ def write_meta(out: Path, meta: dict) -> None:
 def read_meta(out: Path) -> dict:
     path = out / "run_meta.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def recorded_prices(out: Path) -> Path | None:
+    """The price folder `lens run` made OUT with (run_meta.json), or None."""
+    recorded = read_meta(out).get("prices")
+    return Path(recorded) if recorded else None
